@@ -1,0 +1,1 @@
+"""Accounts: teams of users, their API tokens and their credits."""

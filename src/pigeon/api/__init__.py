@@ -1,0 +1,1 @@
+"""The HTTP APIs: one FastAPI application, one sub-package per dialect."""

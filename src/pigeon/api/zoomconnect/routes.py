@@ -1,0 +1,390 @@
+"""The Zoom Connect endpoints. Thin: parse, call the services, render.
+
+Send endpoints are async and go through the accept batcher (group commit); the rest are plain
+functions that FastAPI runs on its thread pool, each with its own short session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import math
+from typing import Annotated
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBasic
+from starlette.responses import Response
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.service import Principal, from_milli
+from pigeon.api.formats import render
+from pigeon.api.zoomconnect import present
+from pigeon.api.zoomconnect.errors import PROBLEM_CODES, Code, ZoomError
+from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
+from pigeon.db import utcnow
+from pigeon.messages import service as messages
+from pigeon.messages.models import Direction, Status
+from pigeon.phone import InvalidNumber, normalise
+from pigeon.runtime import Runtime
+from pigeon.sending.service import Outgoing, Problem, SendError
+from pigeon.text import analyse, character_analysis
+
+PREFIX = "/app/api/rest/v1"
+MAX_PAGE_SIZE = 1000
+
+# Declared for the OpenAPI description; the credentials are read in `principal`.
+_email_header = APIKeyHeader(name="email", auto_error=False, description="Account email address")
+_token_header = APIKeyHeader(name="token", auto_error=False, description="REST API token")
+_basic = HTTPBasic(auto_error=False, description="email as user name, API token as password")
+_email_query = APIKeyQuery(name="email", auto_error=False)
+_token_query = APIKeyQuery(name="token", auto_error=False)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    headers, query = request.headers, request.query_params
+    if headers.get("email") and headers.get("token"):
+        return headers["email"], headers["token"]
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            email, _, token = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ZoomError(401, Code.UNAUTHORIZED, "Malformed HTTP Basic credentials") from None
+        return email, token
+    return query.get("email"), query.get("token")
+
+
+async def principal(
+    request: Request,
+    _e: Annotated[str | None, Depends(_email_header)] = None,
+    _t: Annotated[str | None, Depends(_token_header)] = None,
+    _b: Annotated[object, Depends(_basic)] = None,
+    _eq: Annotated[str | None, Depends(_email_query)] = None,
+    _tq: Annotated[str | None, Depends(_token_query)] = None,
+) -> Principal:
+    email, token = _credentials(request)
+    if not email or not token:
+        raise ZoomError(
+            401, Code.UNAUTHORIZED,
+            "Authentication required: send your email and API token as the headers 'email' and "
+            "'token', as HTTP Basic credentials, or as the URL parameters 'email' and 'token'",
+        )
+    user = await request.app.state.auth.user(email, token)
+    if user is None:
+        raise ZoomError(401, Code.UNAUTHORIZED, "Invalid email address or API token")
+    return user
+
+
+User = Annotated[Principal, Depends(principal)]
+router = APIRouter(prefix=PREFIX)
+
+
+# -- dates ---------------------------------------------------------------------------------
+
+def _parse_local(value: str, fmt: str, zone: str, field: str) -> dt.datetime:
+    try:
+        local = dt.datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        pattern = {"%Y%m%d%H%M": "yyyyMMddHHmm", "%Y%m%d": "yyyyMMdd"}[fmt]
+        raise SendError(Problem.INVALID_DATE, f"{field} must be {pattern}, not {value!r}") from None
+    return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _send_time(rt: Runtime, value: str | None, field: str = "dateToSend") -> dt.datetime | None:
+    if value is None or not value.strip():
+        return None
+    return _parse_local(value, "%Y%m%d%H%M", rt.settings.timezone, field)
+
+
+# -- sending -------------------------------------------------------------------------------
+
+def _prepare(rt: Runtime, req: SendSmsRequest, send_at: dt.datetime | None = None) -> Outgoing:
+    own = _send_time(rt, req.dateToSend)
+    return rt.sender.prepare(
+        req.recipientNumber, req.message, campaign=req.campaign, data_field=req.dataField,
+        send_at=own or send_at,
+    )
+
+
+def _refused(exc: SendError) -> ZoomError:
+    code, status = PROBLEM_CODES[exc.problem]
+    return ZoomError(status, code, exc.detail)
+
+
+async def _send_one(request: Request, user: Principal, req: SendSmsRequest) -> str:
+    rt = runtime(request)
+    try:
+        outgoing = _prepare(rt, req)
+        await rt.batcher.submit(user, [outgoing])
+    except SendError as exc:
+        raise _refused(exc) from None
+    return outgoing.id
+
+
+EXAMPLE_SEND = {
+    "recipientNumber": "+27821234567", "message": "Hello from Pigeon", "campaign": None,
+    "dataField": None, "dateToSend": None,
+}
+
+
+@router.get("/sms/send", summary="An example of the data to POST to send a single message")
+async def send_example(request: Request, user: User) -> Response:
+    return render(request, EXAMPLE_SEND, "webServiceSendSmsRequest")
+
+
+@router.post("/sms/send", summary="Send a single message")
+async def send(request: Request, user: User, body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
+    message_id = await _send_one(request, user, body or SendSmsRequest())
+    return render(request, {"messageId": message_id, "error": None}, "webServiceSendSmsResponse")
+
+
+@router.get("/sms/send-bulk", summary="An example of the data to POST to send many messages")
+async def send_bulk_example(request: Request, user: User) -> Response:
+    example = {"sendSmsRequests": [EXAMPLE_SEND], "defaultDateToSend": None, "messagesPerMinute": 0}
+    return render(request, example, "webServiceSendSmsRequests")
+
+
+@router.post("/sms/send-bulk", summary="Send many messages in one transaction")
+async def send_bulk(
+    request: Request, user: User, body: Annotated[SendSmsRequests | None, Body()] = None
+) -> Response:
+    rt = runtime(request)
+    body = body or SendSmsRequests()
+    try:
+        default_at = _send_time(rt, body.defaultDateToSend, "defaultDateToSend")
+    except SendError as exc:
+        raise _refused(exc) from None
+    pace = 60.0 / body.messagesPerMinute if body.messagesPerMinute else 0.0
+    start = default_at or utcnow()
+    results: list[dict] = []
+    accepted: list[Outgoing] = []
+    for entry in body.sendSmsRequests or []:
+        try:
+            at = start + dt.timedelta(seconds=pace * len(accepted)) if pace else default_at
+            outgoing = _prepare(rt, entry or SendSmsRequest(), at)
+        except SendError as exc:
+            results.append({"messageId": None, "error": exc.detail})
+            continue
+        accepted.append(outgoing)
+        results.append({"messageId": outgoing.id, "error": None})
+    if accepted:
+        try:
+            await rt.batcher.submit(user, accepted)
+        except SendError as exc:
+            raise _refused(exc) from None
+    return render(request, {"sendSmsResponses": results}, "webServiceSendSmsResponses")
+
+
+async def _url_parameters(request: Request) -> SendSmsRequest:
+    params = dict(request.query_params)
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    return SendSmsRequest.model_validate(params)
+
+
+_url_params_doc = {
+    "parameters": [
+        {"name": name, "in": "query", "required": name in ("recipientNumber", "message"), "schema": {"type": "string"}}
+        for name in ("recipientNumber", "message", "dateToSend", "campaign", "dataField")
+    ]
+}
+
+
+@router.api_route("/sms/send-url-parameters", methods=["GET", "POST"], openapi_extra=_url_params_doc,
+                  summary="Send a single message given as URL parameters")
+async def send_url_parameters(request: Request, user: User) -> Response:
+    message_id = await _send_one(request, user, await _url_parameters(request))
+    return render(request, message_id, "string")
+
+
+@router.api_route("/sms/send-url/{token}", methods=["GET", "POST"], openapi_extra=_url_params_doc,
+                  summary="Send a single message with the URL-sending token, without other credentials")
+async def send_url(request: Request, token: str) -> Response:
+    user = await request.app.state.auth.url_user(token)
+    if user is None:
+        raise ZoomError(401, Code.UNAUTHORIZED, "Unknown URL-sending token")
+    message_id = await _send_one(request, user, await _url_parameters(request))
+    return render(request, message_id, "string")
+
+
+# -- analysis ------------------------------------------------------------------------------
+
+def _analysis(request: Request, body: AnalyseRequest | None, need_number: bool = False) -> dict:
+    rt = runtime(request)
+    body = body or AnalyseRequest()
+    if body.message is None:
+        raise ZoomError(400, Code.EMPTY_MESSAGE, "message is required")
+    region = None
+    if body.recipientNumber is not None and need_number:
+        try:
+            region = normalise(body.recipientNumber, rt.settings.default_region).region
+        except InvalidNumber as exc:
+            raise ZoomError(400, Code.INVALID_NUMBER, f"Invalid mobile number: {exc}") from None
+    result = analyse(body.message)
+    return {
+        "characterAnalysis": character_analysis(body.message),
+        "messageCreditCost": from_milli(rt.sender.prices.cost(result.parts, region)),
+        "messageEncoding": result.encoding,
+        "messageLength": result.length,
+        "messageLengthWithinMaximumAllowed": result.parts <= rt.sender.max_parts,
+        "numberOfMessages": result.parts,
+    }
+
+
+Analyse = Annotated[AnalyseRequest | None, Body()]
+
+
+@router.post("/messages/analyse/full", summary="Full analysis of a message")
+def analyse_full(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body, need_number=True), "webServiceAnalyseMessageResponse")
+
+
+@router.post("/messages/analyse/message-credit-cost", summary="Credits a message would cost")
+def analyse_cost(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body, need_number=True)["messageCreditCost"], "double")
+
+
+@router.post("/messages/analyse/message-encoding", summary="Encoding a message would be sent in")
+def analyse_encoding(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body)["messageEncoding"], "string")
+
+
+@router.post("/messages/analyse/message-length", summary="Length of a message, in its encoding's units")
+def analyse_length(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body)["messageLength"], "int")
+
+
+@router.post("/messages/analyse/message-length-within-max-allowed", summary="Whether a message is short enough")
+def analyse_within(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body)["messageLengthWithinMaximumAllowed"], "boolean")
+
+
+@router.post("/messages/analyse/number-of-messages", summary="SMS parts a message would take")
+def analyse_parts(request: Request, user: User, body: Analyse = None) -> Response:
+    return render(request, _analysis(request, body)["numberOfMessages"], "int")
+
+
+# -- messages ------------------------------------------------------------------------------
+
+def _day(rt: Runtime, value: str | None, field: str, *, end: bool = False) -> dt.datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        day = _parse_local(value, "%Y%m%d", rt.settings.timezone, field)
+    except SendError as exc:
+        raise _refused(exc) from None
+    return day + dt.timedelta(days=1) if end else day
+
+
+def _number(rt: Runtime, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalise(value, rt.settings.default_region).e164
+    except InvalidNumber:
+        return value.strip()
+
+
+@router.get("/messages/all", summary="A page of your messages, newest first")
+def all_messages(
+    request: Request,
+    user: User,
+    page: Annotated[int, Query(ge=1)] = 1,
+    pageSize: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
+    type: Direction | None = None,
+    status: Status | None = None,
+    fromDateTimeSent: str | None = None,
+    toDateTimeSent: str | None = None,
+    fromDateTimeReceived: str | None = None,
+    toDateTimeReceived: str | None = None,
+    fromNumber: str | None = None,
+    toNumber: str | None = None,
+    message: str | None = None,
+    campaign: str | None = None,
+    dataField: str | None = None,
+    deleted: bool | None = False,
+    read: bool | None = None,
+    repliesToMessageId: str | None = None,
+) -> Response:
+    rt = runtime(request)
+    flt = messages.MessageFilter(
+        direction=type, status=status,
+        sent_from=_day(rt, fromDateTimeSent, "fromDateTimeSent"),
+        sent_before=_day(rt, toDateTimeSent, "toDateTimeSent", end=True),
+        received_from=_day(rt, fromDateTimeReceived, "fromDateTimeReceived"),
+        received_before=_day(rt, toDateTimeReceived, "toDateTimeReceived", end=True),
+        from_number=_number(rt, fromNumber), to_number=_number(rt, toNumber),
+        text=message or None, campaign=campaign, data_field=dataField,
+        deleted=deleted, read=read, replies_to=repliesToMessageId,
+    )
+    with rt.db.read() as session:
+        result = messages.page(session, user.user_id, flt, number=page, size=pageSize)
+        items = [present.message(m) for m in result.items]
+    body = {
+        "elements": len(items),
+        "page": page,
+        "pageSize": pageSize,
+        "totalElements": result.total,
+        "totalPages": math.ceil(result.total / pageSize),
+        "webServiceMessages": items,
+        "links": [],
+    }
+    return render(request, body, "webServiceMessages")
+
+
+def _not_found(message_id: str) -> ZoomError:
+    return ZoomError(404, Code.NOT_FOUND, f"No message {message_id} in your account")
+
+
+@router.get("/messages/{messageId}", summary="One of your messages")
+def get_message(request: Request, user: User, messageId: str) -> Response:
+    with runtime(request).db.read() as session:
+        found = messages.get(session, user.user_id, messageId)
+        if found is None:
+            raise _not_found(messageId)
+        return render(request, present.message(found), "webServiceMessage")
+
+
+@router.delete("/messages/{messageId}", summary="Delete a message; one not yet sent is cancelled and refunded")
+def delete_message(request: Request, user: User, messageId: str) -> Response:
+    with runtime(request).db.write() as session:
+        if not messages.delete_message(session, user.user_id, messageId, utcnow()):
+            raise _not_found(messageId)
+    return Response(status_code=200)
+
+
+def _mark(request: Request, user: Principal, message_id: str, read: bool) -> Response:
+    with runtime(request).db.write() as session:
+        found = messages.set_read(session, user.user_id, message_id, read)
+        if found is None:
+            raise _not_found(message_id)
+        session.flush()
+        return render(request, present.message(found), "webServiceMessage")
+
+
+@router.api_route("/messages/{messageId}/markRead", methods=["PUT", "POST"], summary="Mark a message read")
+def mark_read(request: Request, user: User, messageId: str) -> Response:
+    return _mark(request, user, messageId, True)
+
+
+@router.api_route("/messages/{messageId}/markUnread", methods=["PUT", "POST"], summary="Mark a message unread")
+def mark_unread(request: Request, user: User, messageId: str) -> Response:
+    return _mark(request, user, messageId, False)
+
+
+# -- account -------------------------------------------------------------------------------
+
+@router.get("/account/balance", summary="Your credit balance")
+def balance(request: Request, user: User) -> Response:
+    with runtime(request).db.read() as session:
+        credits = accounts.balance(session, user.user_id)
+    return render(request, {"creditBalance": credits, "links": []}, "webServiceAccount")

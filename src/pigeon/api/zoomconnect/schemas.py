@@ -1,0 +1,47 @@
+"""Request bodies as the swagger names them. Every field is optional here, so that a missing
+one gets the API's own error code rather than a generic validation error; clients that send
+numbers where strings belong (a phone number as a JSON number) are met halfway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _text(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SendSmsRequest(Body):
+    """WebServiceSendSmsRequest."""
+
+    recipientNumber: Text = Field(None, examples=["+27821234567"])
+    message: Text = Field(None, examples=["Hello from Pigeon"])
+    campaign: Text = None
+    dataField: Text = None
+    dateToSend: Text = Field(None, description="yyyyMMddHHmm; omit to send now", examples=["202612311200"])
+
+
+class SendSmsRequests(Body):
+    """WebServiceSendSmsRequests."""
+
+    sendSmsRequests: list[SendSmsRequest | None] | None = Field(None, max_length=10_000)
+    defaultDateToSend: Text = None
+    messagesPerMinute: int | None = Field(None, ge=0)
+
+
+class AnalyseRequest(Body):
+    """WebServiceAnalyseMessageRequest."""
+
+    message: Text = None
+    recipientNumber: Text = None

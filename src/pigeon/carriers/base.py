@@ -1,0 +1,92 @@
+"""The carrier interface: the delivery engine submits batches; carriers report back events.
+
+A carrier answers every submission with a SubmitResult (accepted with the carrier's own
+reference, retry later, or rejected for good). Later it reports delivery receipts, matched
+by that reference, and inbound messages, through the CarrierEvents it was started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from pigeon.messages.models import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message for a carrier to send."""
+
+    message_id: str
+    to: str
+    sender: str | None
+    body: str
+    encoding: str
+    parts: int
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRY = "retry"  # a temporary failure: try again later
+    REJECTED = "rejected"  # a permanent failure: the message fails
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: Outcome
+    carrier_ref: str | None = None
+    error_code: str | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A carrier's word on a message it accepted. ``status`` is DELIVERED, FAILED or UNKNOWN."""
+
+    carrier: str
+    carrier_ref: str
+    status: Status
+    error_code: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A message from a phone. ``to`` is None when the carrier does not say."""
+
+    carrier: str
+    sender: str
+    to: str | None
+    body: str
+    at: dt.datetime | None = None
+
+
+class CarrierEvents(Protocol):
+    def receipt(self, receipt: Receipt) -> None: ...
+
+    def inbound(self, message: InboundSms) -> None: ...
+
+
+class Carrier(ABC):
+    """A connection to a phone network, real or simulated."""
+
+    name: str
+
+    @abstractmethod
+    async def start(self, events: CarrierEvents) -> None:
+        """Connect, and from now on report receipts and inbound messages to ``events``."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect; nothing is reported after this returns."""
+
+    @abstractmethod
+    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+        """Hand over a batch; one result per submission, in order."""
+
+    def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:  # noqa: B027
+        """Messages (ref, to, sent_at) this carrier accepted before a restart, still awaiting a receipt."""

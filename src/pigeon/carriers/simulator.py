@@ -1,0 +1,93 @@
+"""The simulated carrier: an SMSC in the process, the embedded default.
+
+It accepts every submission and reports a receipt after ``delivery_delay`` seconds, except
+for numbers matching the configured rules (regular expressions on the E.164 number):
+
+- ``reject_pattern`` (default ``000$``): the submission is refused, the message fails at once;
+- ``fail_pattern``   (default ``666$``): accepted, then a receipt says it failed (UNDELIV);
+- ``silent_pattern`` (default ``999$``): accepted, and no receipt ever comes.
+
+Its reference for a message is the message id, so a submission repeated after a crash is the
+same submission. Its memory of receipts to send is rebuilt after a restart from the messages
+still SENT through it (``resume``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import re
+import time
+
+from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Receipt, Submission, SubmitResult
+from pigeon.config import SimulatorSettings
+from pigeon.db import utcnow
+from pigeon.messages.models import Status
+
+NAME = "simulator"
+
+
+class SimulatedCarrier(Carrier):
+    name = NAME
+
+    def __init__(self, settings: SimulatorSettings):
+        self.delay = settings.delivery_delay
+        self._reject = re.compile(settings.reject_pattern)
+        self._fail = re.compile(settings.fail_pattern)
+        self._silent = re.compile(settings.silent_pattern)
+        self._due: list[tuple[float, str, Status]] = []
+        self._wake = asyncio.Event()
+        self._events: CarrierEvents | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, events: CarrierEvents) -> None:
+        self._events = events
+        self._task = asyncio.create_task(self._report(), name="simulator-receipts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+        results = []
+        due = time.monotonic() + self.delay
+        for sub in batch:
+            if self._reject.search(sub.to):
+                results.append(
+                    SubmitResult(Outcome.REJECTED, error_code="SIM_REJECTED", detail="number barred by the simulator")
+                )
+                continue
+            self._schedule(due, sub.message_id, sub.to)
+            results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id))
+        return results
+
+    def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:
+        now_wall, now = utcnow(), time.monotonic()
+        for ref, to, sent_at in refs:
+            elapsed = (now_wall - sent_at).total_seconds()
+            self._schedule(now + max(0.0, self.delay - elapsed), ref, to)
+
+    def _schedule(self, due: float, ref: str, to: str) -> None:
+        if self._silent.search(to):
+            return
+        status = Status.FAILED if self._fail.search(to) else Status.DELIVERED
+        heapq.heappush(self._due, (due, ref, status))
+        self._wake.set()
+
+    async def _report(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self._due and self._due[0][0] <= now:
+                _, ref, status = heapq.heappop(self._due)
+                error = "UNDELIV" if status is Status.FAILED else None
+                assert self._events is not None
+                self._events.receipt(Receipt(NAME, ref, status, error_code=error, at=utcnow()))
+            self._wake.clear()
+            timeout = self._due[0][0] - now if self._due else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass

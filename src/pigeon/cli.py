@@ -1,0 +1,191 @@
+"""The ``pigeon`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import click
+from sqlalchemy.exc import IntegrityError
+
+from pigeon.config import Settings, get_settings
+
+DEMO_EMAIL = "demo@pigeon.local"
+
+
+@click.group()
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A TOML configuration file (else $PIGEON_CONFIG, else ./pigeon.toml).")
+def main(config_file: str | None) -> None:
+    """Pigeon, a self-hosted SMS platform."""
+    if config_file:
+        os.environ["PIGEON_CONFIG"] = config_file
+        get_settings.cache_clear()
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except Exception as exc:  # a bad file or variable: say which, and stop
+        raise click.ClickException(f"configuration error: {exc}") from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def _database(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+    from pigeon.db import Database
+    from pigeon.db.migrate import upgrade
+
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if migrate:
+        upgrade(db)
+    return db
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    _database(settings).dispose()
+    click.echo(f"schema up to date on {settings.database_url}")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """The HTTP API, the delivery engine and the scheduler, in one process."""
+    import uvicorn
+
+    from pigeon.api.app import create_app
+    from pigeon.runtime import Runtime
+
+    settings = _settings()
+    host, port = host or settings.host, port or settings.port
+    db = _database(settings)
+    if settings.demo_account:
+        _ensure_demo(db, settings, settings.public_url or f"http://{host}:{port}")
+    app = create_app(settings, runtime=Runtime(settings, db=db))
+    uvicorn.run(app, host=host, port=port, http="httptools", access_log=False,
+                log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+
+
+@main.command()
+def worker() -> None:
+    """The delivery engine and the scheduler alone, beside other processes on one database."""
+    from pigeon.runtime import Runtime
+
+    settings = _settings()
+    db = _database(settings)
+
+    async def run() -> None:
+        runtime = Runtime(settings, db=db)
+        await runtime.start(accept=False)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        logging.getLogger("pigeon").info("worker running; Ctrl-C to stop")
+        await stop.wait()
+        await runtime.stop()
+
+    asyncio.run(run())
+
+
+@main.group()
+def account() -> None:
+    """Accounts and their users."""
+
+
+@account.command("create")
+@click.option("--email", required=True, help="The administrator's email address.")
+@click.option("--credits", type=click.FloatRange(min=0), default=0.0, show_default=True)
+def account_create(email: str, credits: float) -> None:
+    """Create an account (a team) with one user; prints its API token as the last line."""
+    from pigeon.accounts.service import EmailTaken, create_account
+
+    db = _database(_settings())
+    try:
+        with db.write() as session:
+            new = create_account(session, email, credits=credits)
+    except (EmailTaken, IntegrityError):
+        raise click.ClickException(f"a user with email {email} already exists") from None
+    click.echo(f"email:     {new.user.email}")
+    click.echo(f"user id:   {new.user.id}")
+    click.echo(f"credits:   {credits:g}")
+    click.echo(f"url token: {new.url_token}")
+    click.echo(new.token)
+
+
+@account.command("token")
+@click.option("--email", required=True)
+def account_token(email: str) -> None:
+    """Issue new API and URL-sending tokens; prints the API token as the last line."""
+    from pigeon.accounts.service import rotate_tokens
+
+    db = _database(_settings())
+    with db.write() as session:
+        new = rotate_tokens(session, email)
+    if new is None:
+        raise click.ClickException(f"no user with email {email}")
+    click.echo(f"url token: {new.url_token}")
+    click.echo(new.token)
+
+
+@main.group()
+def simulate() -> None:
+    """Make the simulated phone network do things."""
+
+
+@simulate.command("reply")
+@click.option("--from", "sender", required=True, help="The phone that answers.")
+@click.option("--message", required=True)
+@click.option("--to", help="The number it answers to (default: whoever last texted it).")
+def simulate_reply(sender: str, message: str, to: str | None) -> None:
+    """A phone answers: an INBOUND message for the user that last texted it."""
+    from pigeon.carriers.base import InboundSms
+    from pigeon.carriers.simulator import NAME
+    from pigeon.db import utcnow
+    from pigeon.inbound.service import receive
+
+    settings = _settings()
+    db = _database(settings)
+    with db.write() as session:
+        stored = receive(session, InboundSms(NAME, sender, to, message), utcnow(), settings.default_region)
+    if stored is None:
+        raise click.ClickException(f"nobody has texted {sender}: the reply has no one to go to")
+    click.echo(stored.id)
+
+
+def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    from pigeon.accounts.service import count_users, create_account
+
+    with db.read() as session:
+        if count_users(session):
+            return
+    try:
+        with db.write() as session:
+            new = create_account(session, DEMO_EMAIL, credits=settings.starting_credits, name="Demo")
+    except IntegrityError:  # another process made it first
+        return
+    url = f"{base_url}/app/api/rest/v1"
+    lines = [
+        "",
+        "Pigeon is ready. A demo account was created; its token is shown only this once.",
+        f"  email: {DEMO_EMAIL}",
+        f"  token: {new.token}",
+        f"  credits: {settings.starting_credits:g}",
+        "",
+        "Send a first SMS (the simulated carrier delivers it within a second or so):",
+        f"  curl -s {url}/sms/send -H 'email: {DEMO_EMAIL}' -H 'token: {new.token}' \\",
+        "       -H 'Content-Type: application/json' -d '{\"recipientNumber\": \"+27821234567\", \"message\": \"Hello from Pigeon\"}'",
+        "Then see it DELIVERED:",
+        f"  curl -s '{url}/messages/all' -H 'email: {DEMO_EMAIL}' -H 'token: {new.token}'",
+        f"API docs: {base_url}/docs",
+        "",
+    ]
+    click.echo("\n".join(lines))
+    sys.stdout.flush()

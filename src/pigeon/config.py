@@ -1,0 +1,114 @@
+"""Configuration: environment variables (``PIGEON_*``) over a TOML file over defaults.
+
+The TOML file is the one named by ``PIGEON_CONFIG`` (or ``--config``), else ``./pigeon.toml``
+when it exists. Nested keys map to environment variables with a double underscore:
+``[simulator] delivery_delay = 0.5`` is ``PIGEON_SIMULATOR__DELIVERY_DELAY=0.5``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SimulatorSettings(BaseModel):
+    """The embedded simulated carrier (see pigeon.carriers.simulator)."""
+
+    delivery_delay: float = Field(1.0, ge=0, description="Seconds from submission to receipt.")
+    fail_pattern: str = Field(r"666$", description="Regex on the E.164 number: receipt UNDELIV.")
+    silent_pattern: str = Field(r"999$", description="Regex on the E.164 number: no receipt, ever.")
+    reject_pattern: str = Field(r"000$", description="Regex on the E.164 number: submission refused.")
+
+
+class DeliverySettings(BaseModel):
+    """The delivery engine: how the outbound queue is drained."""
+
+    batch_size: int = Field(500, ge=1, le=10_000)
+    lease_seconds: float = Field(60.0, gt=0)
+    poll_interval: float = Field(0.2, gt=0, description="Idle sleep between queue polls.")
+    max_attempts: int = Field(10, ge=1, description="Temporary failures before a message fails.")
+    retry_base: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt.")
+    retry_max: float = Field(600.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything Pigeon can be told; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIGEON_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///pigeon.db"
+    sqlite_synchronous: str = Field("FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = Field(None, description="Base URL printed in examples.")
+    default_region: str = Field("ZA", description="Region for numbers written without +country.")
+    timezone: str = Field("UTC", description="Zone in which dateToSend and date filters are read.")
+    max_parts: int = Field(10, ge=1, le=255, description="Longest message accepted, in parts.")
+    prices: dict[str, float] = Field(
+        default_factory=lambda: {"default": 1.0},
+        description="Credits per SMS part by ISO region; 'default' for the rest.",
+    )
+    starting_credits: float = Field(1000.0, ge=0, description="Credits of the demo account.")
+    auth_cache_seconds: float = Field(10.0, ge=0)
+    demo_account: bool = Field(True, description="Create a demo account on first start.")
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    log_level: str = "INFO"
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
+        prices = {k.upper() if k != "default" else k: float(v) for k, v in value.items()}
+        if any(v < 0 for v in prices.values()):
+            raise ValueError("prices must not be negative")
+        prices.setdefault("default", 1.0)
+        return prices
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_path() -> Path | None:
+    """The TOML file in force, if any; a named file that does not exist is an error."""
+    named = os.environ.get("PIGEON_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"PIGEON_CONFIG names {named}, which is not a file")
+        return path
+    default = Path("pigeon.toml")
+    return default if default.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,6 @@
+"""Storage: the SQLAlchemy engine, the declarative base and the schema's migrations."""
+
+from pigeon.db.base import Base, utcnow
+from pigeon.db.engine import Database
+
+__all__ = ["Base", "Database", "utcnow"]

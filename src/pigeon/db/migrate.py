@@ -1,0 +1,49 @@
+"""Bring the schema up to date, safely when several processes start at once.
+
+PostgreSQL: a session-level advisory lock serialises concurrent upgraders. SQLite: the
+upgrade runs inside ``BEGIN IMMEDIATE``, which already admits one writer at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from pigeon.db.engine import Database
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+ADVISORY_LOCK = 0x5049_4745  # "PIGE"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every migration not yet applied."""
+    config = alembic_config()
+    with db.write_engine.connect() as connection:
+        if not db.is_sqlite:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK})
+            connection.commit()
+        try:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.commit()
+        finally:
+            if not db.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK})
+                connection.commit()
+
+
+def revision(db: Database, message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    config = alembic_config()
+    with db.write_engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)

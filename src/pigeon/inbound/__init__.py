@@ -1,0 +1,1 @@
+"""Inbound: messages from phones, given to the user they answer."""

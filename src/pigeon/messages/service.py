@@ -1,0 +1,156 @@
+"""Plain functions over a session: find, page, mark and delete messages; fail and refund."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.models import User
+from pigeon.delivery.models import QueueEntry
+from pigeon.messages.models import Direction, Message, Status
+
+M = Message.__table__
+U = User.__table__
+
+
+@dataclass(slots=True)
+class MessageFilter:
+    """What /messages/all and its kin can ask for; None means 'any'."""
+
+    direction: Direction | None = None
+    status: Status | None = None
+    sent_from: dt.datetime | None = None
+    sent_before: dt.datetime | None = None
+    received_from: dt.datetime | None = None
+    received_before: dt.datetime | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    text: str | None = None
+    campaign: str | None = None
+    data_field: str | None = None
+    deleted: bool | None = False
+    read: bool | None = None
+    replies_to: str | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Message]
+    total: int
+
+
+def get(session: Session, user_id: int, message_id: str) -> Message | None:
+    """A message of this user's, or None: another user's message does not exist for them."""
+    return session.scalar(select(Message).where(Message.id == message_id, Message.user_id == user_id))
+
+
+def page(session: Session, user_id: int, flt: MessageFilter, *, number: int, size: int) -> Page:
+    """One page (from 1) of a user's messages, newest first."""
+    query = _filtered(select(Message).where(Message.user_id == user_id), flt)
+    total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
+    items = session.scalars(
+        query.order_by(Message.created_at.desc(), Message.id.desc()).offset((number - 1) * size).limit(size)
+    ).all()
+    return Page(list(items), total)
+
+
+def _filtered(query: Select, f: MessageFilter) -> Select:
+    conditions = [
+        (f.direction, lambda v: Message.direction == v),
+        (f.status, lambda v: Message.status == v),
+        (f.sent_from, lambda v: Message.sent_at >= v),
+        (f.sent_before, lambda v: Message.sent_at < v),
+        (f.received_from, lambda v: Message.received_at >= v),
+        (f.received_before, lambda v: Message.received_at < v),
+        (f.from_number, lambda v: Message.from_number == v),
+        (f.to_number, lambda v: Message.to_number == v),
+        (f.text, lambda v: Message.body.ilike(f"%{_escape_like(v)}%", escape="\\")),
+        (f.campaign, lambda v: Message.campaign == v),
+        (f.data_field, lambda v: Message.data_field == v),
+        (f.deleted, lambda v: Message.deleted.is_(v)),
+        (f.read, lambda v: Message.read.is_(v)),
+        (f.replies_to, lambda v: Message.replied_to_id == v),
+    ]
+    for value, condition in conditions:
+        if value is not None:
+            query = query.where(condition(value))
+    return query
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def set_read(session: Session, user_id: int, message_id: str, read: bool) -> Message | None:
+    message = get(session, user_id, message_id)
+    if message is not None:
+        message.read = read
+    return message
+
+
+def delete_message(session: Session, user_id: int, message_id: str, now: dt.datetime) -> bool:
+    """Hide a message; one still waiting to go out is cancelled and its credits returned."""
+    message = get(session, user_id, message_id)
+    if message is None:
+        return False
+    if message.status == Status.SCHEDULED:
+        cancelled = session.execute(delete(QueueEntry).where(QueueEntry.message_id == message_id)).rowcount
+        if cancelled:
+            fail_and_refund(session, [(message_id, "CANCELLED", "deleted before it was sent")], now,
+                            from_statuses=(Status.SCHEDULED,))
+    session.execute(update(M).where(M.c.id == message_id).values(deleted=True))
+    return True
+
+
+def fail_and_refund(
+    session: Session,
+    failures: Iterable[tuple[str, str | None, str | None]],
+    now: dt.datetime,
+    *,
+    from_statuses: tuple[Status, ...],
+) -> int:
+    """Fail messages (id, error code, detail) still in one of ``from_statuses`` and give their
+    credits back, once: a message already final is left alone. Returns how many failed."""
+    failures = list(failures)
+    details = {message_id: (code, detail) for message_id, code, detail in failures}
+    rows = session.execute(
+        select(M.c.id, M.c.user_id, M.c.credit_cost).where(
+            M.c.id.in_(details), M.c.status.in_(from_statuses)
+        )
+    ).all()
+    if not rows:
+        return 0
+    session.execute(
+        update(M)
+        .where(M.c.id == bindparam("b_id"), M.c.status.in_(from_statuses))
+        .values(status=Status.FAILED_REFUNDED, final_at=now, error_code=bindparam("b_code"),
+                error_detail=bindparam("b_detail")),
+        [{"b_id": r.id, "b_code": details[r.id][0], "b_detail": details[r.id][1]} for r in rows],
+    )
+    refunds: dict[int, int] = defaultdict(int)
+    for row in rows:
+        refunds[row.user_id] += row.credit_cost
+    credits = [{"b_user": user, "b_milli": milli} for user, milli in refunds.items() if milli]
+    if credits:
+        session.execute(
+            update(U)
+            .where(U.c.id == bindparam("b_user"))
+            .values(credit_balance=U.c.credit_balance + bindparam("b_milli")),
+            credits,
+        )
+    return len(rows)
+
+
+def last_sent_to(session: Session, number: str) -> Message | None:
+    """The most recent outbound message to this number, from any user."""
+    return session.scalar(
+        select(Message)
+        .where(Message.to_number == number, Message.direction == Direction.OUTBOUND)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )

@@ -1,0 +1,58 @@
+"""Phone numbers to E.164, with the country they belong to (phonenumbers, cached).
+
+Accepted: ``+27821234567``, ``0027821234567``, ``27821234567`` (the country code without
+``+``, as some clients strip it), and national ``0821234567`` in the default region.
+Spaces, dashes, dots and brackets are ignored.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import phonenumbers
+
+
+class Phone(NamedTuple):
+    e164: str
+    region: str | None
+
+
+class InvalidNumber(ValueError):
+    pass
+
+
+def normalise(raw: object, default_region: str) -> Phone:
+    """The E.164 form of a phone number, or InvalidNumber."""
+    if raw is None:
+        raise InvalidNumber("no number given")
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise InvalidNumber(f"{raw!r} is not a phone number")
+    phone = _normalise(str(raw).strip(), default_region)
+    if phone is None:
+        raise InvalidNumber(f"{raw} is not a valid phone number")
+    return phone
+
+
+@lru_cache(maxsize=65_536)
+def _normalise(raw: str, default_region: str) -> Phone | None:
+    if not raw or len(raw) > 32:
+        return None
+    candidates: list[tuple[str, str | None]]
+    if raw.startswith("+"):
+        candidates = [(raw, None)]
+    elif raw.startswith("00"):
+        candidates = [("+" + raw[2:], None)]
+    elif raw.startswith("0"):
+        candidates = [(raw, default_region)]
+    else:
+        candidates = [("+" + raw, None), (raw, default_region)]
+    for text, region in candidates:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return Phone(e164, phonenumbers.region_code_for_number(number))
+    return None

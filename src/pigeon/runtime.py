@@ -1,0 +1,66 @@
+"""The moving parts of one Pigeon process, started and stopped together.
+
+``pigeon serve`` runs them beside the HTTP API; ``pigeon worker`` runs them alone. SQLite
+gets one database thread (one writer is all it has); PostgreSQL gets several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from pigeon.carriers.base import Carrier
+from pigeon.carriers.simulator import SimulatedCarrier
+from pigeon.config import Settings
+from pigeon.db import Database
+from pigeon.delivery import queue
+from pigeon.delivery.engine import DeliveryEngine, EventSink
+from pigeon.sending.batcher import AcceptBatcher
+from pigeon.sending.service import Sender
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Database, sender, batcher, carrier and delivery engine of one process."""
+
+    def __init__(self, settings: Settings, db: Database | None = None, carrier: Carrier | None = None):
+        self.settings = settings
+        self.db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        self.sender = Sender(settings)
+        self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
+        self.carrier = carrier or SimulatedCarrier(settings.simulator)
+        self.engine: DeliveryEngine | None = None
+        self.batcher: AcceptBatcher | None = None
+        self.events: EventSink | None = None
+
+    async def start(self, *, deliver: bool = True, accept: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        if deliver:
+            self.events = EventSink(self.db, self.executor, self.settings.default_region)
+            self.events.start()
+            await self.carrier.start(self.events)
+            pending = await loop.run_in_executor(self.executor, self._sent_through)
+            self.carrier.resume(pending)
+            self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor)
+            self.engine.start()
+            log.info("delivery engine started on carrier %s (%d awaiting receipts)", self.carrier.name, len(pending))
+        if accept:
+            self.batcher = AcceptBatcher(self.db, self.executor, on_commit=self.engine.wake if self.engine else None)
+            self.batcher.start()
+
+    async def stop(self) -> None:
+        if self.batcher:
+            await self.batcher.stop()
+        if self.engine:
+            await self.engine.stop()
+        await self.carrier.stop()
+        if self.events:
+            await self.events.stop()
+        self.executor.shutdown(wait=True)
+        self.db.dispose()
+
+    def _sent_through(self) -> list:
+        with self.db.read() as session:
+            return queue.sent_through(session, self.carrier.name)
