@@ -74,7 +74,9 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if _dialect(request) == "zoomconnect":
-            code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code, Code.INVALID_REQUEST)
+            code = {401: Code.UNAUTHORIZED, 404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(
+                exc.status_code, Code.INVALID_REQUEST
+            )
             return error_response(request, exc.status_code, code, str(exc.detail))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 

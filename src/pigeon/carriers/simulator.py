@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
+import logging
 import re
 import time
 
@@ -26,6 +27,7 @@ from pigeon.db import utcnow
 from pigeon.messages.models import Status
 
 NAME = "simulator"
+log = logging.getLogger(__name__)
 
 
 class SimulatedCarrier(Carrier):
@@ -61,6 +63,7 @@ class SimulatedCarrier(Carrier):
                 )
                 continue
             self._schedule(due, sub.message_id, sub.to)
+            log.debug("accepted %s for %s", sub.message_id, sub.to)
             results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id))
         return results
 

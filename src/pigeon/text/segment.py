@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
 
 from .gsm import GSM7_BASIC, GSM7_EXTENDED, gsm7_septets, is_gsm7
 
@@ -59,8 +58,18 @@ def _utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) >> 1
 
 
-def _width_function(encoding: str) -> Callable[[str], int]:
-    return gsm7_septets if encoding == GSM7 else _utf16_units
+def _gsm7_char_width(ch: str) -> int:
+    return 2 if ch in GSM7_EXTENDED else 1
+
+
+def _utf16_char_width(ch: str) -> int:
+    return 2 if ch > "\uffff" else 1
+
+
+_WIDTHS = {
+    GSM7: (gsm7_septets, _gsm7_char_width),
+    UCS2: (_utf16_units, _utf16_char_width),
+}
 
 
 def _measure(text: str) -> tuple[str, int]:
@@ -69,22 +78,24 @@ def _measure(text: str) -> tuple[str, int]:
     return UCS2, _utf16_units(text)
 
 
-def _cuts(text: str, limit: int, width: Callable[[str], int]) -> list[int]:
-    """End indices of greedily filled parts of at most ``limit`` units.
+def _cuts(text: str, encoding: str) -> list[int]:
+    """End indices of greedily filled concatenated parts.
 
     Every character is 1 or 2 units wide and is never split.
     """
+    limit = _LIMITS[encoding][1]
+    width, char_width = _WIDTHS[encoding]
     cuts = []
     n = len(text)
     start = 0
     while start < n:
         end = min(n, start + limit)
         used = width(text[start:end])
-        while used > limit:  # drop enough characters, at most 2 units each
-            end -= (used - limit + 1) >> 1
+        if used > limit:  # dropping one character per excess unit always fits
+            end -= used - limit
             used = width(text[start:end])
         while end < n:  # take back any that still fit
-            extra = width(text[end])
+            extra = char_width(text[end])
             if used + extra > limit:
                 break
             used += extra
@@ -100,7 +111,7 @@ def _count_parts(text: str, encoding: str, length: int) -> int:
         return 1 if text else 0
     if length == len(text):  # no 2-unit characters: plain arithmetic
         return -(-length // concat)
-    return len(_cuts(text, concat, _width_function(encoding)))
+    return len(_cuts(text, encoding))
 
 
 def analyse(text: str) -> Analysis:
@@ -124,7 +135,7 @@ def split(text: str) -> list[str]:
         return [text[i : i + concat] for i in range(0, length, concat)]
     parts = []
     start = 0
-    for end in _cuts(text, concat, _width_function(encoding)):
+    for end in _cuts(text, encoding):
         parts.append(text[start:end])
         start = end
     return parts

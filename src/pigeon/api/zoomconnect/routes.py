@@ -89,10 +89,13 @@ router = APIRouter(prefix=PREFIX)
 # -- dates ---------------------------------------------------------------------------------
 
 def _parse_local(value: str, fmt: str, zone: str, field: str) -> dt.datetime:
+    pattern = {"%Y%m%d%H%M": "yyyyMMddHHmm", "%Y%m%d": "yyyyMMdd"}[fmt]
+    text = value.strip()
     try:
-        local = dt.datetime.strptime(value.strip(), fmt)
+        if not (text.isdigit() and len(text) == len(pattern)):
+            raise ValueError
+        local = dt.datetime.strptime(text, fmt)
     except ValueError:
-        pattern = {"%Y%m%d%H%M": "yyyyMMddHHmm", "%Y%m%d": "yyyyMMdd"}[fmt]
         raise SendError(Problem.INVALID_DATE, f"{field} must be {pattern}, not {value!r}") from None
     return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
 
