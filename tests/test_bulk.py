@@ -91,3 +91,34 @@ def test_send_url_parameters_by_get_and_post(user: User) -> None:
     assert posted.status_code == 200 and user.message(posted.json())["message"] == "form"
     missing = user.http.get(f"{API}/sms/send-url-parameters", params={"recipientNumber": "+27821234567"})
     assert missing.status_code == 400 and missing.json()["code"] == 3
+
+
+def test_xml_request_bodies(user: User) -> None:
+    xml = {"content-type": "application/xml"}
+    single = user.http.post(
+        f"{API}/sms/send.xml", headers=xml,
+        content=b"<webServiceSendSmsRequest><recipientNumber>+27821234567</recipientNumber>"
+                b"<message>From XML &amp; back</message><campaign/></webServiceSendSmsRequest>",
+    )
+    assert single.status_code == 200, single.text
+    assert user.message(single.text.split("<messageId>")[1].split("<")[0])["message"] == "From XML & back"
+    many = user.http.post(
+        f"{API}/sms/send-bulk", headers=xml,
+        content=b"<webServiceSendSmsRequests>"
+                b"<sendSmsRequests><recipientNumber>+27821234567</recipientNumber><message>a</message></sendSmsRequests>"
+                b"<sendSmsRequests><recipientNumber>+27821234568</recipientNumber><message>b</message></sendSmsRequests>"
+                b"</webServiceSendSmsRequests>",
+    )
+    assert [r["error"] for r in many.json()["sendSmsResponses"]] == [None, None]
+    one = user.http.post(
+        f"{API}/sms/send-bulk", headers=xml,
+        content=b"<r><sendSmsRequests><recipientNumber>+27821234567</recipientNumber><message>c</message></sendSmsRequests></r>",
+    )
+    assert len(one.json()["sendSmsResponses"]) == 1
+    broken = user.http.post(f"{API}/sms/send", headers=xml, content=b"<unclosed>")
+    assert broken.status_code == 400 and broken.json()["code"] == 1
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            b"<r><message>&lol2;</message></r>")
+    refused = user.http.post(f"{API}/sms/send", headers=xml, content=bomb)
+    assert refused.status_code == 400 and refused.json()["code"] == 1
+    assert user.balance() == 96.0

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from pigeon import __version__
 from pigeon.api import zoomconnect
 from pigeon.api.auth import AuthCache
-from pigeon.api.formats import FormatSuffix
+from pigeon.api.formats import FormatSuffix, XmlBody
 from pigeon.api.zoomconnect.errors import Code, ZoomError, error_response
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
     app.state.runtime = rt
     app.state.auth = AuthCache(rt.db, settings.auth_cache_seconds)
     app.include_router(zoomconnect.router, tags=["Zoom Connect"])
+    app.add_middleware(XmlBody, on_error=_invalid_xml)
     app.add_middleware(FormatSuffix)
 
     @app.get("/health", include_in_schema=False)
@@ -51,6 +52,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
 
     _errors(app)
     return app
+
+
+def _invalid_xml(request: Request, detail: str) -> Response:
+    return error_response(request, 400, Code.INVALID_REQUEST, detail)
 
 
 def _dialect(request: Request) -> str | None:

@@ -1,4 +1,4 @@
-"""Request bodies as the swagger names them. Every field is optional here, so that a missing
+"""Request bodies as the swagger names them (JSON, or XML turned into the same data). Every field is optional here, so that a missing
 one gets the API's own error code rather than a generic validation error; clients that send
 numbers where strings belong (a phone number as a JSON number) are met halfway."""
 
@@ -13,6 +13,10 @@ def _text(value: object) -> object:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def _list(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
 
 
 Text = Annotated[str | None, BeforeValidator(_text)]
@@ -35,7 +39,9 @@ class SendSmsRequest(Body):
 class SendSmsRequests(Body):
     """WebServiceSendSmsRequests."""
 
-    sendSmsRequests: list[SendSmsRequest | None] | None = Field(None, max_length=10_000)
+    sendSmsRequests: Annotated[list[SendSmsRequest | None] | None, BeforeValidator(_list)] = Field(
+        None, max_length=10_000, description="In XML, one element per request."
+    )
     defaultDateToSend: Text = None
     messagesPerMinute: int | None = Field(None, ge=0)
 
