@@ -32,6 +32,7 @@ def _settings() -> Settings:
     except Exception as exc:  # a bad file or variable: say which, and stop
         raise click.ClickException(f"configuration error: {exc}") from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
 
@@ -56,21 +57,26 @@ def migrate() -> None:
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
-def serve(host: str | None, port: int | None) -> None:
-    """The HTTP API, the delivery engine and the scheduler, in one process."""
+@click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """The HTTP API, the delivery engine and the scheduler, in one process (or --workers N)."""
     import uvicorn
 
     from pigeon.api.app import create_app
     from pigeon.runtime import Runtime
 
     settings = _settings()
-    host, port = host or settings.host, port or settings.port
+    host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
     db = _database(settings)
     if settings.demo_account:
         _ensure_demo(db, settings, settings.public_url or f"http://{host}:{port}")
-    app = create_app(settings, runtime=Runtime(settings, db=db))
-    uvicorn.run(app, host=host, port=port, http="httptools", access_log=False,
-                log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    options = dict(host=host, port=port, http="httptools", access_log=False,
+                   log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    if workers == 1:
+        uvicorn.run(create_app(settings, runtime=Runtime(settings, db=db)), **options)
+        return
+    db.dispose()  # each worker process opens its own
+    uvicorn.run("pigeon.api.app:create_app_from_settings", factory=True, workers=workers, **options)
 
 
 @main.command()

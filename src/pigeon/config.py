@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field("FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = Field(1, ge=1, le=64, description="Processes of `pigeon serve` sharing the port.")
     public_url: str | None = Field(None, description="Base URL printed in examples.")
     default_region: str = Field("ZA", description="Region for numbers written without +country.")
     timezone: str = Field("UTC", description="Zone in which dateToSend and date filters are read.")

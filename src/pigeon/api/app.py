@@ -3,6 +3,7 @@ runtime (batcher, delivery engine, carrier) started and stopped with the server.
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -34,6 +35,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         await rt.start(deliver=deliver)
+        gc.collect()
+        gc.freeze()  # the long-lived objects of start-up leave the collector's full passes
         try:
             yield
         finally:
@@ -51,7 +54,43 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
         return {"status": "ok", "version": __version__}
 
     _errors(app)
+    _security_schemes(app)
     return app
+
+
+def create_app_from_settings() -> FastAPI:
+    """The application from the environment's settings: the factory of each worker process."""
+    from pigeon.config import get_settings
+
+    return create_app(get_settings())
+
+
+SECURITY_SCHEMES = {
+    "email": {"type": "apiKey", "in": "header", "name": "email", "description": "Account email address"},
+    "token": {"type": "apiKey", "in": "header", "name": "token", "description": "REST API token"},
+    "basic": {"type": "http", "scheme": "basic", "description": "email as user name, API token as password"},
+    "emailParam": {"type": "apiKey", "in": "query", "name": "email"},
+    "tokenParam": {"type": "apiKey", "in": "query", "name": "token"},
+}
+
+
+def _security_schemes(app: FastAPI) -> None:
+    """Declare the credentials the Zoom Connect routes read (in one dependency, for speed)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            requirement = [{"email": [], "token": []}, {"basic": []}, {"emailParam": [], "tokenParam": []}]
+            for path, operations in schema["paths"].items():
+                if path.startswith(zoomconnect.PREFIX) and "/sms/send-url/" not in path:
+                    for operation in operations.values():
+                        operation["security"] = requirement
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _invalid_xml(request: Request, detail: str) -> Response:

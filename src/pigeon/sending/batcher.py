@@ -95,10 +95,22 @@ class AcceptBatcher:
                     self.on_commit()
 
     def _write(self, jobs: list[_Job]) -> None:
+        """One transaction for all the jobs: each user's jobs charged together when their
+        credits cover all of them (three statements in all), else one by one."""
         now = utcnow()
+        by_user: dict[int, list[_Job]] = {}
+        for job in jobs:
+            by_user.setdefault(job.principal.user_id, []).append(job)
         with self.db.write() as session:
-            for job in jobs:
-                try:
-                    accept(session, job.principal, job.batch, now)
-                except SendError as exc:  # refused before anything of it was written
-                    job.error = exc
+            for user_jobs in by_user.values():
+                if len(user_jobs) > 1:
+                    try:
+                        accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
+                        continue
+                    except SendError:  # refused before anything was written: take them one by one
+                        pass
+                for job in user_jobs:
+                    try:
+                        accept(session, job.principal, job.batch, now)
+                    except SendError as exc:
+                        job.error = exc

@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBasic
 from starlette.responses import Response
 
 from pigeon.accounts import service as accounts
@@ -35,22 +34,15 @@ from pigeon.text import analyse, character_analysis
 PREFIX = "/app/api/rest/v1"
 MAX_PAGE_SIZE = 1000
 
-# Declared for the OpenAPI description; the credentials are read in `principal`.
-_email_header = APIKeyHeader(name="email", auto_error=False, description="Account email address")
-_token_header = APIKeyHeader(name="token", auto_error=False, description="REST API token")
-_basic = HTTPBasic(auto_error=False, description="email as user name, API token as password")
-_email_query = APIKeyQuery(name="email", auto_error=False)
-_token_query = APIKeyQuery(name="token", auto_error=False)
-
-
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 def _credentials(request: Request) -> tuple[str | None, str | None]:
-    headers, query = request.headers, request.query_params
-    if headers.get("email") and headers.get("token"):
-        return headers["email"], headers["token"]
+    headers = request.headers
+    email, token = headers.get("email"), headers.get("token")
+    if email and token:
+        return email, token
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic" and value:
         try:
@@ -58,17 +50,12 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
         except (binascii.Error, UnicodeDecodeError):
             raise ZoomError(401, Code.UNAUTHORIZED, "Malformed HTTP Basic credentials") from None
         return email, token
-    return query.get("email"), query.get("token")
+    return request.query_params.get("email"), request.query_params.get("token")
 
 
-async def principal(
-    request: Request,
-    _e: Annotated[str | None, Depends(_email_header)] = None,
-    _t: Annotated[str | None, Depends(_token_header)] = None,
-    _b: Annotated[object, Depends(_basic)] = None,
-    _eq: Annotated[str | None, Depends(_email_query)] = None,
-    _tq: Annotated[str | None, Depends(_token_query)] = None,
-) -> Principal:
+async def principal(request: Request) -> Principal:
+    """The caller, from the email/token headers, HTTP Basic, or email/token URL parameters
+    (declared to OpenAPI in pigeon.api.app as security schemes)."""
     email, token = _credentials(request)
     if not email or not token:
         raise ZoomError(
@@ -202,15 +189,19 @@ _url_params_doc = {
 }
 
 
-@router.api_route("/sms/send-url-parameters", methods=["GET", "POST"], openapi_extra=_url_params_doc,
-                  summary="Send a single message given as URL parameters")
+@router.get("/sms/send-url-parameters", openapi_extra=_url_params_doc, operation_id="sendUrlParameters",
+            summary="Send a single message given as URL parameters")
+@router.post("/sms/send-url-parameters", openapi_extra=_url_params_doc, operation_id="sendUrlParametersPost",
+             summary="Send a single message given as URL parameters")
 async def send_url_parameters(request: Request, user: User) -> Response:
     message_id = await _send_one(request, user, await _url_parameters(request))
     return render(request, message_id, "string")
 
 
-@router.api_route("/sms/send-url/{token}", methods=["GET", "POST"], openapi_extra=_url_params_doc,
-                  summary="Send a single message with the URL-sending token, without other credentials")
+@router.get("/sms/send-url/{token}", openapi_extra=_url_params_doc, operation_id="sendUrl",
+            summary="Send a single message with the URL-sending token, without other credentials")
+@router.post("/sms/send-url/{token}", openapi_extra=_url_params_doc, operation_id="sendUrlPost",
+             summary="Send a single message with the URL-sending token, without other credentials")
 async def send_url(request: Request, token: str) -> Response:
     user = await request.app.state.auth.url_user(token)
     if user is None:
@@ -374,12 +365,14 @@ def _mark(request: Request, user: Principal, message_id: str, read: bool) -> Res
         return render(request, present.message(found), "webServiceMessage")
 
 
-@router.api_route("/messages/{messageId}/markRead", methods=["PUT", "POST"], summary="Mark a message read")
+@router.put("/messages/{messageId}/markRead", operation_id="markRead", summary="Mark a message read")
+@router.post("/messages/{messageId}/markRead", operation_id="markReadPost", summary="Mark a message read")
 def mark_read(request: Request, user: User, messageId: str) -> Response:
     return _mark(request, user, messageId, True)
 
 
-@router.api_route("/messages/{messageId}/markUnread", methods=["PUT", "POST"], summary="Mark a message unread")
+@router.put("/messages/{messageId}/markUnread", operation_id="markUnread", summary="Mark a message unread")
+@router.post("/messages/{messageId}/markUnread", operation_id="markUnreadPost", summary="Mark a message unread")
 def mark_unread(request: Request, user: User, messageId: str) -> Response:
     return _mark(request, user, messageId, False)
 
