@@ -1,7 +1,8 @@
 """Who is calling: credential lookups, cached for a few seconds to keep them off the hot path.
 
 The cache is keyed by the SHA-256 of the token, never the token; an entry lives
-``auth_cache_seconds`` (so a rotated token stops working within that time).
+``auth_cache_seconds`` (so a rotated token stops working within that time). Only successful
+lookups are cached, so a user created a moment ago is never refused from memory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class AuthCache:
         self.db = db
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, Principal | None]] = {}
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
 
     async def user(self, email: str, token: str) -> Principal | None:
         """The user with this email and API token, or None."""
@@ -39,7 +40,7 @@ class AuthCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         principal = await anyio.to_thread.run_sync(load)
-        if self.ttl > 0:
+        if principal is not None and self.ttl > 0:  # failures are not remembered
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[key] = (now + self.ttl, principal)

@@ -128,10 +128,19 @@ class EventSink:
         self._task = asyncio.create_task(self._run(), name="carrier-events")
 
     async def stop(self) -> None:
+        """Stop, writing what has already arrived (a receipt left unwritten at a crash is
+        not lost either: the message stays SENT and the carrier's memory of it remains)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        receipts = self._receipts + self._waiting
+        if receipts or self._inbound:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self.executor, self._write, receipts, self._inbound)
+            except Exception:
+                log.exception("could not write %d receipts at shutdown", len(receipts))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

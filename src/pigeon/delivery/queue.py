@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
+from pigeon.db import bulk
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Message, Status
 from pigeon.messages.service import fail_and_refund
@@ -75,28 +76,20 @@ def record(
     for claimed, result in results:
         message_id = claimed.submission.message_id
         if result.outcome is Outcome.ACCEPTED:
-            sent.append({"b_id": message_id, "b_ref": result.carrier_ref})
+            sent.append((message_id, result.carrier_ref))
         elif result.outcome is Outcome.RETRY and claimed.attempts < max_attempts:
             delay = result.retry_after or min(retry_max, retry_base * 2 ** (claimed.attempts - 1))
-            retry.append({"b_id": message_id, "b_at": now + dt.timedelta(seconds=delay)})
+            retry.append((message_id, now + dt.timedelta(seconds=delay)))
         else:
             code = result.error_code or ("RETRIES_EXHAUSTED" if result.outcome is Outcome.RETRY else None)
             failed.append((message_id, code, result.detail))
-    if sent:
-        session.execute(
-            update(M)
-            .where(M.c.id == bindparam("b_id"))
-            .values(status=Status.SENT, sent_at=now, carrier=carrier, carrier_ref=bindparam("b_ref")),
-            sent,
-        )
-    if retry:
-        session.execute(
-            update(Q).where(Q.c.message_id == bindparam("b_id")).values(available_at=bindparam("b_at")),
-            retry,
-        )
+    bulk.update(session, "messages", "id",
+                (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
+                [(message_id, Status.SENT.value, now, carrier, ref) for message_id, ref in sent])
+    bulk.update(session, "outbound_queue", "message_id", (("available_at", "timestamp"),), retry)
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(Status.SCHEDULED,))
-    done = [row["b_id"] for row in sent] + [message_id for message_id, _, _ in failed]
+    done = [message_id for message_id, _ in sent] + [message_id for message_id, _, _ in failed]
     if done:
         session.execute(delete(Q).where(Q.c.message_id.in_(done)))
 

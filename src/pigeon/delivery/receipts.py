@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from itertools import groupby
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Receipt
+from pigeon.db import bulk
 from pigeon.messages.models import Message, Status
 from pigeon.messages.service import fail_and_refund
 
@@ -48,15 +49,10 @@ def _apply(session: Session, carrier: str, receipts: list[Receipt], now: dt.date
         if receipt.status is Status.FAILED:
             failed.append((row.id, receipt.error_code, "the carrier reported the message undelivered"))
         else:
-            done.append({"b_id": row.id, "b_status": receipt.status, "b_code": receipt.error_code,
-                         "b_at": receipt.at or now})
-    if done:
-        session.execute(
-            update(M)
-            .where(M.c.id == bindparam("b_id"), M.c.status == Status.SENT)
-            .values(status=bindparam("b_status"), error_code=bindparam("b_code"), final_at=bindparam("b_at")),
-            done,
-        )
+            done.append((row.id, receipt.status.value, receipt.error_code, receipt.at or now))
+    bulk.update(session, "messages", "id",
+                (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
+                done, where=f"messages.status = '{Status.SENT.value}'")
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(Status.SENT,))
     return [r for ref, r in by_ref.items() if ref not in found]

@@ -11,15 +11,15 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.config import Settings
-from pigeon.delivery.models import QueueEntry
+from pigeon.db import bulk
 from pigeon.ids import new_id
-from pigeon.messages.models import Direction, Message, Status
+from pigeon.messages.models import Direction, Status
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.pricing import PriceTable
 from pigeon.text import analyse
@@ -105,49 +105,35 @@ class Sender:
         )
 
 
+MESSAGE_COLUMNS = (
+    "id", "account_id", "user_id", "direction", "status", "from_number", "to_number", "body",
+    "encoding", "parts", "credit_cost", "campaign", "data_field", "created_at", "scheduled_for",
+    "read", "deleted",
+)
+USERS = User.__table__
+
+
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime) -> None:
     """Charge, store and queue every message of the batch, or raise SendError and store none."""
     total = sum(message.cost for message in batch)
     if total:
         charged = session.execute(
-            update(User)
-            .where(User.id == principal.user_id, User.credit_balance >= total)
-            .values(credit_balance=User.credit_balance - total)
+            update(USERS)
+            .where(USERS.c.id == principal.user_id, USERS.c.credit_balance >= total)
+            .values(credit_balance=USERS.c.credit_balance - total)
         ).rowcount
         if not charged:
             raise SendError(
                 Problem.INSUFFICIENT_CREDITS,
                 f"Insufficient credits: this send costs {from_milli(total):g} credits",
             )
-    session.execute(
-        insert(Message.__table__),
-        [
-            {
-                "id": m.id,
-                "account_id": principal.account_id,
-                "user_id": principal.user_id,
-                "direction": Direction.OUTBOUND,
-                "status": Status.SCHEDULED,
-                "from_number": m.sender,
-                "to_number": m.to,
-                "body": m.body,
-                "encoding": m.encoding,
-                "parts": m.parts,
-                "credit_cost": m.cost,
-                "campaign": m.campaign,
-                "data_field": m.data_field,
-                "created_at": now,
-                "scheduled_for": m.send_at,
-                "read": False,
-                "deleted": False,
-            }
-            for m in batch
-        ],
-    )
-    session.execute(
-        insert(QueueEntry.__table__),
-        [
-            {"message_id": m.id, "available_at": max(m.send_at or now, now), "attempts": 0}
-            for m in batch
-        ],
-    )
+    account, user = principal.account_id, principal.user_id
+    outbound, scheduled = Direction.OUTBOUND.value, Status.SCHEDULED.value
+    bulk.insert(session, "messages", MESSAGE_COLUMNS, [
+        (m.id, account, user, outbound, scheduled, m.sender, m.to, m.body, m.encoding, m.parts,
+         m.cost, m.campaign, m.data_field, now, m.send_at, False, False)
+        for m in batch
+    ])
+    bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts"), [
+        (m.id, max(m.send_at or now, now), 0) for m in batch
+    ])
