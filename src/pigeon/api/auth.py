@@ -1,13 +1,18 @@
 """Who is calling: credential lookups, cached for a few seconds to keep them off the hot path.
 
-The cache is keyed by the SHA-256 of the token, never the token; an entry lives
-``auth_cache_seconds`` (so a rotated token stops working within that time). Only successful
-lookups are cached, so a user created a moment ago is never refused from memory.
+The cache is keyed by the SHA-256 of the token, never the token. An entry lives
+``auth_cache_seconds`` (so a rotated token stops working within that time); in its last
+quarter the next request refreshes it in the background while still being answered from
+memory, and concurrent misses for one key share a single database lookup, so an expiry never
+stalls a busy client. Only successful lookups are cached: a user created a moment ago is never
+refused from memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 import anyio.to_thread
 
@@ -16,13 +21,16 @@ from pigeon.accounts.security import hash_token
 from pigeon.accounts.service import Principal
 from pigeon.db import Database
 
+Key = tuple[str, str]
+
 
 class AuthCache:
     def __init__(self, db: Database, ttl: float, max_entries: int = 100_000):
         self.db = db
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+        self._entries: dict[Key, tuple[float, Principal]] = {}
+        self._loading: dict[Key, asyncio.Future[Principal | None]] = {}
 
     async def user(self, email: str, token: str) -> Principal | None:
         """The user with this email and API token, or None."""
@@ -34,16 +42,38 @@ class AuthCache:
         key = ("", hash_token(url_token))
         return await self._lookup(key, lambda: self._by_url_token(url_token))
 
-    async def _lookup(self, key: tuple[str, str], load) -> Principal | None:  # type: ignore[no-untyped-def]
-        now = time.monotonic()
+    async def _lookup(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        principal = await anyio.to_thread.run_sync(load)
-        if principal is not None and self.ttl > 0:  # failures are not remembered
+        if hit is not None:
+            expires, principal = hit
+            left = expires - time.monotonic()
+            if left > 0:
+                if left < self.ttl / 4 and key not in self._loading:
+                    asyncio.ensure_future(self._load(key, load)).add_done_callback(_quiet)
+                return principal
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        return await self._load(key, load)
+
+    async def _load(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            principal = await anyio.to_thread.run_sync(load)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._loading[key]
+        if principal is None:
+            self._entries.pop(key, None)
+        elif self.ttl > 0:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[key] = (now + self.ttl, principal)
+            self._entries[key] = (time.monotonic() + self.ttl, principal)
+        future.set_result(principal)
         return principal
 
     def _by_token(self, email: str, token: str) -> Principal | None:
@@ -53,3 +83,8 @@ class AuthCache:
     def _by_url_token(self, url_token: str) -> Principal | None:
         with self.db.read() as session:
             return accounts.authenticate_url_token(session, url_token)
+
+
+def _quiet(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

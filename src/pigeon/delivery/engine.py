@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class DeliveryEngine:
     """Claims due messages, submits them, and records what the carrier said."""
 
+    GATHER = 0.01  # seconds a wake-up waits so that one round carries many sends
+
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor):
         self.db = db
         self.carrier = carrier
@@ -61,6 +63,7 @@ class DeliveryEngine:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                await asyncio.sleep(self.GATHER)  # woken by a send: let its neighbours join the round
             except TimeoutError:
                 pass
 
