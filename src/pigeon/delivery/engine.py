@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class DeliveryEngine:
     """Claims due messages, submits them, and records what the carrier said."""
 
-    GATHER = 0.01  # seconds a wake-up waits so that one round carries many sends
+    GATHER = 0.05  # seconds a wake-up waits so that one round carries many sends
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor):
         self.db = db
@@ -103,7 +103,7 @@ class EventSink:
         executor: Executor,
         default_region: str,
         *,
-        flush_every: float = 0.02,
+        flush_every: float = 0.05,
         retry_every: float = 0.5,
         retry_for: float = 120.0,
     ):
