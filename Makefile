@@ -23,4 +23,6 @@ test: setup
 
 bench: setup
 	scripts/ensure-postgres
-	$(BIN)/python bench/run.py --backend both
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "no wrk: the asyncio load generator alone will run"
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py --backend both --repeat 3

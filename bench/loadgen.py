@@ -62,6 +62,7 @@ class Stats:
         self.bad_body = 0
         self.conn_errors = 0
         self.timeouts = 0
+        self.timeline: dict[int, list[int]] = {}  # slot -> [responses, max latency ns]
 
 
 class Generator:
@@ -116,6 +117,10 @@ class Generator:
         s = self.stats
         s.requests += 1
         s.latencies_ns.append(finished - started)
+        slot = int((t - self.window_start) * 4)  # quarter-second slots of the window
+        cell = s.timeline.setdefault(slot, [0, 0])
+        cell[0] += 1
+        cell[1] = max(cell[1], finished - started)
         if status != 200:
             s.non_200 += 1
             return
@@ -315,6 +320,8 @@ async def main(args: argparse.Namespace) -> dict:
             "max": lat[-1] / 1e6 if lat else None,
             "mean": sum(lat) / len(lat) / 1e6 if lat else None,
         },
+        "timeline_quarter_s": [[k / 4, v[0], round(v[1] / 1e6, 1)] for k, v in sorted(s.timeline.items())]
+        if not args.requests else None,
         "first_send_wall": gen.first_send_wall,
         "last_done_wall": gen.last_done_wall,
         "cpu": cpu,

@@ -7,9 +7,8 @@
    job), against one `accept` for the same 32 messages (3 statements in all), which is what a
    batcher that merges its jobs per user would do. Same transaction, same rows.
 2. http: in-process ASGI calls of POST /sms/send on the real app (batcher stubbed out, auth
-   cached), against the same endpoint behind a single dependency that reads the email/token
-   headers itself instead of the five APIKeyHeader/HTTPBasic/APIKeyQuery dependencies. This is
-   the event-loop thread's Python cost per request, without uvicorn's HTTP parsing.
+   cached), and of GET /health for the framework's floor: the event-loop thread's Python cost
+   per request, without uvicorn's HTTP parsing and without storing anything.
 
 Each figure is the best of several rounds, in microseconds.
 """
@@ -115,9 +114,9 @@ def bench_accept(kind: str, jobs: int = 32, rounds: int = 60) -> dict:
     }
 
 
-async def _asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+async def _asgi_call(app, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
         "headers": headers + [(b"content-length", str(len(body)).encode())],
         "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080),
@@ -143,15 +142,9 @@ async def _asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: b
 
 def bench_http(requests: int = 3000, rounds: int = 5) -> dict:
     import orjson
-    from fastapi import Body, Depends, Request
-    from starlette.responses import Response
 
     from pigeon.api.app import create_app
-    from pigeon.api.formats import render
     from pigeon.api.zoomconnect import routes
-    from pigeon.api.zoomconnect.errors import Code, ZoomError
-    from pigeon.api.zoomconnect.schemas import SendSmsRequest
-    from pigeon.accounts.service import Principal
     from pigeon.config import Settings
     from pigeon.runtime import Runtime
 
@@ -165,45 +158,25 @@ def bench_http(requests: int = 3000, rounds: int = 5) -> dict:
         rt = Runtime(settings, db=db)
         rt.batcher = StubBatcher()
         app = create_app(settings, runtime=rt)
-
-        async def lean_principal(request: Request) -> Principal:
-            h = request.headers
-            email, token_ = h.get("email"), h.get("token")
-            if not email or not token_:
-                email, token_ = routes._credentials(request)
-            if not email or not token_:
-                raise ZoomError(401, Code.UNAUTHORIZED, "Authentication required")
-            user = await request.app.state.auth.user(email, token_)
-            if user is None:
-                raise ZoomError(401, Code.UNAUTHORIZED, "Invalid email address or API token")
-            return user
-
-        async def send_lean(request: Request, user: Annotated[Principal, Depends(lean_principal)],
-                            body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
-            message_id = await routes._send_one(request, user, body or SendSmsRequest())
-            return render(request, {"messageId": message_id, "error": None}, "webServiceSendSmsResponse")
-
-        app.post(routes.PREFIX + "/sms/send-lean")(send_lean)
         headers = [(b"host", b"127.0.0.1:8080"), (b"email", b"micro@pigeon.local"), (b"token", token.encode()),
                    (b"content-type", b"application/json")]
         bodies = [orjson.dumps({"recipientNumber": f"+2782{1000000 + i:07d}", "message": f"micro {i}"})
                   for i in range(requests)]
 
-        async def run(path):
-            status = await _asgi_post(app, path, headers, bodies[0])
+        async def run(method, path, payloads):
+            status = await _asgi_call(app, method, path, headers, payloads[0])
             assert status == 200, (path, status)
             best = float("inf")
             for _ in range(rounds):
                 t = time.perf_counter()
-                for b in bodies:
-                    await _asgi_post(app, path, headers, b)
+                for b in payloads:
+                    await _asgi_call(app, method, path, headers, b)
                 best = min(best, time.perf_counter() - t)
-            return round(best / len(bodies) * 1e6, 1)
+            return round(best / len(payloads) * 1e6, 1)
 
         async def main():
-            out["send_current_us"] = await run(routes.PREFIX + "/sms/send")
-            out["send_lean_auth_us"] = await run(routes.PREFIX + "/sms/send-lean")
-            # the part of it that is Sender.prepare (phone, text analysis, id): numbers cached
+            out["send_us"] = await run("POST", routes.PREFIX + "/sms/send", bodies)
+            out["health_us"] = await run("GET", "/health", [b""] * requests)
             t = time.perf_counter()
             for b in bodies:
                 rt.sender.prepare(orjson.loads(b)["recipientNumber"], "micro")
@@ -228,7 +201,6 @@ if __name__ == "__main__":
               f"({r['per_job_cpu_us_per_msg']} us CPU/msg); merged into one accept: {r['merged_ms_median']} ms "
               f"({r['merged_cpu_us_per_msg']} us CPU/msg)")
     h = bench_http()
-    print(f"http, in-process ASGI POST /sms/send: {h['send_current_us']} us/request as it is; "
-          f"{h['send_lean_auth_us']} us with one header-reading auth dependency; "
-          f"of which Sender.prepare ~{h['prepare_us']} us")
+    print(f"http, in-process ASGI (no uvicorn, batcher stubbed): POST /sms/send {h['send_us']} us/request, "
+          f"of which Sender.prepare ~{h['prepare_us']} us; GET /health {h['health_us']} us/request")
     sys.exit(0)

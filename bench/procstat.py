@@ -24,6 +24,56 @@ def process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of the man page
 
 
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants (a server with worker processes)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def tree_ticks(pid: int) -> int:
+    return sum(process_ticks(p) for p in tree(pid))
+
+
+def thread_groups(pid: int) -> dict[str, int]:
+    """Ticks of a server's threads, by kind: its event loop (each process's main thread), libuv's
+    own workers, and the Python threads, which are the pigeon-db executor's and AnyIO's (Python
+    3.11 does not give the OS its thread names, so these two cannot be told apart here)."""
+    out = {"loop": 0, "threads": 0, "libuv": 0}
+    for proc in tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{proc}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{proc}/task/{tid}/comm", "rb") as f:
+                    comm = f.read().strip()
+                with open(f"/proc/{proc}/task/{tid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            ticks = int(fields[11]) + int(fields[12])
+            kind = "loop" if int(tid) == proc else "libuv" if comm.startswith(b"libuv") else "threads"
+            out[kind] += ticks
+    return out
+
+
 def postgres_ticks() -> dict[int, int]:
     """utime + stime of every process named postgres, by pid."""
     out = {}
@@ -52,16 +102,25 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def memory(pid: int) -> dict[str, float]:
-    """VmHWM (peak resident set) and VmRSS of a process, in MiB."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmHWM:", "VmRSS:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) / 1024  # kB -> MiB
-    except OSError:
-        pass
+    """VmHWM (peak resident set) and VmRSS of a process, in MiB; with worker processes, also
+    the sum of their peaks (an upper bound of the tree's peak)."""
+    def one(p: int) -> dict[str, float]:
+        out = {}
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(("VmHWM:", "VmRSS:")):
+                        key, value = line.split(":", 1)
+                        out[key] = int(value.split()[0]) / 1024  # kB -> MiB
+        except OSError:
+            pass
+        return out
+
+    out = one(pid)
+    others = [one(p) for p in tree(pid)[1:]]
+    if others:
+        out["VmHWM_tree_sum"] = out.get("VmHWM", 0) + sum(o.get("VmHWM", 0) for o in others)
+        out["processes"] = 1 + len(others)
     return out
 
 
@@ -80,14 +139,16 @@ class CpuSnapshot:
     postgres: dict[int, int]
     machine: int
     steal: int
+    threads: dict[str, int]
 
     @classmethod
     def take(cls, server_pid: int | None, with_postgres: bool = True) -> CpuSnapshot:
         return cls(
             time.monotonic(),
-            process_ticks(server_pid) if server_pid else 0,
+            tree_ticks(server_pid) if server_pid else 0,
             postgres_ticks() if with_postgres else {},
             *machine_ticks(),
+            thread_groups(server_pid) if server_pid else {},
         )
 
     def cores_since(self, start: CpuSnapshot) -> dict[str, float]:
@@ -100,4 +161,6 @@ class CpuSnapshot:
             "machine_cores": round((self.machine - start.machine) / TICK / wall, 3),
             "steal_cores": round((self.steal - start.steal) / TICK / wall, 3),
             "wall_s": round(wall, 3),
+            "server_threads_cores": {k: round((v - start.threads.get(k, 0)) / TICK / wall, 3)
+                                     for k, v in self.threads.items()},
         }

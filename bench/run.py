@@ -60,6 +60,34 @@ TARGETS = {
 }
 
 
+def code_fingerprint() -> dict[str, str | None]:
+    """Which code was measured: the branch's commit as .git records it (read, no git command) and
+    a hash of every file under src/, since the tree may carry uncommitted edits."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    commit = None
+    try:
+        head = (ROOT / ".git" / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            ref_file = ROOT / ".git" / ref
+            if ref_file.exists():
+                commit = ref_file.read_text().strip()
+            elif (ROOT / ".git" / "packed-refs").exists():
+                for line in (ROOT / ".git" / "packed-refs").read_text().splitlines():
+                    if line.endswith(" " + ref):
+                        commit = line.split()[0]
+        else:
+            commit = head
+    except OSError:
+        pass
+    return {"commit": commit, "src_sha256": digest.hexdigest()}
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -123,7 +151,10 @@ class Backend:
 class Server:
     """`pigeon serve` on a fresh database, with one user; stopped (and its database dropped) on exit."""
 
-    def __init__(self, kind: str, pg_base: str, extra_env: dict[str, str] | None = None, keep_dir: bool = False):
+    def __init__(self, kind: str, pg_base: str, extra_env: dict[str, str] | None = None, keep_dir: bool = False,
+                 experiment: str | None = None, workers: int | None = None):
+        self.experiment = experiment
+        self.workers = workers
         self.workdir = Path(tempfile.mkdtemp(prefix=f"pigeon-bench-{kind}-"))
         self.backend = Backend(kind, self.workdir, pg_base)
         self.extra_env = extra_env or {}
@@ -155,8 +186,17 @@ class Server:
             self.token = out.stdout.strip().splitlines()[-1].strip()
             self.port = free_port()
             self._log = open(self.log_path, "wb")
+            serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            if self.workers and not self.experiment:
+                serve += ["--workers", str(self.workers)]
+            if self.experiment:
+                patches, _, workers = self.experiment.partition(":")
+                cmd = [sys.executable, str(HERE / "experiments.py"), "--patches", patches,
+                       "--workers", workers or "1", *serve]
+            else:
+                cmd = [PIGEON, *serve]
             self.proc = subprocess.Popen(
-                [PIGEON, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                cmd,
                 cwd=self.workdir, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT,
             )
             self._wait_healthy(60.0)
@@ -223,7 +263,7 @@ class Server:
 class Profiler:
     """py-spy record on the server for a measurement window, as raw collapsed stacks."""
 
-    def __init__(self, enabled: bool, out_dir: Path, name: str, pid: int):
+    def __init__(self, enabled: bool, out_dir: Path, name: str, pid: int, gil: bool = True):
         self.proc = None
         self.path = out_dir / f"{name}.txt"
         if not enabled:
@@ -234,7 +274,7 @@ class Profiler:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [PYSPY, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads",
-             "--nonblocking", "-o", str(self.path)],
+             "--nonblocking", *(["--gil"] if gil else []), "-o", str(self.path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
 
@@ -259,14 +299,17 @@ class Profiler:
 # -- phases --------------------------------------------------------------------------------
 
 def run_loadgen(srv: Server, args: argparse.Namespace, extra: list[str], limit: float) -> dict:
-    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(srv.port), "--email", EMAIL,
-           "--token", srv.token, "--server-pid", str(srv.pid), "--max-seconds", str(limit), *extra]
+    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(srv.port), f"--email={EMAIL}",
+           f"--token={srv.token}", "--server-pid", str(srv.pid), "--max-seconds", str(limit), *extra]
     if srv.backend.kind == "postgresql":
         cmd.append("--postgres")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 60)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        raise RuntimeError(f"loadgen: {result['error']}")
+    return result
 
 
 def phase_single_wrk(srv: Server, args: argparse.Namespace, prof: Path) -> dict:
@@ -276,7 +319,7 @@ def phase_single_wrk(srv: Server, args: argparse.Namespace, prof: Path) -> dict:
     subprocess.run([*base, f"-d{args.warmup:g}s", url], env=env, capture_output=True, timeout=args.warmup + 60)
     result_path = srv.workdir / "wrk.json"
     env["BENCH_WRK_JSON"] = str(result_path)
-    profiler = Profiler(args.profile, prof, f"{srv.backend.kind}-single-wrk", srv.pid)
+    profiler = Profiler(args.profile, prof, f"{srv.backend.kind}-single-wrk", srv.pid, not args.profile_all)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     snap0 = procstat.CpuSnapshot.take(srv.pid, srv.backend.kind == "postgresql")
     out = subprocess.run([*base, "--latency", f"-d{args.duration:g}s", url], env=env, capture_output=True,
@@ -336,7 +379,7 @@ def _timed_loadgen(srv: Server, args: argparse.Namespace, prof: Path, name: str,
     t = threading.Thread(target=lambda: box.update(r=run_loadgen(srv, args, cmd_extra, limit)), daemon=True)
     t.start()
     time.sleep(args.warmup + 0.3)  # the loadgen's own start-up is ~0.3 s
-    profiler = Profiler(True, prof, f"{srv.backend.kind}-{name}", srv.pid)
+    profiler = Profiler(True, prof, f"{srv.backend.kind}-{name}", srv.pid, not args.profile_all)
     time.sleep(args.duration)
     profile = profiler.stop()
     t.join(limit + 60)
@@ -355,13 +398,13 @@ def phase_delivered(srv: Server, args: argparse.Namespace, prof: Path) -> dict:
     requests = math.ceil(args.deliver_count / args.bulk_size)
     n = requests * args.bulk_size
     limit = args.deliver_limit
-    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(srv.port), "--email", EMAIL,
-           "--token", srv.token, "--server-pid", str(srv.pid), "--max-seconds", str(limit),
+    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(srv.port), f"--email={EMAIL}",
+           f"--token={srv.token}", "--server-pid", str(srv.pid), "--max-seconds", str(limit),
            "--mode", "bulk", "--conns", str(args.bulk_clients), "--bulk-size", str(args.bulk_size),
            "--requests", str(requests), "--timeout", "30"]
     if srv.backend.kind == "postgresql":
         cmd.append("--postgres")
-    profiler = Profiler(args.profile, prof, f"{srv.backend.kind}-delivered", srv.pid)
+    profiler = Profiler(args.profile, prof, f"{srv.backend.kind}-delivered", srv.pid, not args.profile_all)
     snap0 = procstat.CpuSnapshot.take(srv.pid, srv.backend.kind == "postgresql")
     lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.time()
@@ -369,27 +412,36 @@ def phase_delivered(srv: Server, args: argparse.Namespace, prof: Path) -> dict:
     polls = 0
     last: dict[str, int] = {}
     deadline = time.monotonic() + limit
+    target = n  # lowered to what was accepted if some sends were refused
+    lg_out = None
     while time.monotonic() < deadline:
         last = srv.backend.counts()
         polls += 1
         now = time.time()
         total = sum(last.values())
         delivered = last.get("DELIVERED", 0)
-        if all_sent_at is None and total >= n and last.get("SCHEDULED", 0) == 0:
+        if all_sent_at is None and total >= target and last.get("SCHEDULED", 0) == 0:
             all_sent_at = now
-        if delivered >= n:
+        if delivered >= target:
             all_delivered_at = now
             break
-        if lg.poll() is not None and lg.returncode != 0:
-            break
-        time.sleep(0.02 if delivered >= 0.9 * n else 0.25)
+        if lg_out is None and lg.poll() is not None:
+            if lg.returncode != 0:
+                break
+            lg_out = lg.communicate()
+            accepted = json.loads(lg_out[0].strip().splitlines()[-1]).get("messages_ok", n)
+            target = min(target, accepted) if accepted else target
+        time.sleep(0.02 if delivered >= 0.9 * target else 0.25)
     snap1 = procstat.CpuSnapshot.take(srv.pid, srv.backend.kind == "postgresql")
     profile = profiler.stop()
-    try:
-        out, err = lg.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        lg.kill()
-        out, err = lg.communicate()
+    if lg_out is not None:
+        out, err = lg_out
+    else:
+        try:
+            out, err = lg.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            lg.kill()
+            out, err = lg.communicate()
     if lg.returncode != 0:
         raise RuntimeError(f"loadgen failed ({lg.returncode}): {err.strip()[-2000:]}")
     r = json.loads(out.strip().splitlines()[-1])
@@ -404,7 +456,8 @@ def phase_delivered(srv: Server, args: argparse.Namespace, prof: Path) -> dict:
         "accepted_s": round(r["last_done_wall"] - first, 3) if r["last_done_wall"] else None,
         "all_sent_s": round(all_sent_at - first, 3) if all_sent_at else None,
         "all_delivered_s": round(all_delivered_at - first, 3) if all_delivered_at else None,
-        "messages_per_s": round(n / (all_delivered_at - first), 1) if all_delivered_at else None,
+        "messages_accepted": target,
+        "messages_per_s": round(target / (all_delivered_at - first), 1) if all_delivered_at else None,
         "final_counts": last,
         "polls": polls,
         "cpu": snap1.cores_since(snap0) | {"loadgen_cores": None},
@@ -426,32 +479,54 @@ PHASE_FUNCS = {
 def run_backend(kind: str, args: argparse.Namespace, phases: list[str], prof: Path) -> dict:
     out: dict = {}
     for phase in phases:
-        env = {}
+        env = dict(kv.split("=", 1) for kv in args.server_env)
         if phase == "delivered":
             env["PIGEON_SIMULATOR__DELIVERY_DELAY"] = f"{args.deliver_delay:g}"
-        background = _quiet(args.wait_quiet)
-        log(f"{kind}: {phase} ... (other work on the machine: {background['busy_cores']} cores busy)")
-        try:
-            with Server(kind, args.pg_base, env, keep_dir=args.keep) as srv:
-                result = PHASE_FUNCS[phase](srv, args, prof)
-                result["server_memory_mib"] = {k: round(v, 1) for k, v in srv.memory().items()}
-                result["server_log_problems"] = srv.log_problems()
-                if result["server_log_problems"]:
-                    result["server_log_tail"] = srv.log_tail(15)
-        except Exception as e:  # one phase failing must not lose the others' figures
-            log(f"{kind}: {phase} failed: {e}")
-            result = {"error": str(e)}
-        result["background_before"] = background
-        cpu = result.get("cpu")
-        if cpu and cpu.get("loadgen_cores") is not None:
-            cpu["other_cores"] = round(cpu["machine_cores"] - cpu["server_cores"] - cpu["postgres_cores"]
-                                       - cpu["loadgen_cores"], 3)
+        runs = []
+        for i in range(args.repeat):
+            background = _quiet(args.wait_quiet)
+            log(f"{kind}: {phase} run {i + 1}/{args.repeat} ... (other work on the machine: "
+                f"{background['busy_cores']} cores busy)")
+            try:
+                with Server(kind, args.pg_base, env, keep_dir=args.keep, experiment=args.experiment,
+                            workers=args.workers) as srv:
+                    result = PHASE_FUNCS[phase](srv, args, prof)
+                    result["server_memory_mib"] = {k: round(v, 1) for k, v in srv.memory().items()}
+                    result["server_log_problems"] = srv.log_problems()
+                    if result["server_log_problems"]:
+                        result["server_log_tail"] = srv.log_tail(15)
+            except Exception as e:  # one phase failing must not lose the others' figures
+                log(f"{kind}: {phase} failed: {e}")
+                result = {"error": str(e)}
+            result["background_before"] = background
+            cpu = result.get("cpu")
+            if cpu and cpu.get("loadgen_cores") is not None:
+                cpu["other_cores"] = round(cpu["machine_cores"] - cpu["server_cores"] - cpu["postgres_cores"]
+                                           - cpu["loadgen_cores"], 3)
+            log(f"{kind}: {phase} done: " + _one_line(phase, result))
+            runs.append(result)
+        result = _median_run(runs)
         out[phase] = result
-        log(f"{kind}: {phase} done: " + _one_line(phase, result))
         if result.get("profile"):
             print(pyspy_summary.render(result["profile"], f"py-spy {kind} {phase} ({result['profile']['file']})"),
                   file=sys.stderr, flush=True)
     return out
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput (the lower middle one for an even count), with all
+    runs' throughputs and p99s beside it."""
+    good = [r for r in runs if r.get("messages_per_s") is not None]
+    if not good:
+        return runs[-1]
+    good.sort(key=lambda r: r["messages_per_s"])
+    chosen = dict(good[(len(good) - 1) // 2])
+    if len(runs) > 1:
+        chosen["runs"] = [{"messages_per_s": r.get("messages_per_s"),
+                           "p99_ms": (r.get("latency_ms") or {}).get("p99"),
+                           "other_cores": (r.get("cpu") or {}).get("other_cores"),
+                           "error": r.get("error")} for r in runs]
+    return chosen
 
 
 def _quiet(limit: float) -> dict[str, float]:
@@ -519,6 +594,8 @@ def table(results: dict, args: argparse.Namespace) -> str:
             parts.append(_f(c.get("other_cores"), 2))
             return " / ".join(parts)
         row("CPU cores srv/pg/load/other", fmt)
+        row("server threads loop/db+other", lambda k: " / ".join(
+            _f((get(k, phase, "cpu", "server_threads_cores") or {}).get(t), 2) for t in ("loop", "threads")))
         row("steal; busy before phase", lambda k: f"{_f(get(k, phase, 'cpu', 'steal_cores'), 2)}; "
                                                  f"{_f(get(k, phase, 'background_before', 'busy_cores'), 2)}")
 
@@ -532,6 +609,8 @@ def table(results: dict, args: argparse.Namespace) -> str:
         row("p99 latency ms", lambda k: _f(get(k, phase, "latency_ms", "p99"), 2) + _mark(get(k, phase, "latency_ms", "p99"), TARGETS["single_p99_ms"], False),
             f"< {TARGETS['single_p99_ms']:.0f}")
         row("max latency ms", lambda k: _f(get(k, phase, "latency_ms", "max"), 1))
+        if args.repeat > 1:
+            row("all runs, sends/s", lambda k: _runs(get(k, phase, "runs")))
         row("errors", lambda k: _f(get(k, phase, "errors")) if get(k, phase, "error") is None else "FAILED")
         cpu_row(phase)
 
@@ -541,6 +620,8 @@ def table(results: dict, args: argparse.Namespace) -> str:
         section(f"bulk send ({args.bulk_clients} conns x {args.bulk_size:,} msgs/request, {args.duration:g} s)")
         row("messages accepted/s", lambda k: _f(get(k, "bulk", "messages_per_s")) + _mark(get(k, "bulk", "messages_per_s"), TARGETS["bulk_per_s"]),
             f">= {TARGETS['bulk_per_s']:,.0f}")
+        if args.repeat > 1:
+            row("all runs, msgs/s", lambda k: _runs(get(k, "bulk", "runs")))
         row("requests/s", lambda k: _f(get(k, "bulk", "requests_per_s")))
         row("request p50 / p99 ms", lambda k: f"{_f(get(k, 'bulk', 'latency_ms', 'p50'))} / {_f(get(k, 'bulk', 'latency_ms', 'p99'))}")
         row("errors", lambda k: _f(get(k, "bulk", "errors")) if get(k, "bulk", "error") is None else "FAILED")
@@ -553,13 +634,18 @@ def table(results: dict, args: argparse.Namespace) -> str:
         row("all DELIVERED after s", lambda k: _f(get(k, "delivered", "all_delivered_s"), 2))
         row("messages/s to DELIVERED", lambda k: _f(get(k, "delivered", "messages_per_s")) + _mark(get(k, "delivered", "messages_per_s"), TARGETS["delivered_per_s"]),
             f">= {TARGETS['delivered_per_s']:,.0f}")
+        if args.repeat > 1:
+            row("all runs, msgs/s", lambda k: _runs(get(k, "delivered", "runs")))
         row("accept errors", lambda k: _f(get(k, "delivered", "accept_errors")) if get(k, "delivered", "error") is None else "FAILED")
         cpu_row("delivered")
-    section("server peak memory, VmHWM MiB")
+    def hwm(k, p):  # with worker processes: the sum of their peaks (an upper bound)
+        return get(k, p, "server_memory_mib", "VmHWM_tree_sum") or get(k, p, "server_memory_mib", "VmHWM")
+
+    section("server peak memory, VmHWM MiB" + (" (summed over its processes)" if args.workers else ""))
     for phase in PHASES:
         if any(get(k, phase) for k in kinds):
-            row(f"after {phase}", lambda k, p=phase: _f(get(k, p, "server_memory_mib", "VmHWM")))
-    row("max", lambda k: _f(max((get(k, p, "server_memory_mib", "VmHWM") or 0) for p in PHASES) or None))
+            row(f"after {phase}", lambda k, p=phase: _f(hwm(k, p)))
+    row("max", lambda k: _f(max((hwm(k, p) or 0) for p in PHASES) or None))
 
     width = max(len(r[0]) for r in rows) + 2
     colw = max(16, *(len(v) + 2 for r in rows for v in r[1]))
@@ -571,6 +657,12 @@ def table(results: dict, args: argparse.Namespace) -> str:
         else:
             lines.append(label.ljust(width) + "".join(v.rjust(colw) for v in values) + ("   " + target if target else ""))
     return "\n".join(lines)
+
+
+def _runs(runs) -> str:
+    if not runs:
+        return "-"
+    return " ".join(f"{r['messages_per_s']:.0f}" if r.get("messages_per_s") is not None else "x" for r in runs)
 
 
 def _mark(value, target, higher_better=True) -> str:
@@ -599,16 +691,26 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--pg-base", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy record the server over each measured window (perturbs the figures a little)")
+    ap.add_argument("--profile-all", action="store_true",
+                    help="with --profile: sample every running thread, not only the one holding the GIL")
     ap.add_argument("--json", help="write results here (default bench/results/<time>.json)")
     ap.add_argument("--wait-quiet", type=float, default=20.0,
                     help="before each phase, wait up to this many s for other work to fall under 0.3 cores")
+    ap.add_argument("--server-env", action="append", default=[], metavar="PIGEON_X=V",
+                    help="extra environment for pigeon serve, e.g. PIGEON_AUTH_CACHE_SECONDS=3600 (repeatable)")
+    ap.add_argument("--workers", type=int, help="pass --workers N to pigeon serve (server processes on one port)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each phase this many times; the table shows the median run")
+    ap.add_argument("--experiment", help="start the server through bench/experiments.py with these patches "
+                                         "(comma-separated; ':N' after them for N worker processes, e.g. "
+                                         "'merge,auth:2' or ':2'), to measure a proposed fix; not the shipped code")
     ap.add_argument("--keep", action="store_true", help="keep each phase's temp dir (server log)")
     args = ap.parse_args()
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     args.duration = args.duration if args.duration is not None else (4.0 if args.quick else 10.0)
     args.deliver_count = args.deliver_count or (10_000 if args.quick else 30_000)
-    if not (0 < args.duration <= 600 and 0 <= args.warmup <= 60):
-        ap.error("--duration must be in (0, 600] and --warmup in [0, 60]")
+    if not (0 < args.duration <= 600 and 0 <= args.warmup <= 60 and 1 <= args.repeat <= 10):
+        ap.error("--duration must be in (0, 600], --warmup in [0, 60], --repeat in [1, 10]")
     return args
 
 
@@ -640,6 +742,7 @@ def main() -> int:
         "wrk": wrk_version,
         "args": {k: v for k, v in vars(args).items()},
         "phases": phases,
+        "code": code_fingerprint(),
         "backends": {},
     }
     for kind in kinds:
@@ -653,10 +756,21 @@ def main() -> int:
     loadgens.append("bulk and delivery: bench/loadgen.py")
     print()
     print(f"Pigeon benchmark {stamp} UTC on {os.cpu_count()} cores, Python {platform.python_version()}"
-          + (" [profiled with py-spy: figures perturbed]" if args.profile else ""))
+          + (" [profiled with py-spy: figures perturbed]" if args.profile else "")
+          + (f" [median of {args.repeat} runs per phase]" if args.repeat > 1 else ""))
+    if args.server_env:
+        print("server environment: " + " ".join(args.server_env))
+    if args.workers:
+        print(f"pigeon serve --workers {args.workers}: CPU and memory summed over its processes")
+    if args.experiment:
+        print(f"EXPERIMENT: server patched with {args.experiment} (bench/experiments.py), not the shipped code")
+    code = results["code"]
+    print(f"code: commit {(code['commit'] or '?')[:12]}, src/ sha256 {code['src_sha256'][:12]} "
+          "(the tree may carry uncommitted edits)")
     print("load generators: " + "; ".join(loadgens))
     print("closed loop, keep-alive, one request in flight per connection; each phase on a fresh database and server")
     print("CPU cores row: pigeon serve / postgres processes / load generator / anything else, during the window;")
+    print("  server threads: the event-loop (main) thread / all other threads: pigeon-db executor, AnyIO;")
     print("  steal = vCPU time the hypervisor withheld; busy before = other work in the 1 s before the phase")
     print()
     print(table(results, args))
