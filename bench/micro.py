@@ -24,8 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
-from typing import Annotated
 
 import psycopg
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import API, Server, fresh_postgres, make_user
+from pigeon.accounts.service import Principal, create_account
 from pigeon.carriers.base import Outcome, SubmitResult
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
@@ -22,9 +24,7 @@ from pigeon.db.migrate import upgrade
 from pigeon.delivery import queue
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Message
-from pigeon.accounts.service import Principal, create_account
 from pigeon.sending.service import Sender, accept
-import datetime as dt
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
