@@ -41,3 +41,23 @@ def test_cache_shares_lookups_and_forgets_failures(db: Database) -> None:
         assert await cache.user(email, token) is None  # the rotated token died with its entry
 
     asyncio.run(scenario())
+
+
+def test_a_burst_at_refresh_time_starts_one_refresh(db: Database) -> None:
+    email = f"burst-{uuid.uuid4().hex[:8]}@example.com"
+    with db.write() as session:
+        token = create_account(session, email).token
+    cache = AuthCache(db, ttl=0.4)
+    loads = []
+    original = cache._by_token
+    cache._by_token = lambda e, t: loads.append(t) or original(e, t)  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        first = await cache.user(email, token)
+        await asyncio.sleep(0.33)
+        answers = await asyncio.gather(*(cache.user(email, token) for _ in range(50)))
+        assert all(a == first for a in answers)
+        await asyncio.sleep(0.05)
+        assert len(loads) == 2 and not cache._loading
+
+    asyncio.run(scenario())

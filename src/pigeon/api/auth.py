@@ -49,31 +49,33 @@ class AuthCache:
             left = expires - time.monotonic()
             if left > 0:
                 if left < self.ttl / 4 and key not in self._loading:
-                    asyncio.ensure_future(self._load(key, load)).add_done_callback(_quiet)
+                    self._start(key, load)  # refreshed behind this answer
                 return principal
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        return await self._load(key, load)
+        pending = self._loading.get(key) or self._start(key, load)
+        return await asyncio.shield(pending)
+
+    def _start(self, key: Key, load: Callable[[], Principal | None]) -> asyncio.Future[Principal | None]:
+        """One lookup for ``key``, registered before it runs so that nobody starts a second."""
+        future = asyncio.ensure_future(self._load(key, load))
+        self._loading[key] = future
+
+        def finished(done: asyncio.Future[Principal | None]) -> None:
+            if self._loading.get(key) is done:
+                del self._loading[key]
+            if not done.cancelled():
+                done.exception()  # retrieved here; the awaiting requests re-raise it
+
+        future.add_done_callback(finished)
+        return future
 
     async def _load(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
-        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            principal = await anyio.to_thread.run_sync(load)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
-            raise
-        finally:
-            del self._loading[key]
+        principal = await anyio.to_thread.run_sync(load)
         if principal is None:
             self._entries.pop(key, None)
         elif self.ttl > 0:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + self.ttl, principal)
-        future.set_result(principal)
         return principal
 
     def _by_token(self, email: str, token: str) -> Principal | None:
@@ -84,7 +86,3 @@ class AuthCache:
         with self.db.read() as session:
             return accounts.authenticate_url_token(session, url_token)
 
-
-def _quiet(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
