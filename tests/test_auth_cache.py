@@ -11,19 +11,19 @@ from pigeon.api.auth import AuthCache
 from pigeon.db import Database
 
 
-def test_cache_shares_lookups_and_forgets_failures(db: Database) -> None:
+def counting_cache(db: Database, ttl: float) -> tuple[AuthCache, str, str, list[str]]:
+    """A cache over a new user's credentials, and the list of tokens it looked up."""
     email = f"cache-{uuid.uuid4().hex[:8]}@example.com"
     with db.write() as session:
         token = create_account(session, email).token
-    cache = AuthCache(db, ttl=0.4)
-    loads = []
+    cache, loads = AuthCache(db, ttl=ttl), []
     original = cache._by_token
+    cache._by_token = lambda e, t: loads.append(t) or original(e, t)  # type: ignore[method-assign]
+    return cache, email, token, loads
 
-    def counting(e: str, t: str):  # type: ignore[no-untyped-def]
-        loads.append(t)
-        return original(e, t)
 
-    cache._by_token = counting  # type: ignore[method-assign]
+def test_cache_shares_lookups_and_forgets_failures(db: Database) -> None:
+    cache, email, token, loads = counting_cache(db, ttl=0.4)
 
     async def scenario() -> None:
         users = await asyncio.gather(*(cache.user(email, token) for _ in range(20)))
@@ -44,13 +44,7 @@ def test_cache_shares_lookups_and_forgets_failures(db: Database) -> None:
 
 
 def test_a_burst_at_refresh_time_starts_one_refresh(db: Database) -> None:
-    email = f"burst-{uuid.uuid4().hex[:8]}@example.com"
-    with db.write() as session:
-        token = create_account(session, email).token
-    cache = AuthCache(db, ttl=0.4)
-    loads = []
-    original = cache._by_token
-    cache._by_token = lambda e, t: loads.append(t) or original(e, t)  # type: ignore[method-assign]
+    cache, email, token, loads = counting_cache(db, ttl=0.4)
 
     async def scenario() -> None:
         first = await cache.user(email, token)
