@@ -27,10 +27,6 @@ class Status(StrEnum):
     FAILED_OPTOUT = "FAILED_OPTOUT"
     UNKNOWN = "UNKNOWN"  # the carrier could not tell
 
-    @property
-    def is_final(self) -> bool:
-        return self not in (Status.SCHEDULED, Status.SENT)
-
 
 class Message(Base):
     __tablename__ = "messages"

@@ -48,7 +48,6 @@ class Outgoing:
 
     id: str
     to: str
-    region: str | None
     body: str
     encoding: str
     parts: int
@@ -93,7 +92,6 @@ class Sender:
         return Outgoing(
             id=new_id(),
             to=phone.e164,
-            region=phone.region,
             body=body,
             encoding=analysis.encoding,
             parts=analysis.parts,
