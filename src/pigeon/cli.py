@@ -11,7 +11,7 @@ import sys
 import click
 from sqlalchemy.exc import IntegrityError
 
-from pigeon.config import Settings, get_settings
+from pigeon.config import Settings, describe, get_settings
 
 DEMO_EMAIL = "demo@pigeon.local"
 
@@ -30,7 +30,7 @@ def _settings() -> Settings:
     try:
         settings = get_settings()
     except Exception as exc:  # a bad file or variable: say which, and stop
-        raise click.ClickException(f"configuration error: {exc}") from None
+        raise click.ClickException(f"configuration error:\n{describe(exc)}") from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
@@ -54,10 +54,23 @@ def migrate() -> None:
     click.echo(f"schema up to date on {settings.database_url}")
 
 
+def _carrier_option(function):  # type: ignore[no-untyped-def]
+    def use(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value:
+            os.environ["PIGEON_CARRIER_URL"] = value
+            get_settings.cache_clear()
+        return value
+
+    return click.option("--carrier", metavar="URL", expose_value=False, callback=use,
+                        help="smpp://system_id:password@host:port: deliver through this SMSC "
+                             "(else $PIGEON_CARRIER_URL, else the configured carriers or the simulator).")(function)
+
+
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
+@_carrier_option
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """The HTTP API, the delivery engine and the scheduler, in one process (or --workers N)."""
     import uvicorn
@@ -80,6 +93,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 @main.command()
+@_carrier_option
 def worker() -> None:
     """The delivery engine and the scheduler alone, beside other processes on one database."""
     from pigeon.runtime import Runtime
@@ -99,6 +113,27 @@ def worker() -> None:
         await runtime.stop()
 
     asyncio.run(run())
+
+
+@main.command()
+def carriers() -> None:
+    """List the carriers messages are routed to, in routing order."""
+    from pigeon.carriers.factory import carrier_settings
+
+    settings = _settings()
+    configured = carrier_settings(settings)
+    if not configured:
+        click.echo("simulator  (embedded; no carriers configured)")
+        return
+    rows = [("NAME", "TYPE", "ADDRESS", "BIND", "WINDOW", "TPS", "ROUTES")]
+    for c in configured:
+        address = "-" if c.type == "simulator" else f"{'smpps' if c.tls else 'smpp'}://{c.system_id}@{c.host}:{c.port}"
+        routes = " ".join([*c.prefixes, *c.countries, *(f"sender~{p}" for p in c.senders)]) or "*"
+        rows.append((c.name, c.type, address, c.bind if c.type == "smpp" else "-",
+                     str(c.window), f"{c.throughput:g}" if c.throughput else "-", routes))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @main.group()
@@ -195,3 +230,13 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
     ]
     click.echo("\n".join(lines))
     sys.stdout.flush()
+
+
+def _register_smsc() -> None:
+    from pigeon.smsc.cli import smsc, smsc_mo
+
+    main.add_command(smsc)
+    main.add_command(smsc_mo)
+
+
+_register_smsc()

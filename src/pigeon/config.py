@@ -11,13 +11,15 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from pigeon.carriers.settings import CarrierSettings
 
 
 class SimulatorSettings(BaseModel):
@@ -65,7 +67,20 @@ class Settings(BaseSettings):
     demo_account: bool = Field(True, description="Create a demo account on first start.")
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    carriers: list[CarrierSettings] = Field(default_factory=list, description="SMPP carriers ([[carriers]]).")
+    carrier_url: str | None = Field(None, description="smpp://system_id:password@host:port, the default route.")
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _carrier_names(self) -> Settings:
+        names = [c.name for c in self.carriers]
+        if self.carrier_url:
+            CarrierSettings(name="default", url=self.carrier_url)  # checked here, so errors name the key
+            names.append("default")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"carrier names must be unique: {', '.join(dupes)} (the carrier_url one is 'default')")
+        return self
 
     @field_validator("default_region")
     @classmethod
@@ -107,6 +122,20 @@ def config_path() -> Path | None:
         return path
     default = Path("pigeon.toml")
     return default if default.is_file() else None
+
+
+def describe(error: Exception) -> str:
+    """A configuration error as lines of 'source: key: reason'."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    path = config_path()
+    source = str(path) if path else "environment"
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        reason = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {key}: {reason}")
+    return "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from pigeon.carriers.base import Carrier
-from pigeon.carriers.simulator import SimulatedCarrier
+from pigeon.carriers.factory import build_carrier
 from pigeon.config import Settings
 from pigeon.db import Database
 from pigeon.delivery import queue
@@ -30,7 +30,7 @@ class Runtime:
         self.db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         self.sender = Sender(settings)
         self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
-        self.carrier = carrier or SimulatedCarrier(settings.simulator)
+        self.carrier = carrier or build_carrier(settings)
         self.engine: DeliveryEngine | None = None
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None
@@ -41,11 +41,15 @@ class Runtime:
             self.events = EventSink(self.db, self.executor, self.settings.default_region)
             self.events.start()
             await self.carrier.start(self.events)
-            pending = await loop.run_in_executor(self.executor, self._sent_through)
-            self.carrier.resume(pending)
+            pending = 0
+            for member in self.carrier.members():
+                refs = await loop.run_in_executor(self.executor, self._sent_through, member.name)
+                member.resume(refs)
+                pending += len(refs)
             self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor)
             self.engine.start()
-            log.info("delivery engine started on carrier %s (%d awaiting receipts)", self.carrier.name, len(pending))
+            names = ", ".join(member.name for member in self.carrier.members())
+            log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)
         if accept:
             self.batcher = AcceptBatcher(self.db, self.executor, on_commit=self.engine.wake if self.engine else None)
             self.batcher.start()
@@ -61,6 +65,6 @@ class Runtime:
         self.executor.shutdown(wait=True)
         self.db.dispose()
 
-    def _sent_through(self) -> list:
+    def _sent_through(self, name: str) -> list:
         with self.db.read() as session:
-            return queue.sent_through(session, self.carrier.name)
+            return queue.sent_through(session, name)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
 from pigeon.messages.models import Status
@@ -26,11 +28,18 @@ class Submission:
     body: str
     encoding: str
     parts: int
+    #: parts a carrier already acknowledged ({seq: reference}); they are not sent again
+    sent_parts: Mapping[int, str] = field(default_factory=lambda: _NONE)
+    sent_carrier: str | None = None  # the carrier that took ``sent_parts``
+
+
+_NONE: Mapping = MappingProxyType({})
 
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
-    RETRY = "retry"  # a temporary failure: try again later
+    RETRY = "retry"  # a temporary failure: try again later (counts as an attempt)
+    UNAVAILABLE = "unavailable"  # no carrier could take it now: wait, however long (not an attempt)
     REJECTED = "rejected"  # a permanent failure: the message fails
 
 
@@ -41,6 +50,9 @@ class SubmitResult:
     error_code: str | None = None
     detail: str | None = None
     retry_after: float | None = None
+    carrier: str | None = None  # who took it, when it is not the carrier that was asked
+    #: every part acknowledged so far ({seq: reference}) for a message sent in several parts
+    part_refs: Mapping[int, str] = field(default_factory=lambda: _NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,8 @@ class Receipt:
     status: Status
     error_code: str | None = None
     at: dt.datetime | None = None
+    #: other spellings of the reference, tried when ``carrier_ref`` matches nothing
+    alt_refs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +84,24 @@ class CarrierEvents(Protocol):
 
     def inbound(self, message: InboundSms) -> None: ...
 
+    def flushed(self) -> Awaitable[None]:
+        """Resolves once everything reported so far is stored (acknowledge to the SMSC then)."""
+        ...
+
 
 class Carrier(ABC):
     """A connection to a phone network, real or simulated."""
 
     name: str
+
+    @property
+    def available(self) -> bool:
+        """False while the carrier cannot take messages (its link is down)."""
+        return True
+
+    def members(self) -> list[Carrier]:
+        """The carriers that actually hand over messages (a router lists its routes)."""
+        return [self]
 
     @abstractmethod
     async def start(self, events: CarrierEvents) -> None:

@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class SimulatedCarrier(Carrier):
-    name = NAME
-
-    def __init__(self, settings: SimulatorSettings):
+    def __init__(self, settings: SimulatorSettings, name: str = NAME):
+        self.name = name
         self.delay = settings.delivery_delay
         self._reject = re.compile(settings.reject_pattern)
         self._fail = re.compile(settings.fail_pattern)
@@ -59,12 +58,13 @@ class SimulatedCarrier(Carrier):
         for sub in batch:
             if self._reject.search(sub.to):
                 results.append(
-                    SubmitResult(Outcome.REJECTED, error_code="SIM_REJECTED", detail="number barred by the simulator")
+                    SubmitResult(Outcome.REJECTED, error_code="SIM_REJECTED", detail="number barred by the simulator",
+                                 carrier=self.name)
                 )
                 continue
             self._schedule(due, sub.message_id, sub.to)
             log.debug("accepted %s for %s", sub.message_id, sub.to)
-            results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id))
+            results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id, carrier=self.name))
         return results
 
     def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:
@@ -87,7 +87,7 @@ class SimulatedCarrier(Carrier):
                 _, ref, status = heapq.heappop(self._due)
                 error = "UNDELIV" if status is Status.FAILED else None
                 assert self._events is not None
-                self._events.receipt(Receipt(NAME, ref, status, error_code=error, at=utcnow()))
+                self._events.receipt(Receipt(self.name, ref, status, error_code=error, at=utcnow()))
             self._wake.clear()
             timeout = self._due[0][0] - now if self._due else None
             try:

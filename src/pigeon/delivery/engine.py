@@ -116,6 +116,7 @@ class EventSink:
         self._receipts: list[tuple[Receipt, float]] = []
         self._inbound: list[InboundSms] = []
         self._waiting: list[tuple[Receipt, float]] = []
+        self._flush_waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -126,6 +127,13 @@ class EventSink:
     def inbound(self, message: InboundSms) -> None:
         self._inbound.append(message)
         self._wake.set()
+
+    def flushed(self) -> asyncio.Future[None]:
+        """Resolves once everything reported before this call is stored."""
+        future = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(future)
+        self._wake.set()
+        return future
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="carrier-events")
@@ -162,7 +170,9 @@ class EventSink:
                 next_retry = loop.time() + self.retry_every
             receipts, self._receipts = self._receipts, []
             inbound, self._inbound = self._inbound, []
+            waiters, self._flush_waiters = self._flush_waiters, []
             if not receipts and not inbound:
+                _resolve(waiters)
                 continue
             try:
                 unmatched = await loop.run_in_executor(self.executor, self._write, receipts, inbound)
@@ -170,7 +180,10 @@ class EventSink:
                 log.exception("writing %d receipts and %d inbound failed; retrying", len(receipts), len(inbound))
                 self._waiting += receipts
                 self._inbound = inbound + self._inbound
+                self._flush_waiters = waiters + self._flush_waiters
+                await asyncio.sleep(self.retry_every)
                 continue
+            _resolve(waiters)
             first_seen = {id(r): since for r, since in receipts}
             now = loop.time()
             for receipt in unmatched:
@@ -187,3 +200,9 @@ class EventSink:
             for message in inbound:
                 receive(session, message, now, self.default_region)
         return unmatched
+
+
+def _resolve(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Integer
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base
@@ -24,3 +24,24 @@ class QueueEntry(Base):
     )
     available_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MessagePart(Base):
+    """One part of a concatenated message as a carrier took it: its reference and receipt.
+
+    Single-part messages keep their reference on the message itself and have no rows here.
+    A row is written once the carrier acknowledged the part, so a part is never sent twice.
+    """
+
+    __tablename__ = "message_parts"
+
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
+    carrier: Mapped[str] = mapped_column(String(64))
+    carrier_ref: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # SENT, DELIVERED, FAILED or UNKNOWN
+    error_code: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_message_parts_carrier_ref", "carrier", "carrier_ref"),)

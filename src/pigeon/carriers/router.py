@@ -1,0 +1,112 @@
+"""Routing: which carrier takes each message, and failover when one is down.
+
+A route matches a message by destination prefix, destination region and sender (empty lists
+match everything). A message goes to the first matching carrier that is up; if that carrier
+goes down while taking it, the next matching one that is up gets it. Parts already taken by a
+carrier stay with that carrier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Submission, SubmitResult
+
+
+@dataclass(frozen=True)
+class Route:
+    carrier: Carrier
+    prefixes: tuple[str, ...] = ()
+    countries: frozenset[str] = frozenset()
+    senders: tuple[re.Pattern[str], ...] = ()
+
+    def matches(self, sub: Submission) -> bool:
+        if self.prefixes and not sub.to.startswith(self.prefixes):
+            return False
+        if self.countries and _region(sub.to) not in self.countries:
+            return False
+        return not self.senders or any(p.search(sub.sender or "") for p in self.senders)
+
+
+@lru_cache(maxsize=65536)
+def _region(e164: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+NO_ROUTE = SubmitResult(Outcome.REJECTED, error_code="NO_ROUTE", detail="no carrier is configured for this number")
+
+
+class Router(Carrier):
+    """Spreads each batch over the carriers its messages route to."""
+
+    name = "router"
+
+    def __init__(self, routes: list[Route]):
+        self.routes = routes
+
+    @property
+    def available(self) -> bool:
+        return any(route.carrier.available for route in self.routes)
+
+    def members(self) -> list[Carrier]:
+        return [route.carrier for route in self.routes]
+
+    async def start(self, events: CarrierEvents) -> None:
+        for carrier in self.members():
+            await carrier.start(events)
+
+    async def stop(self) -> None:
+        for carrier in self.members():
+            await carrier.stop()
+
+    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+        results: list[SubmitResult | None] = [None] * len(batch)
+        tried: list[set[str]] = [set() for _ in batch]
+        todo = list(range(len(batch)))
+        while todo:
+            groups: dict[str, tuple[Carrier, list[int]]] = {}
+            for i in todo:
+                carrier = self._choose(batch[i], tried[i])
+                if carrier is None:
+                    results[i] = results[i] or (NO_ROUTE if not self._candidates(batch[i]) else _unavailable())
+                    continue
+                tried[i].add(carrier.name)
+                groups.setdefault(carrier.name, (carrier, []))[1].append(i)
+            answers = await asyncio.gather(
+                *(carrier.submit([batch[i] for i in indices]) for carrier, indices in groups.values())
+            )
+            todo = []
+            for (_, indices), answer in zip(groups.values(), answers, strict=True):
+                for i, result in zip(indices, answer, strict=True):
+                    results[i] = result
+                    # gone down under it, and nothing of it taken: the next carrier may
+                    if result.outcome is Outcome.UNAVAILABLE and not result.part_refs and not batch[i].sent_parts:
+                        todo.append(i)
+        return [r if r is not None else _unavailable() for r in results]
+
+    def _candidates(self, sub: Submission) -> list[Carrier]:
+        if sub.sent_carrier:
+            return [r.carrier for r in self.routes if r.carrier.name == sub.sent_carrier]
+        return [r.carrier for r in self.routes if r.matches(sub)]
+
+    def _choose(self, sub: Submission, tried: set[str]) -> Carrier | None:
+        candidates = [c for c in self._candidates(sub) if c.name not in tried]
+        if not candidates:
+            return None
+        up = [c for c in candidates if c.available]
+        if up:
+            return up[0]
+        # all down: the first one still gets the chance to take it if it comes back within its wait
+        return candidates[0] if not tried else None
+
+
+def _unavailable() -> SubmitResult:
+    return SubmitResult(Outcome.UNAVAILABLE, error_code="CARRIER_UNAVAILABLE", detail="every carrier for it is down")

@@ -1,0 +1,304 @@
+"""A carrier reached over SMPP 3.4: messages out as submit_sm, receipts and replies back in.
+
+One transceiver bind, or a transmitter and a receiver. Each message is encoded into its
+parts (``pigeon.smpp.coding``); parts acknowledged before a failure are reported in
+``SubmitResult.part_refs`` so that they are never sent again. A deliver_sm is acknowledged
+only once what it carried is stored, so a crash makes the SMSC send it again instead of
+losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+
+from pigeon.carriers.base import Carrier, CarrierEvents, InboundSms, Outcome, Receipt, Submission, SubmitResult
+from pigeon.carriers.settings import CarrierSettings
+from pigeon.db import utcnow
+from pigeon.messages.models import Status
+from pigeon.smpp import pdu as P
+from pigeon.smpp.client import UNANSWERED, UNENCODABLE, Answer, LinkSettings, SmppClient
+from pigeon.smpp.coding import Reassembler, decode_message, encode_parts
+from pigeon.smpp.session import BindType
+
+log = logging.getLogger(__name__)
+
+#: Receipt states (the ``stat:`` text, or the message_state TLV) as message statuses.
+RECEIPT_STATUS = {
+    "DELIVRD": Status.DELIVERED,
+    "ACCEPTD": Status.DELIVERED,
+    "EXPIRED": Status.FAILED,
+    "DELETED": Status.FAILED,
+    "UNDELIV": Status.FAILED,
+    "REJECTD": Status.FAILED,
+    "UNKNOWN": Status.UNKNOWN,
+}
+MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
+                  7: "UNKNOWN", 8: "REJECTD"}
+RECEIPT_ESM_TYPES = frozenset({0x04, 0x08, 0x10, 0x20})  # SMSC receipt, SME ack, user ack, intermediate
+
+
+class SmppCarrier(Carrier):
+    def __init__(self, settings: CarrierSettings):
+        self.name = settings.name
+        self.settings = settings
+        link = dict(
+            host=settings.host, port=settings.port, system_id=settings.system_id, password=settings.password,
+            system_type=settings.system_type, addr_ton=settings.addr_ton, addr_npi=settings.addr_npi,
+            address_range=settings.address_range, window=settings.window, throughput=settings.throughput,
+            enquire_link=settings.enquire_link, reconnect_min=settings.reconnect_min,
+            reconnect_max=settings.reconnect_max, response_timeout=settings.response_timeout,
+            retries=settings.retries, tls=settings.tls, tls_verify=settings.tls_verify,
+        )
+        if settings.bind == "transceiver":
+            self.tx = self.rx = SmppClient(LinkSettings(self.name, bind_type=BindType.TRANSCEIVER, **link),
+                                           self._deliver)
+            self.links = [self.tx]
+        else:
+            self.tx = SmppClient(LinkSettings(self.name + "/tx", bind_type=BindType.TRANSMITTER, **link))
+            self.rx = SmppClient(LinkSettings(self.name + "/rx", bind_type=BindType.RECEIVER, **link), self._deliver)
+            self.links = [self.tx, self.rx]
+        self._events: CarrierEvents | None = None
+        self._acks: list[tuple[SmppClient, object, P.Pdu]] = []
+        self._acking: asyncio.Task[None] | None = None
+        self._reassembler = Reassembler(timeout=600.0)
+        self._expiry: asyncio.Task[None] | None = None
+        self._validity = _relative_time(settings.validity) if settings.validity else ""
+
+    @property
+    def available(self) -> bool:
+        return self.tx.bound
+
+    async def start(self, events: CarrierEvents) -> None:
+        self._events = events
+        for link in self.links:
+            await link.start()
+        self._expiry = asyncio.create_task(self._expire_partial_inbound(), name=f"{self.name}-mo-expiry")
+
+    async def stop(self) -> None:
+        if self._expiry:
+            self._expiry.cancel()
+        if self._acking:
+            await asyncio.gather(self._acking, return_exceptions=True)
+        for link in self.links:
+            await link.stop()
+
+    async def wait_bound(self, timeout: float) -> bool:
+        results = await asyncio.gather(*(link.wait_bound(timeout) for link in self.links))
+        return all(results)
+
+    # Out --------------------------------------------------------------------------------------
+
+    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+        s = self.settings
+        plans: list[tuple[int, list[int]] | SubmitResult] = []  # per submission: (parts, seqs sent), or its result
+        requests: list[tuple[dict, Mapping[int, bytes] | None]] = []
+        for sub in batch:
+            try:
+                parts = encode_parts(sub.body, alphabet=s.alphabet, packed=s.packed, split=s.split,
+                                     reference=int(sub.message_id[-4:], 16))
+            except ValueError as exc:
+                plans.append(SubmitResult(Outcome.REJECTED, error_code="ENCODING", detail=str(exc)[:255],
+                                          carrier=self.name))
+                continue
+            base = self._fields(sub)
+            seqs = []
+            for seq, part in enumerate(parts, 1):
+                if seq in sub.sent_parts:
+                    continue
+                fields = dict(base, esm_class=part.esm_class, data_coding=part.data_coding,
+                              short_message=part.short_message)
+                requests.append((fields, part.tlvs or None))
+                seqs.append(seq)
+            plans.append((len(parts), seqs))
+        answers = await self._send(requests)
+        results, position = [], 0
+        for sub, plan in zip(batch, plans, strict=True):
+            if isinstance(plan, SubmitResult):
+                results.append(plan)
+                continue
+            total, seqs = plan
+            mine = answers[position : position + len(seqs)]
+            position += len(seqs)
+            results.append(self._result(sub, total, seqs, mine))
+        return results
+
+    async def _send(self, requests: list) -> list[Answer]:
+        if not requests:
+            return []
+        if not self.tx.bound and not await self.tx.wait_bound(min(1.0, self.settings.submit_timeout)):
+            return [Answer(UNANSWERED)] * len(requests)
+        futures = self.tx.send(requests)
+        _, pending = await asyncio.wait(futures, timeout=self.settings.submit_timeout)
+        if pending:  # those never written are taken back; those written get their answer or the link dies
+            self.tx.withdraw(list(pending))
+            _, pending = await asyncio.wait(pending, timeout=self.settings.response_timeout + 1)
+            self.tx.withdraw(list(pending))
+        return [f.result() if f.done() else Answer(UNANSWERED) for f in futures]
+
+    def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
+        refs = dict(sub.sent_parts)
+        failure: Answer | None = None
+        unanswered = temporary = False
+        for seq, answer in zip(seqs, answers, strict=True):
+            if answer.status == 0:
+                refs[seq] = P.normalise_message_id(answer.message_id or "")
+            elif answer.status == UNANSWERED:
+                unanswered = True
+            elif P.is_temporary(answer.status):
+                temporary = True
+            else:
+                failure = failure or answer
+        part_refs = refs if total > 1 else {}
+        if failure is not None:
+            code = _status_name(failure.status)
+            return SubmitResult(Outcome.REJECTED, error_code=code, carrier=self.name, part_refs=part_refs,
+                                detail=f"the carrier refused the message ({code})")
+        if unanswered:
+            outcome = Outcome.UNAVAILABLE if not self.tx.bound else Outcome.RETRY
+            return SubmitResult(outcome, error_code="CARRIER_UNAVAILABLE", carrier=self.name, part_refs=part_refs,
+                                detail="no answer from the carrier")
+        if temporary:
+            return SubmitResult(Outcome.RETRY, error_code="CARRIER_BUSY", carrier=self.name, part_refs=part_refs)
+        first = refs[min(refs)] if refs else ""
+        return SubmitResult(Outcome.ACCEPTED, carrier_ref=first, carrier=self.name, part_refs=part_refs)
+
+    def _fields(self, sub: Submission) -> dict[str, object]:
+        s = self.settings
+        source = sub.sender or s.default_source or ""
+        if source.startswith("+"):
+            ton, npi, source = 1, 1, source[1:]
+        elif source.isdigit():
+            ton, npi = (3, 0) if len(source) <= 6 else (1, 1)
+        else:
+            ton, npi = 5, 0
+        return dict(
+            service_type=s.service_type,
+            source_addr_ton=ton if s.source_ton is None else s.source_ton,
+            source_addr_npi=npi if s.source_npi is None else s.source_npi,
+            source_addr=source[:20],
+            dest_addr_ton=s.dest_ton,
+            dest_addr_npi=s.dest_npi,
+            destination_addr=sub.to.removeprefix("+"),
+            validity_period=self._validity,
+            registered_delivery=1 if s.registered_delivery else 0,
+        )
+
+    # In ---------------------------------------------------------------------------------------
+
+    def _deliver(self, link: SmppClient, pdu: P.Pdu) -> None:
+        """A deliver_sm: a receipt, or a message from a phone. Acknowledged once stored."""
+        events = self._events
+        if events is None:
+            link.respond(pdu, P.Status.ESME_RSYSERR)
+            return
+        try:
+            if (pdu.body.get("esm_class", 0) & 0x3C) in RECEIPT_ESM_TYPES or P.Tag.RECEIPTED_MESSAGE_ID in pdu.tlvs:
+                receipt = self._receipt(pdu)
+                if receipt is not None:
+                    events.receipt(receipt)
+            else:
+                self._inbound(pdu, events)
+        except Exception:  # one odd PDU must not take the link down; tell the SMSC to try again
+            log.exception("%s: could not read a deliver_sm", self.name)
+            link.respond(pdu, P.Status.ESME_RSYSERR)
+            return
+        self._acks.append((link, link.session, pdu))
+        if self._acking is None or self._acking.done():
+            self._acking = asyncio.create_task(self._acknowledge(events))
+
+    async def _acknowledge(self, events: CarrierEvents) -> None:
+        while self._acks:
+            batch, self._acks = self._acks, []
+            await events.flushed()
+            by_link: dict[int, tuple[SmppClient, list[P.Pdu]]] = {}
+            for link, session, pdu in batch:
+                if link.session is session:  # the bind it came on is still up
+                    by_link.setdefault(id(link), (link, []))[1].append(pdu)
+            for link, pdus in by_link.values():
+                link.respond_all(pdus)
+
+    def _receipt(self, pdu: P.Pdu) -> Receipt | None:
+        body, tlvs = pdu.body, pdu.tlvs
+        text = body.get("short_message") or tlvs.get(P.Tag.MESSAGE_PAYLOAD, b"")
+        parsed = P.parse_receipt(text)
+        tlv_id = tlvs.get(P.Tag.RECEIPTED_MESSAGE_ID, b"").rstrip(b"\0").decode("latin-1")
+        ident = tlv_id or (parsed.message_id if parsed else "")
+        if not ident:
+            log.warning("%s: a receipt without a message id: %r", self.name, text[:80])
+            return None
+        stat = parsed.stat if parsed and parsed.stat else None
+        if stat is None and P.Tag.MESSAGE_STATE in tlvs:
+            stat = MESSAGE_STATES.get(tlvs[P.Tag.MESSAGE_STATE][0])
+        status = RECEIPT_STATUS.get(stat or "")
+        if status is None:  # ENROUTE and the like: not final, nothing to record
+            return None
+        err = parsed.err if parsed else None
+        if err is None and P.Tag.NETWORK_ERROR_CODE in tlvs:
+            err = tlvs[P.Tag.NETWORK_ERROR_CODE].hex()
+        code = stat if stat == "DELIVRD" and err in (None, "000", "0") else f"{stat}:{err}" if err else stat
+        ref = P.normalise_message_id(ident)
+        alternatives = {P.normalise_message_id(parsed.message_id)} if parsed else set()
+        for spelling in (ref, *alternatives):
+            alternatives |= _other_bases(spelling)
+        alternatives.discard(ref)
+        return Receipt(self.name, ref, status, error_code=code[:32], at=utcnow(), alt_refs=tuple(sorted(alternatives)))
+
+    def _inbound(self, pdu: P.Pdu, events: CarrierEvents) -> None:
+        body = pdu.body
+        segment = decode_message(body.get("short_message", b""), data_coding=body.get("data_coding", 0),
+                                 esm_class=body.get("esm_class", 0), tlvs=pdu.tlvs, packed=self.settings.packed)
+        sender = _address(body.get("source_addr", ""), body.get("source_addr_ton", 0))
+        to = _address(body.get("destination_addr", ""), body.get("dest_addr_ton", 0)) or None
+        text = self._reassembler.add((sender, to), segment, time.monotonic())
+        if text is not None:
+            events.inbound(InboundSms(self.name, sender, to, text, at=utcnow()))
+
+    async def _expire_partial_inbound(self) -> None:
+        """A concatenated reply whose other parts never came is stored as far as it got."""
+        while True:
+            await asyncio.sleep(30)
+            for (sender, to), text in self._reassembler.expire(time.monotonic()):
+                log.warning("%s: parts of a message from %s never arrived; storing what did", self.name, sender)
+                if self._events is not None:
+                    self._events.inbound(InboundSms(self.name, sender, to, text, at=utcnow()))
+
+
+def _address(addr: str, ton: int) -> str:
+    return "+" + addr if ton == 1 and addr and not addr.startswith("+") else addr
+
+
+def _other_bases(ref: str) -> set[str]:
+    """The same reference read as decimal written in hex, and as hex written in decimal."""
+    out = set()
+    if ref.isdigit() and len(ref) < 20:
+        out.add(format(int(ref), "x"))
+    try:
+        if len(ref) < 17:
+            out.add(str(int(ref, 16)))
+    except ValueError:
+        pass
+    return out
+
+
+def _status_name(status: int) -> str:
+    if status == UNENCODABLE:
+        return "ENCODING"
+    try:
+        return P.Status(status).name
+    except ValueError:
+        return f"SMPP_{status:#x}"
+
+
+def _relative_time(seconds: int) -> str:
+    """An SMPP relative time (YYMMDDhhmmss000R) for a validity period."""
+    delta = dt.timedelta(seconds=seconds)
+    days, rest = delta.days, delta.seconds
+    years, days = divmod(days, 365)
+    months, days = divmod(days, 30)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{min(years, 99):02d}{months:02d}{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"

@@ -1,0 +1,417 @@
+"""The asyncio transport of an SMPP client: connect, bind, keep the link alive, rebind.
+
+``SmppClient`` owns one TCP connection (a transceiver, transmitter or receiver bind) and the
+queue of submit_sm waiting for it. ``send`` resolves when every request got a final answer;
+what was written but not acknowledged when a connection dropped is written again after the
+rebind, and nothing acknowledged is ever written twice. ESME_RTHROTTLED and ESME_RMSGQFUL
+pause sending with a growing back-off and retry; ESME_RSYSERR retries up to ``retries``
+times; other statuses are final. The protocol itself lives in ``pigeon.smpp.session``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pigeon.smpp.pdu import Pdu, Status
+from pigeon.smpp.session import (
+    BindRejected,
+    BindType,
+    Bound,
+    DeliverReceived,
+    EsmeSession,
+    ProtocolError,
+    State,
+    SubmitAnswered,
+    Unbound,
+)
+
+log = logging.getLogger(__name__)
+
+#: A request that got no final answer in time (the link is down, or stayed down).
+UNANSWERED = -1
+#: A request the codec refused to encode (a field too long, say): final.
+UNENCODABLE = -2
+
+_PAUSE = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int  # 0 = accepted; UNANSWERED = no final answer
+    message_id: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    fields: Mapping[str, object]
+    tlvs: Mapping[int, bytes] | None
+    future: asyncio.Future[Answer]
+    tries: int = 0
+    sent_at: float = 0.0
+
+
+@dataclass
+class LinkSettings:
+    """What one bind needs; the carrier settings map onto it."""
+
+    name: str
+    host: str
+    port: int
+    bind_type: BindType
+    system_id: str
+    password: str
+    system_type: str = ""
+    addr_ton: int = 0
+    addr_npi: int = 0
+    address_range: str = ""
+    window: int = 64
+    throughput: float = 0.0
+    enquire_link: float = 30.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    response_timeout: float = 30.0
+    retries: int = 3
+    tls: bool = False
+    tls_verify: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, client: SmppClient) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.client._received(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+
+class SmppClient:
+    """One bind to an SMSC, kept up until ``stop``."""
+
+    def __init__(self, settings: LinkSettings, on_deliver: Callable[[SmppClient, Pdu], None] | None = None) -> None:
+        self.settings = settings
+        self.on_deliver = on_deliver
+        self.session: EsmeSession | None = None
+        self._protocol: _Protocol | None = None
+        self._queue: deque[_Request] = deque()
+        self._inflight: dict[int, _Request] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._bound = asyncio.Event()
+        self._stopping = False
+        self._paused_until = 0.0
+        self._backoff = 0.0
+        self._next_slot = 0.0
+        self._pump_timer: asyncio.TimerHandle | None = None
+        self.binds = 0  # successful binds so far, for tests and logs
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._maintain(), name=f"smpp-{self.settings.name}")
+
+    async def wait_bound(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._bound.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Unbind politely (waiting up to ``timeout``) and close; pending sends get UNANSWERED."""
+        self._stopping = True
+        protocol, session = self._protocol, self.session
+        if protocol and session and protocol.transport and session.state is State.BOUND:
+            session.unbind()
+            self._flush()
+            try:
+                await asyncio.wait_for(asyncio.shield(protocol.closed), timeout)
+            except TimeoutError:
+                pass
+        if protocol and protocol.transport:
+            protocol.transport.close()
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for request in list(self._queue) + list(self._inflight.values()):
+            if not request.future.done():
+                request.future.set_result(Answer(UNANSWERED))
+        self._queue.clear()
+        self._inflight.clear()
+
+    def drop(self) -> None:
+        """Close the connection abruptly (it is re-established as if the network failed)."""
+        if self._protocol and self._protocol.transport:
+            self._protocol.transport.abort()
+
+    # Sending --------------------------------------------------------------------------------
+
+    def send(self, requests: list[tuple[Mapping[str, object], Mapping[int, bytes] | None]]) -> list[asyncio.Future[Answer]]:
+        """Queue submit_sm requests; each future resolves with its final Answer."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for fields, tlvs in requests:
+            future = loop.create_future()
+            self._queue.append(_Request(fields, tlvs, future))
+            futures.append(future)
+        self._pump()
+        return futures
+
+    def withdraw(self, futures: list[asyncio.Future[Answer]]) -> None:
+        """Take back requests not yet written (a batch that timed out); they resolve UNANSWERED."""
+        wanted = {id(f) for f in futures if not f.done()}
+        if not wanted:
+            return
+        kept = deque()
+        for request in self._queue:
+            if id(request.future) in wanted:
+                request.future.set_result(Answer(UNANSWERED))
+            else:
+                kept.append(request)
+        self._queue = kept
+
+    def _pump(self) -> None:
+        """Write as many queued requests as the window, the throttle and any pause allow."""
+        session, queue = self.session, self._queue
+        if not queue or session is None or not session.can_submit:
+            return
+        now = time.monotonic()
+        if now < self._paused_until:
+            self._pump_later(self._paused_until - now)
+            return
+        rate = self.settings.throughput
+        room = session.room
+        wrote = False
+        while queue and room > 0:
+            if rate:
+                if self._next_slot > now + 0.02:  # allow a 20 ms burst, no more
+                    self._pump_later(self._next_slot - now - 0.02)
+                    break
+                self._next_slot = max(self._next_slot, now) + 1.0 / rate
+            request = queue.popleft()
+            if request.future.done():
+                continue
+            try:
+                sequence = session.submit(request.fields, request.tlvs, request)
+            except ValueError as exc:  # a field the codec refuses: final, and not the link's fault
+                log.error("%s: submit_sm not encodable: %s", self.settings.name, exc)
+                request.future.set_result(Answer(UNENCODABLE))
+                continue
+            request.sent_at = now
+            self._inflight[sequence] = request
+            room -= 1
+            wrote = True
+        if wrote:
+            self._flush()
+
+    def _pump_later(self, delay: float) -> None:
+        if self._pump_timer is None:
+            def fire() -> None:
+                self._pump_timer = None
+                self._pump()
+            self._pump_timer = asyncio.get_running_loop().call_later(max(delay, 0.001), fire)
+
+    def _flush(self) -> None:
+        if self.session is None or self._protocol is None or self._protocol.transport is None:
+            return
+        data = self.session.data_to_send()
+        if data:
+            self._protocol.transport.write(data)
+
+    # Receiving --------------------------------------------------------------------------
+
+    def _received(self, protocol: _Protocol, data: bytes) -> None:
+        session = self.session
+        if protocol is not self._protocol or session is None:
+            return
+        pumped = False
+        for event in session.receive(data):
+            if isinstance(event, SubmitAnswered):
+                self._answered(event)
+                pumped = True
+            elif isinstance(event, DeliverReceived):
+                if self.on_deliver is None:
+                    session.respond(event.pdu)
+                else:
+                    self.on_deliver(self, event.pdu)
+            elif isinstance(event, Bound):
+                self.binds += 1
+                log.info("%s: bound as %s to %s:%d (SMSC %r)", self.settings.name, session.bind_type.value,
+                         self.settings.host, self.settings.port, event.system_id)
+                self._backoff_reset()
+                self._bound.set()
+                pumped = True
+            elif isinstance(event, BindRejected):
+                log.error("%s: bind refused with status %#x", self.settings.name, event.status)
+                self._close(protocol)
+            elif isinstance(event, Unbound):
+                log.info("%s: unbound (%s)", self.settings.name, "by the SMSC" if event.by_peer else "by us")
+                self._flush()
+                self._close(protocol)
+            elif isinstance(event, ProtocolError):
+                log.warning("%s: protocol error: %s", self.settings.name, event.message)
+                if event.fatal:
+                    self._flush()
+                    self._close(protocol)
+        self._flush()
+        if pumped:
+            self._pump()
+
+    def respond(self, request: Pdu, status: int = 0) -> None:
+        """Answer a deliver_sm handed to ``on_deliver`` (if the bind it came on is still up)."""
+        self.respond_all([request], status)
+
+    def respond_all(self, requests: list[Pdu], status: int = 0) -> None:
+        """Answer several, in one write."""
+        if self.session is not None:
+            for request in requests:
+                self.session.respond(request, status)
+            self._flush()
+
+    def _answered(self, event: SubmitAnswered) -> None:
+        request: _Request = event.token  # type: ignore[assignment]
+        self._inflight.pop(event.sequence, None)
+        if request.future.done():
+            return
+        status = event.status
+        if status == Status.ESME_ROK:
+            self._backoff = 0.0
+            request.future.set_result(Answer(0, event.message_id))
+        elif status in _PAUSE:  # the SMSC wants us slower: pause, longer each time it repeats
+            now = time.monotonic()
+            if now >= self._paused_until:  # answers to requests written before the pause don't count
+                self._backoff = min(5.0, self._backoff * 2 or 0.05)
+                self._paused_until = now + self._backoff
+            self._queue.appendleft(request)
+        elif status == Status.ESME_RSYSERR and request.tries < self.settings.retries:
+            request.tries += 1
+            self._queue.append(request)
+        else:
+            request.future.set_result(Answer(status))
+
+    # The connection --------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.settings.reconnect_min
+        while not self._stopping:
+            try:
+                protocol = await self._connect(loop)
+            except (OSError, TimeoutError) as exc:
+                log.warning("%s: cannot connect to %s:%d: %s; retrying in %.1fs", self.settings.name,
+                            self.settings.host, self.settings.port, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(self.settings.reconnect_max, delay * 2)
+                continue
+            keepalive = asyncio.create_task(self._keepalive(protocol))
+            try:
+                await protocol.closed
+            finally:
+                keepalive.cancel()
+            was_bound = self.bound
+            self._lost(protocol)
+            if self._stopping:
+                return
+            if was_bound:
+                delay = self.settings.reconnect_min
+            log.warning("%s: connection lost; reconnecting in %.1fs", self.settings.name, delay)
+            await asyncio.sleep(delay)
+            if not was_bound:
+                delay = min(self.settings.reconnect_max, delay * 2)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        s = self.settings
+        context = None
+        if s.tls:
+            context = ssl.create_default_context()
+            if not s.tls_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: _Protocol(self), s.host, s.port, ssl=context), s.response_timeout
+        )
+        self.session = EsmeSession(
+            s.bind_type,
+            system_id=s.system_id,
+            password=s.password,
+            system_type=s.system_type,
+            addr_ton=s.addr_ton,
+            addr_npi=s.addr_npi,
+            address_range=s.address_range,
+            window=s.window,
+        )
+        self._protocol = protocol
+        self.session.bind()
+        self._flush()
+        return protocol
+
+    async def _keepalive(self, protocol: _Protocol) -> None:
+        """enquire_link when idle; close a link that stops answering or stalls on a request."""
+        s = self.settings
+        interval = s.enquire_link or s.response_timeout
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(min(interval, s.response_timeout) / 2 if s.enquire_link else s.response_timeout / 4)
+            session, now = self.session, time.monotonic()
+            if session is None or protocol is not self._protocol:
+                return
+            if session.state is not State.BOUND:
+                if now - started > s.response_timeout:
+                    log.error("%s: no bind response in %.0fs", s.name, s.response_timeout)
+                    self._close(protocol)
+                    return
+                continue
+            oldest = next(iter(self._inflight.values()), None)
+            if oldest is not None and now - oldest.sent_at > s.response_timeout:
+                log.error("%s: a submit_sm unanswered for %.0fs; reconnecting", s.name, s.response_timeout)
+                self._close(protocol)
+                return
+            if s.enquire_link:
+                if session.links_unanswered >= 3:
+                    log.error("%s: 3 enquire_link unanswered; reconnecting", s.name)
+                    self._close(protocol)
+                    return
+                session.enquire_link()
+                self._flush()
+
+    def _close(self, protocol: _Protocol) -> None:
+        if protocol.transport is not None:
+            protocol.transport.close()
+
+    def _lost(self, protocol: _Protocol) -> None:
+        """Put every written but unanswered request back at the head of the queue, in order."""
+        self._bound.clear()
+        session = self.session
+        if session is not None and protocol is self._protocol:
+            unanswered = [r for r in session.connection_lost() if not r.future.done()]
+            self._queue.extendleft(reversed(unanswered))
+            if unanswered:
+                log.warning("%s: %d submit_sm unanswered at disconnect; they will be sent again",
+                            self.settings.name, len(unanswered))
+        self._inflight.clear()
+        self._protocol = None
+        self.session = None
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+            self._pump_timer = None
+
+    def _backoff_reset(self) -> None:
+        self._paused_until = 0.0
+        self._backoff = 0.0

@@ -1,0 +1,228 @@
+"""API → queue → SMPP → `pigeon smsc` → receipt → DELIVERED, and replies back, with real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import API, Server, User, free_port, fresh_postgres, make_user
+from pigeon.db import Database
+from pigeon.db.migrate import upgrade
+
+LONG = "Pigeon carries long messages in several parts, each with its own header. " * 4
+
+
+class SmscProcess:
+    """A `pigeon smsc` subprocess on a fixed port, restartable."""
+
+    def __init__(self, workdir: Path, config: str = "") -> None:
+        self.port, self.control = free_port(), free_port()
+        self.workdir = workdir
+        self.config = workdir / f"smsc-{self.port}.toml"
+        self.config.write_text(config)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smpp://pigeon:secret@127.0.0.1:{self.port}"
+
+    def start(self) -> SmscProcess:
+        log = open(self.workdir / f"smsc-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pigeon", "smsc", "--port", str(self.port), "--control-port", str(self.control),
+             "--receipt-delay", "0.05", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.control}/stats", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError((self.workdir / f"smsc-{self.port}.log").read_text())
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def stats(self) -> dict:
+        return httpx.get(f"http://127.0.0.1:{self.control}/stats").json()
+
+    def messages(self) -> list[dict]:
+        return httpx.get(f"http://127.0.0.1:{self.control}/messages", params={"limit": 1000}).json()
+
+    def wait_bound(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.stats()["sessions"]:
+            assert time.monotonic() < deadline, "Pigeon never bound to the SMSC"
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def smsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmscProcess]:
+    # receipts that name the message in decimal, with no TLV: Pigeon must match them anyway
+    proc = SmscProcess(tmp_path_factory.mktemp("smsc"), 'receipt_id_format = "decimal"\nreceipt_tlvs = false\n')
+    yield proc.start()
+    proc.stop()
+
+
+class own_database:
+    """A database of its own, so that no other test's server delivers its messages."""
+
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        self.sqlite = database_url.startswith("sqlite")
+        self.workdir = workdir
+
+    def __enter__(self) -> Database:
+        self.postgres = None
+        if self.sqlite:
+            url = f"sqlite:///{self.workdir / 'own.db'}"
+        else:
+            self.postgres = fresh_postgres()
+            url = self.postgres.__enter__()
+        self.database = Database(url)
+        upgrade(self.database)
+        return self.database
+
+    def __exit__(self, *exc: object) -> None:
+        self.database.dispose()
+        if self.postgres is not None:
+            self.postgres.__exit__(*exc)
+
+
+def url_of(database: Database) -> str:
+    return database.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def smpp_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    with own_database(database_url, tmp_path_factory.mktemp("db")) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def smpp_server(smsc: SmscProcess, smpp_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(url_of(smpp_db), tmp_path_factory.mktemp("server"),
+                 extra_env={"PIGEON_CARRIER_URL": smsc.url + "?reconnect_min=0.1"}).start()
+    smsc.wait_bound()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def customer(smpp_db: Database, smpp_server: Server) -> Iterator[User]:
+    u = make_user(smpp_db, smpp_server)
+    yield u
+    u.http.close()
+
+
+def phone() -> str:
+    return f"+2782{uuid.uuid4().int % 10**6:06d}1"
+
+
+def test_a_message_sent_through_the_api_is_delivered_over_smpp(customer: User, smsc: SmscProcess) -> None:
+    to = phone()
+    message_id = customer.send(to, "Hello over SMPP").json()["messageId"]
+    delivered = customer.wait_status(message_id, "DELIVERED")
+    assert delivered["messageStatus"] == "DELIVERED"
+    seen = [m for m in smsc.messages() if m["destination"] == to.removeprefix("+")]
+    assert len(seen) == 1 and seen[0]["text"] == "Hello over SMPP" and seen[0]["registered_delivery"] == 1
+
+
+def test_a_long_message_is_delivered_when_every_part_is(customer: User, smsc: SmscProcess) -> None:
+    to = phone()
+    message_id = customer.send(to, LONG).json()["messageId"]
+    customer.wait_status(message_id, "DELIVERED")
+    parts = [m for m in smsc.messages() if m["destination"] == to.removeprefix("+")]
+    assert len(parts) == 2 and "".join(p["text"] for p in parts) == LONG
+
+
+def test_failures_reported_by_the_smsc_fail_and_refund(customer: User) -> None:
+    before = customer.balance()
+    undelivered = customer.send("+27821234666", "no such phone").json()["messageId"]
+    refused = customer.send("+27821234000", "barred").json()["messageId"]
+    failed = customer.wait_status(undelivered, "FAILED_REFUNDED")
+    assert failed["messageStatus"] == "FAILED_REFUNDED"
+    customer.wait_status(refused, "FAILED_REFUNDED")
+    assert customer.balance() == before
+
+
+def test_a_reply_injected_at_the_smsc_arrives_as_inbound(customer: User, smsc: SmscProcess,
+                                                         smpp_server: Server) -> None:
+    to = phone()
+    sent = customer.send(to, "Coming tonight?").json()["messageId"]
+    customer.wait_status(sent, "DELIVERED")
+    reply = "Yes! " + "See you at eight, I'll bring the cake. " * 5  # long: arrives in parts
+    done = subprocess.run(
+        [sys.executable, "-m", "pigeon", "smsc-mo", "--control", f"http://127.0.0.1:{smsc.control}",
+         "--from", to, "--to", "12345", reply],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 15
+    while True:
+        inbox = customer.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
+        if inbox or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    (message,) = inbox
+    assert message["message"] == reply and message["fromNumber"] == to
+    assert message["repliedToMessage"]["messageId"] == sent
+
+
+def test_messages_wait_out_a_carrier_outage_and_go_once_it_is_back(database_url: str, tmp_path: Path) -> None:
+    with own_database(database_url, tmp_path) as database:
+        outage(database, tmp_path)
+
+
+def outage(database: Database, tmp_path: Path) -> None:
+    smsc = SmscProcess(tmp_path).start()
+    srv = Server(url_of(database), tmp_path,
+                 extra_env={"PIGEON_CARRIER_URL": smsc.url + "?reconnect_min=0.1&reconnect_max=0.3"})
+    srv.start()
+    customer = make_user(database, srv)
+    try:
+        smsc.wait_bound()
+        smsc.stop()
+        to = phone()
+        message_id = customer.send(to, "during the outage").json()["messageId"]
+        time.sleep(1.5)
+        assert customer.message(message_id)["messageStatus"] == "SCHEDULED"
+        smsc.start()
+        customer.wait_status(message_id, "DELIVERED", timeout=20)
+        assert [m["destination"] for m in smsc.messages()] == [to.removeprefix("+")]
+    finally:
+        customer.http.close()
+        srv.stop()
+        smsc.stop()
+
+
+def test_carriers_are_listed_and_config_errors_name_file_key_and_reason(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(
+        '[[carriers]]\nname = "acme"\nurl = "smpp://pigeon:secret@127.0.0.1:2775"\ncountries = ["ZA"]\n'
+        '[[carriers]]\nname = "backup"\nhost = "127.0.0.1"\nsystem_id = "p"\nwindow = 10\nthroughput = 50\n'
+    )
+    listed = subprocess.run([sys.executable, "-m", "pigeon", "--config", str(good), "carriers"],
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[1].split()[:3] == ["acme", "smpp", "smpp://pigeon@127.0.0.1:2775"] and lines[1].endswith("ZA")
+    assert lines[2].split()[0] == "backup" and " 50 " in lines[2]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[carriers]]\nname = "acme"\nurl = "smpp://pigeon:secret@127.0.0.1:2775"\nwindow = 0\n')
+    failed = subprocess.run([sys.executable, "-m", "pigeon", "--config", str(bad), "carriers"],
+                            capture_output=True, text=True, timeout=30)
+    assert failed.returncode != 0
+    assert f"{bad}: carriers.0.window: Input should be greater than or equal to 1" in failed.stderr
+    assert "Traceback" not in failed.stderr
