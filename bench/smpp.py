@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PYSPY = str(Path(sys.executable).parent / "py-spy")
 
 
 def free_port() -> int:
@@ -74,6 +75,7 @@ async def one_run(port: int, args: argparse.Namespace) -> dict:
         for b in range(args.messages // args.batch)
     ]
     started = time.perf_counter()
+    cpu_started = time.process_time()
     # the engine runs one batch at a time; two rounds in flight keep the window full between them
     queue: asyncio.Queue = asyncio.Queue()
     for batch in batches:
@@ -93,6 +95,7 @@ async def one_run(port: int, args: argparse.Namespace) -> dict:
     except TimeoutError:
         pass
     receipted = time.perf_counter()
+    cpu = time.process_time() - cpu_started
     await carrier.stop()
     n = len(batches) * args.batch
     return {
@@ -101,6 +104,7 @@ async def one_run(port: int, args: argparse.Namespace) -> dict:
         "receipts": events.receipts,
         "submit_sm_per_s": round(n / (submitted - started)),
         "receipts_per_s": round(events.receipts / (receipted - started)),
+        "client_cpu_us_per_message": round(cpu / n * 1e6, 1),
     }
 
 
@@ -134,7 +138,7 @@ def main() -> None:
             for name, pid in (("smsc", smsc.pid), ("client", os.getpid())):
                 out = ROOT / "bench" / "results" / f"smpp-{name}.txt"
                 out.parent.mkdir(exist_ok=True)
-                profilers.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", str(out),
+                profilers.append(subprocess.Popen([PYSPY, "record", "--format", "raw", "-o", str(out),
                                                    "--pid", str(pid), "--rate", "200", "--nonblocking"],
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         runs = []
@@ -155,6 +159,7 @@ def main() -> None:
         "messages_per_run": args.messages,
         "submit_sm_per_s_median": statistics.median(r["submit_sm_per_s"] for r in runs),
         "receipts_per_s_median": statistics.median(r["receipts_per_s"] for r in runs),
+        "client_cpu_us_per_message_median": statistics.median(r["client_cpu_us_per_message"] for r in runs),
         "runs": runs,
         "smsc": {k: stats[k] for k in ("submit_sm", "accepted", "receipts_sent", "deliver_sm_resp", "throttled")},
     }

@@ -131,13 +131,16 @@ class SmppCarrier(Carrier):
             return []
         if not self.tx.bound and not await self.tx.wait_bound(min(1.0, self.settings.submit_timeout)):
             return [Answer(UNANSWERED)] * len(requests)
-        futures = self.tx.send(requests)
-        _, pending = await asyncio.wait(futures, timeout=self.settings.submit_timeout)
-        if pending:  # those never written are taken back; those written get their answer or the link dies
-            self.tx.withdraw(list(pending))
-            _, pending = await asyncio.wait(pending, timeout=self.settings.response_timeout + 1)
-            self.tx.withdraw(list(pending))
-        return [f.result() if f.done() else Answer(UNANSWERED) for f in futures]
+        batch = self.tx.send(requests)
+        try:
+            return await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
+        except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
+            self.tx.withdraw(batch)
+        try:
+            return await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
+        except TimeoutError:
+            batch.abandon()
+            return batch.future.result()
 
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
         refs = dict(sub.sent_parts)
@@ -245,7 +248,8 @@ class SmppCarrier(Carrier):
         for spelling in (ref, *alternatives):
             alternatives |= _other_bases(spelling)
         alternatives.discard(ref)
-        return Receipt(self.name, ref, status, error_code=code[:32], at=utcnow(), alt_refs=tuple(sorted(alternatives)))
+        # no time of its own: the receipts of a burst are written together, stamped at the write
+        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=tuple(sorted(alternatives)))
 
     def _inbound(self, pdu: P.Pdu, events: CarrierEvents) -> None:
         body = pdu.body

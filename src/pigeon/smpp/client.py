@@ -1,7 +1,8 @@
 """The asyncio transport of an SMPP client: connect, bind, keep the link alive, rebind.
 
 ``SmppClient`` owns one TCP connection (a transceiver, transmitter or receiver bind) and the
-queue of submit_sm waiting for it. ``send`` resolves when every request got a final answer;
+queue of submit_sm waiting for it. ``send`` returns a Batch whose future resolves when every
+request got a final answer;
 what was written but not acknowledged when a connection dropped is written again after the
 rebind, and nothing acknowledged is ever written twice. ESME_RTHROTTLED and ESME_RMSGQFUL
 pause sending with a growing back-off and retry; ESME_RSYSERR retries up to ``retries``
@@ -47,13 +48,47 @@ class Answer:
     message_id: str | None = None
 
 
+class Batch:
+    """Requests sent together; ``future`` resolves with their Answers, in order, once all have one."""
+
+    __slots__ = ("answers", "remaining", "future")
+
+    def __init__(self, size: int, future: asyncio.Future[list[Answer]]) -> None:
+        self.answers: list[Answer | None] = [None] * size
+        self.remaining = size
+        self.future = future
+        if not size:
+            future.set_result([])
+
+    def settle(self, index: int, answer: Answer) -> None:
+        if self.answers[index] is None:
+            self.answers[index] = answer
+            self.remaining -= 1
+            if not self.remaining and not self.future.done():
+                self.future.set_result(self.answers)  # type: ignore[arg-type]
+
+    def abandon(self) -> None:
+        """Give every request still without an answer UNANSWERED (a late answer is then ignored)."""
+        for index, answer in enumerate(self.answers):
+            if answer is None:
+                self.settle(index, Answer(UNANSWERED))
+
+
 @dataclass(slots=True, eq=False)
 class _Request:
     fields: Mapping[str, object]
     tlvs: Mapping[int, bytes] | None
-    future: asyncio.Future[Answer]
+    batch: Batch
+    index: int
     tries: int = 0
     sent_at: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.batch.answers[self.index] is not None
+
+    def settle(self, answer: Answer) -> None:
+        self.batch.settle(self.index, answer)
 
 
 @dataclass
@@ -151,8 +186,7 @@ class SmppClient:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         for request in list(self._queue) + list(self._inflight.values()):
-            if not request.future.done():
-                request.future.set_result(Answer(UNANSWERED))
+            request.settle(Answer(UNANSWERED))
         self._queue.clear()
         self._inflight.clear()
 
@@ -163,31 +197,26 @@ class SmppClient:
 
     # Sending --------------------------------------------------------------------------------
 
-    def send(self, requests: list[tuple[Mapping[str, object], Mapping[int, bytes] | None]]) -> list[asyncio.Future[Answer]]:
-        """Queue submit_sm requests; each future resolves with its final Answer."""
-        loop = asyncio.get_running_loop()
-        futures = []
-        for fields, tlvs in requests:
-            future = loop.create_future()
-            self._queue.append(_Request(fields, tlvs, future))
-            futures.append(future)
+    def send(self, requests: list[tuple[Mapping[str, object], Mapping[int, bytes] | None]]) -> Batch:
+        """Queue submit_sm requests; the batch's future resolves once each has its final Answer."""
+        batch = Batch(len(requests), asyncio.get_running_loop().create_future())
+        self._queue.extend(_Request(fields, tlvs, batch, i) for i, (fields, tlvs) in enumerate(requests))
         self._pump()
-        return futures
+        return batch
 
-    def withdraw(self, futures: list[asyncio.Future[Answer]]) -> None:
-        """Take back requests not yet written (a batch that timed out); they resolve UNANSWERED."""
-        wanted = {id(f) for f in futures if not f.done()}
-        if not wanted:
+    def withdraw(self, batch: Batch) -> None:
+        """Take back the batch's requests not yet written (it timed out); they become UNANSWERED."""
+        if batch.future.done():
             return
-        kept = deque()
+        kept: deque[_Request] = deque()
         for request in self._queue:
-            if id(request.future) in wanted:
-                request.future.set_result(Answer(UNANSWERED))
+            if request.batch is batch:
+                request.settle(Answer(UNANSWERED))
             else:
                 kept.append(request)
         self._queue = kept
 
-    def _pump(self) -> None:
+    def _pump(self, flush: bool = True) -> None:
         """Write as many queued requests as the window, the throttle and any pause allow."""
         session, queue = self.session, self._queue
         if not queue or session is None or not session.can_submit:
@@ -206,19 +235,19 @@ class SmppClient:
                     break
                 self._next_slot = max(self._next_slot, now) + 1.0 / rate
             request = queue.popleft()
-            if request.future.done():
+            if request.done:
                 continue
             try:
                 sequence = session.submit(request.fields, request.tlvs, request)
             except ValueError as exc:  # a field the codec refuses: final, and not the link's fault
                 log.error("%s: submit_sm not encodable: %s", self.settings.name, exc)
-                request.future.set_result(Answer(UNENCODABLE))
+                request.settle(Answer(UNENCODABLE))
                 continue
             request.sent_at = now
             self._inflight[sequence] = request
             room -= 1
             wrote = True
-        if wrote:
+        if wrote and flush:
             self._flush()
 
     def _pump_later(self, delay: float) -> None:
@@ -270,9 +299,9 @@ class SmppClient:
                 if event.fatal:
                     self._flush()
                     self._close(protocol)
-        self._flush()
         if pumped:
-            self._pump()
+            self._pump(flush=False)
+        self._flush()  # answers, acknowledgements and new requests in one write
 
     def respond(self, request: Pdu, status: int = 0) -> None:
         """Answer a deliver_sm handed to ``on_deliver`` (if the bind it came on is still up)."""
@@ -288,12 +317,12 @@ class SmppClient:
     def _answered(self, event: SubmitAnswered) -> None:
         request: _Request = event.token  # type: ignore[assignment]
         self._inflight.pop(event.sequence, None)
-        if request.future.done():
+        if request.done:
             return
         status = event.status
         if status == Status.ESME_ROK:
             self._backoff = 0.0
-            request.future.set_result(Answer(0, event.message_id))
+            request.settle(Answer(0, event.message_id))
         elif status in _PAUSE:  # the SMSC wants us slower: pause, longer each time it repeats
             now = time.monotonic()
             if now >= self._paused_until:  # answers to requests written before the pause don't count
@@ -304,7 +333,7 @@ class SmppClient:
             request.tries += 1
             self._queue.append(request)
         else:
-            request.future.set_result(Answer(status))
+            request.settle(Answer(status))
 
     # The connection --------------------------------------------------------------------------
 
@@ -400,7 +429,7 @@ class SmppClient:
         self._bound.clear()
         session = self.session
         if session is not None and protocol is self._protocol:
-            unanswered = [r for r in session.connection_lost() if not r.future.done()]
+            unanswered = [r for r in session.connection_lost() if not r.done]
             self._queue.extendleft(reversed(unanswered))
             if unanswered:
                 log.warning("%s: %d submit_sm unanswered at disconnect; they will be sent again",

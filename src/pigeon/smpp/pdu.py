@@ -287,6 +287,11 @@ def encode(pdu: Pdu) -> bytes:
     if not 0 <= sequence <= 0xFFFFFFFF:
         raise ValueError(f"sequence: out of range: {sequence}")
     body = pdu.body
+    if command_id in _SM_COMMANDS and not status:
+        fast = _encode_sm_body(body)
+        if fast is not None:
+            tlvs = _encode_tlvs(pdu.tlvs) if pdu.tlvs else b""
+            return _pack_header(16 + len(fast) + len(tlvs), command_id, 0, sequence) + fast + tlvs
     if body and not layout:
         raise ValueError(f"{', '.join(sorted(body))}: {_name(command_id)} has no body fields")
     parts: list[bytes] = [b""]
@@ -328,16 +333,62 @@ def encode(pdu: Pdu) -> bytes:
         if small:
             append(bytes(small))
     if pdu.tlvs:
-        for tag, value in pdu.tlvs.items():
-            if not 0 <= tag <= 0xFFFF:
-                raise ValueError(f"tlvs: tag out of range: {tag}")
-            if len(value) > 0xFFFF:
-                raise ValueError(f"tlvs: value of tag {tag:#06x} longer than 65535 octets")
-            parts.append(_pack_tlv_head(tag, len(value)))
-            parts.append(bytes(value))
+        parts.append(_encode_tlvs(pdu.tlvs))
     length = 16 + sum(map(len, parts))
     parts[0] = _pack_header(length, command_id, status, sequence)
     return b"".join(parts)
+
+
+def _encode_tlvs(tlvs: Mapping[int, bytes]) -> bytes:
+    parts = []
+    for tag, value in tlvs.items():
+        if not 0 <= tag <= 0xFFFF:
+            raise ValueError(f"tlvs: tag out of range: {tag}")
+        if len(value) > 0xFFFF:
+            raise ValueError(f"tlvs: value of tag {tag:#06x} longer than 65535 octets")
+        parts.append(_pack_tlv_head(tag, len(value)))
+        parts.append(bytes(value))
+    return b"".join(parts)
+
+
+_SM_COMMANDS = frozenset({int(CommandId.SUBMIT_SM), int(CommandId.DELIVER_SM)})
+_SM_NAMES = frozenset(name for name, _, _ in _SM_FIELDS)
+
+
+def _encode_sm_body(body: Mapping[str, object]) -> bytes | None:
+    """submit_sm / deliver_sm body, the common case only: plain str and int values in range.
+
+    Returns None for anything else, so that the general encoder can name the problem.
+    """
+    if not body.keys() <= _SM_NAMES:
+        return None
+    get = body.get
+    try:
+        sm = get("short_message") or b""
+        if type(sm) is not bytes or len(sm) > 254:
+            return None
+        strings = [get(name) or "" for name in _SM_STRINGS]
+        if any(type(v) is not str for v in strings):
+            return None
+        service, source, dest, schedule, validity = (v.encode("latin-1") for v in strings)
+        if (len(service) > 5 or len(source) > 20 or len(dest) > 20 or len(schedule) > 16 or len(validity) > 16
+                or b"\0" in service + source + dest + schedule + validity):
+            return None
+        return b"".join((
+            service, b"\0",
+            bytes((get("source_addr_ton") or 0, get("source_addr_npi") or 0)), source, b"\0",
+            bytes((get("dest_addr_ton") or 0, get("dest_addr_npi") or 0)), dest, b"\0",
+            bytes((get("esm_class") or 0, get("protocol_id") or 0, get("priority_flag") or 0)),
+            schedule, b"\0", validity, b"\0",
+            bytes((get("registered_delivery") or 0, get("replace_if_present_flag") or 0, get("data_coding") or 0,
+                   get("sm_default_msg_id") or 0, len(sm))),
+            sm,
+        ))
+    except (TypeError, ValueError, UnicodeEncodeError):  # a bool, a float, 256, a non-latin-1 name...
+        return None
+
+
+_SM_STRINGS = ("service_type", "source_addr", "destination_addr", "schedule_delivery_time", "validity_period")
 
 
 def _name(command_id: int) -> str:
@@ -441,6 +492,65 @@ def _decode_body(buf: bytearray, pos: int, end: int, layout: tuple) -> tuple[dic
     return body, pos
 
 
+def _decode_sm_body(buf: bytearray, pos: int, end: int) -> tuple[dict, int] | None:
+    """submit_sm / deliver_sm bodies, unrolled; None when anything is off (then the general
+    decoder runs and names the problem)."""
+    find = buf.find
+    try:
+        nul = find(0, pos, end)
+        if nul < 0:
+            return None
+        service_type = buf[pos:nul].decode("latin-1")
+        source_ton, source_npi = buf[nul + 1], buf[nul + 2]
+        pos = nul + 3
+        nul = find(0, pos, end)
+        if nul < 0:
+            return None
+        source = buf[pos:nul].decode("latin-1")
+        dest_ton, dest_npi = buf[nul + 1], buf[nul + 2]
+        pos = nul + 3
+        nul = find(0, pos, end)
+        if nul < 0:
+            return None
+        destination = buf[pos:nul].decode("latin-1")
+        esm_class, protocol_id, priority = buf[nul + 1], buf[nul + 2], buf[nul + 3]
+        pos = nul + 4
+        nul = find(0, pos, end)
+        if nul < 0:
+            return None
+        schedule = buf[pos:nul].decode("latin-1")
+        pos = nul + 1
+        nul = find(0, pos, end)
+        if nul < 0 or nul + 6 > end:
+            return None
+        validity = buf[pos:nul].decode("latin-1")
+        registered, replace, coding, default_id, length = buf[nul + 1 : nul + 6]
+        pos = nul + 6
+        if pos + length > end:
+            return None
+    except IndexError:
+        return None
+    return {
+        "service_type": service_type,
+        "source_addr_ton": source_ton,
+        "source_addr_npi": source_npi,
+        "source_addr": source,
+        "dest_addr_ton": dest_ton,
+        "dest_addr_npi": dest_npi,
+        "destination_addr": destination,
+        "esm_class": esm_class,
+        "protocol_id": protocol_id,
+        "priority_flag": priority,
+        "schedule_delivery_time": schedule,
+        "validity_period": validity,
+        "registered_delivery": registered,
+        "replace_if_present_flag": replace,
+        "data_coding": coding,
+        "sm_default_msg_id": default_id,
+        "short_message": bytes(buf[pos : pos + length]),
+    }, pos + length
+
+
 def _decode_tlvs(buf: bytearray, pos: int, end: int) -> dict[int, bytes]:
     tlvs: dict[int, bytes] = {}
     while pos < end:
@@ -529,7 +639,9 @@ class Decoder:
                     append(Pdu(command_id, status, sequence, {} if layout else empty, empty))
                     continue
                 try:
-                    if layout:
+                    if layout is _SM_FIELDS:
+                        body, start = _decode_sm_body(buf, start, end) or _decode_body(buf, start, end, layout)
+                    elif layout:
                         body, start = _decode_body(buf, start, end, layout)
                     else:
                         body = empty
