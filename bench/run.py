@@ -12,6 +12,8 @@ loopback port, so no phase inherits another's backlog. The phases:
   bulk            4 connections POSTing /sms/send-bulk with 1,000 messages per request
   delivered       30,000 messages through send-bulk with the simulator's delivery delay at 0.2 s,
                   timed from the first request until the database shows all of them DELIVERED
+  delivered-smpp  the same through SMPP: `pigeon serve --carrier smpp://...` bound to a
+                  `pigeon smsc` process whose receipts come 0.2 s after each submit_sm
 
 Load generators are closed-loop, one request in flight per connection, bounded in time.
 See bench/README.md.
@@ -20,6 +22,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -50,7 +53,7 @@ PYSPY = str(VENV_BIN / "py-spy") if (VENV_BIN / "py-spy").exists() else shutil.w
 WRK = shutil.which("wrk")
 EMAIL = "bench@pigeon.local"
 CREDITS = 1_000_000_000
-PHASES = ("single-wrk", "single-asyncio", "bulk", "delivered")
+PHASES = ("single-wrk", "single-asyncio", "bulk", "delivered", "delivered-smpp")
 
 TARGETS = {
     "single_per_s": 1500.0,
@@ -473,7 +476,44 @@ PHASE_FUNCS = {
     "single-asyncio": phase_single_asyncio,
     "bulk": phase_bulk,
     "delivered": phase_delivered,
+    "delivered-smpp": phase_delivered,
 }
+
+
+class SmscProcess:
+    """`pigeon smsc` on free ports for the delivered-smpp phase."""
+
+    def __init__(self, receipt_delay: float):
+        self.port, self.control = free_port(), free_port()
+        self.receipt_delay = receipt_delay
+
+    def __enter__(self) -> SmscProcess:
+        self.proc = subprocess.Popen(
+            [PIGEON, "smsc", "--port", str(self.port), "--control-port", str(self.control),
+             "--receipt-delay", f"{self.receipt_delay:g}", "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.control}/stats", timeout=1)
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError("pigeon smsc did not start") from None
+                time.sleep(0.1)
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.control}/stats", timeout=5) as reply:
+            return json.load(reply)
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def run_backend(kind: str, args: argparse.Namespace, phases: list[str], prof: Path) -> dict:
@@ -488,9 +528,18 @@ def run_backend(kind: str, args: argparse.Namespace, phases: list[str], prof: Pa
             log(f"{kind}: {phase} run {i + 1}/{args.repeat} ... (other work on the machine: "
                 f"{background['busy_cores']} cores busy)")
             try:
-                with Server(kind, args.pg_base, env, keep_dir=args.keep, experiment=args.experiment,
-                            workers=args.workers) as srv:
+                with contextlib.ExitStack() as stack:
+                    smsc = None
+                    if phase == "delivered-smpp":
+                        smsc = stack.enter_context(SmscProcess(args.deliver_delay))
+                        env["PIGEON_CARRIER_URL"] = f"smpp://pigeon:secret@127.0.0.1:{smsc.port}"
+                    srv = stack.enter_context(Server(kind, args.pg_base, env, keep_dir=args.keep,
+                                                     experiment=args.experiment, workers=args.workers))
                     result = PHASE_FUNCS[phase](srv, args, prof)
+                    if smsc is not None:
+                        stats = smsc.stats()
+                        result["smsc"] = {k: stats[k] for k in ("submit_sm", "accepted", "throttled", "receipts_sent",
+                                                                "deliver_sm_resp")}
                     result["server_memory_mib"] = {k: round(v, 1) for k, v in srv.memory().items()}
                     result["server_log_problems"] = srv.log_problems()
                     if result["server_log_problems"]:
@@ -627,17 +676,23 @@ def table(results: dict, args: argparse.Namespace) -> str:
         row("errors", lambda k: _f(get(k, "bulk", "errors")) if get(k, "bulk", "error") is None else "FAILED")
         row("rows in DB at end", lambda k: _f(get(k, "bulk", "rows_in_db")))
         cpu_row("bulk")
-    if any(get(k, "delivered") for k in kinds):
-        section(f"acceptance -> DELIVERED ({args.deliver_count:,} msgs via send-bulk, delay {args.deliver_delay:g} s)")
-        row("all accepted after s", lambda k: _f(get(k, "delivered", "accepted_s"), 2))
-        row("all SENT after s", lambda k: _f(get(k, "delivered", "all_sent_s"), 2))
-        row("all DELIVERED after s", lambda k: _f(get(k, "delivered", "all_delivered_s"), 2))
-        row("messages/s to DELIVERED", lambda k: _f(get(k, "delivered", "messages_per_s")) + _mark(get(k, "delivered", "messages_per_s"), TARGETS["delivered_per_s"]),
+    for name, how in (("delivered", "simulator"), ("delivered-smpp", "SMPP to pigeon smsc")):
+        if not any(get(k, name) for k in kinds):
+            continue
+        section(f"acceptance -> DELIVERED, {how} ({args.deliver_count:,} msgs via send-bulk, "
+                f"receipt delay {args.deliver_delay:g} s)")
+        row("all accepted after s", lambda k, n=name: _f(get(k, n, "accepted_s"), 2))
+        row("all SENT after s", lambda k, n=name: _f(get(k, n, "all_sent_s"), 2))
+        row("all DELIVERED after s", lambda k, n=name: _f(get(k, n, "all_delivered_s"), 2))
+        row("messages/s to DELIVERED",
+            lambda k, n=name: _f(get(k, n, "messages_per_s")) + _mark(get(k, n, "messages_per_s"),
+                                                                     TARGETS["delivered_per_s"]),
             f">= {TARGETS['delivered_per_s']:,.0f}")
         if args.repeat > 1:
-            row("all runs, msgs/s", lambda k: _runs(get(k, "delivered", "runs")))
-        row("accept errors", lambda k: _f(get(k, "delivered", "accept_errors")) if get(k, "delivered", "error") is None else "FAILED")
-        cpu_row("delivered")
+            row("all runs, msgs/s", lambda k, n=name: _runs(get(k, n, "runs")))
+        row("accept errors", lambda k, n=name: _f(get(k, n, "accept_errors")) if get(k, n, "error") is None
+            else "FAILED")
+        cpu_row(name)
     def hwm(k, p):  # with worker processes: the sum of their peaks (an upper bound)
         return get(k, p, "server_memory_mib", "VmHWM_tree_sum") or get(k, p, "server_memory_mib", "VmHWM")
 

@@ -12,6 +12,7 @@ from pigeon.carriers.base import InboundSms, Outcome, Receipt, Submission
 from pigeon.carriers.router import Route, Router
 from pigeon.carriers.settings import CarrierSettings
 from pigeon.carriers.smpp import SmppCarrier
+from pigeon.delivery.receipts import spellings
 from pigeon.ids import new_id
 from pigeon.messages.models import Status
 from pigeon.smsc.server import Smsc
@@ -175,7 +176,7 @@ def test_receipt_ids_in_another_base_or_padded_still_identify_the_message(id_for
         (result,) = await carrier.submit([sub()])
         await until(lambda: events.receipts)
         (receipt,) = events.receipts
-        assert result.carrier_ref in (receipt.carrier_ref, *receipt.alt_refs)
+        assert result.carrier_ref in {receipt.carrier_ref} | spellings(receipt)
         await carrier.stop()
 
     run(test, id_format=id_format, receipt_id_format=receipt_format, receipt_tlvs=False)

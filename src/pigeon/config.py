@@ -35,6 +35,7 @@ class DeliverySettings(BaseModel):
     """The delivery engine: how the outbound queue is drained."""
 
     batch_size: int = Field(500, ge=1, le=10_000)
+    rounds: int = Field(2, ge=1, le=16, description="Batches in flight at once per process.")
     lease_seconds: float = Field(60.0, gt=0)
     poll_interval: float = Field(0.2, gt=0, description="Idle sleep between queue polls.")
     max_attempts: int = Field(10, ge=1, description="Temporary failures before a message fails.")

@@ -143,6 +143,9 @@ class SmppCarrier(Carrier):
             return batch.future.result()
 
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
+        if total == 1 and answers[0].status == 0:  # the common case, quickly
+            ref = P.normalise_message_id(answers[0].message_id or "")
+            return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name)
         refs = dict(sub.sent_parts)
         failure: Answer | None = None
         unanswered = temporary = False
@@ -227,29 +230,32 @@ class SmppCarrier(Carrier):
     def _receipt(self, pdu: P.Pdu) -> Receipt | None:
         body, tlvs = pdu.body, pdu.tlvs
         text = body.get("short_message") or tlvs.get(P.Tag.MESSAGE_PAYLOAD, b"")
-        parsed = P.parse_receipt(text)
-        tlv_id = tlvs.get(P.Tag.RECEIPTED_MESSAGE_ID, b"").rstrip(b"\0").decode("latin-1")
-        ident = tlv_id or (parsed.message_id if parsed else "")
-        if not ident:
+        parsed = P.parse_receipt(text) if text else None
+        tlv_id = tlvs.get(P.Tag.RECEIPTED_MESSAGE_ID)
+        if tlv_id:
+            ref = P.normalise_message_id(tlv_id.rstrip(b"\0").decode("latin-1"))
+        elif parsed is not None:
+            ref = P.normalise_message_id(parsed.message_id)
+        else:
             log.warning("%s: a receipt without a message id: %r", self.name, text[:80])
             return None
-        stat = parsed.stat if parsed and parsed.stat else None
-        if stat is None and P.Tag.MESSAGE_STATE in tlvs:
+        stat = parsed.stat if parsed is not None else None
+        if not stat and P.Tag.MESSAGE_STATE in tlvs:
             stat = MESSAGE_STATES.get(tlvs[P.Tag.MESSAGE_STATE][0])
         status = RECEIPT_STATUS.get(stat or "")
         if status is None:  # ENROUTE and the like: not final, nothing to record
             return None
-        err = parsed.err if parsed else None
+        err = parsed.err if parsed is not None else None
         if err is None and P.Tag.NETWORK_ERROR_CODE in tlvs:
             err = tlvs[P.Tag.NETWORK_ERROR_CODE].hex()
-        code = stat if stat == "DELIVRD" and err in (None, "000", "0") else f"{stat}:{err}" if err else stat
-        ref = P.normalise_message_id(ident)
-        alternatives = {P.normalise_message_id(parsed.message_id)} if parsed else set()
-        for spelling in (ref, *alternatives):
-            alternatives |= _other_bases(spelling)
-        alternatives.discard(ref)
+        code = stat if not err or (stat == "DELIVRD" and err.strip("0") == "") else f"{stat}:{err}"
+        alternatives = ()
+        if parsed is not None and tlv_id:  # the text may name it differently from the TLV
+            text_ref = P.normalise_message_id(parsed.message_id)
+            if text_ref != ref:
+                alternatives = (text_ref,)
         # no time of its own: the receipts of a burst are written together, stamped at the write
-        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=tuple(sorted(alternatives)))
+        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=alternatives)
 
     def _inbound(self, pdu: P.Pdu, events: CarrierEvents) -> None:
         body = pdu.body
@@ -273,19 +279,6 @@ class SmppCarrier(Carrier):
 
 def _address(addr: str, ton: int) -> str:
     return "+" + addr if ton == 1 and addr and not addr.startswith("+") else addr
-
-
-def _other_bases(ref: str) -> set[str]:
-    """The same reference read as decimal written in hex, and as hex written in decimal."""
-    out = set()
-    if ref.isdigit() and len(ref) < 20:
-        out.add(format(int(ref), "x"))
-    try:
-        if len(ref) < 17:
-            out.add(str(int(ref, 16)))
-    except ValueError:
-        pass
-    return out
 
 
 def _status_name(status: int) -> str:

@@ -10,6 +10,7 @@ the caller's transaction; everything else stays on SQLAlchemy.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,12 +24,14 @@ def _cursor(session: Session) -> tuple[Any, bool]:
     return connection.connection.driver_connection.cursor(), connection.dialect.name == "sqlite"
 
 
-def _sqlite(value: object) -> object:
-    if isinstance(value, dt.datetime):
-        return value.strftime(SQLITE_DATETIME)
-    if isinstance(value, bool):
-        return int(value)
-    return value
+def _sqlite_datetime(value: dt.datetime) -> str:
+    return value.strftime(SQLITE_DATETIME)
+
+
+# The driver converts datetimes itself, in C, as SQLAlchemy writes them (always with
+# microseconds); bools are ints to sqlite3 already. SQLAlchemy hands the driver strings, so
+# this only concerns the raw cursors below.
+sqlite3.register_adapter(dt.datetime, _sqlite_datetime)
 
 
 def insert(session: Session, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -42,7 +45,7 @@ def insert(session: Session, table: str, columns: Sequence[str], rows: list[tupl
             marks = ", ".join("?" * len(columns))
             cursor.executemany(
                 f"INSERT INTO {table} ({names}) VALUES ({marks})",
-                [tuple(_sqlite(v) for v in row) for row in rows],
+                rows,
             )
         else:
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -73,7 +76,7 @@ def update(
             sets = ", ".join(f"{name} = ?" for name, _ in columns)
             cursor.executemany(
                 f"UPDATE {table} SET {sets} WHERE {key} = ?{extra}",
-                [tuple(_sqlite(v) for v in (*row[1:], row[0])) for row in rows],
+                [(*row[1:], row[0]) for row in rows],
             )
         else:
             sets = ", ".join(f"{name} = v.{name}" for name, _ in columns)

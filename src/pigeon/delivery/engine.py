@@ -33,16 +33,19 @@ class DeliveryEngine:
         self.settings = settings
         self.executor = executor
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="delivery-engine")
+        """Run ``settings.rounds`` rounds side by side: one claims and records while another's
+        batch is with the carrier (each claims its own rows, under its own lease)."""
+        self._tasks = [asyncio.create_task(self._run(), name=f"delivery-engine-{i}")
+                       for i in range(self.settings.rounds)]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     def wake(self) -> None:
         self._wake.set()

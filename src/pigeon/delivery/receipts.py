@@ -2,7 +2,7 @@
 
 A reference is looked up among the parts of concatenated messages first, then among whole
 messages; a receipt whose reference matches nothing is tried again under its other spellings
-(``Receipt.alt_refs``: the same number in decimal or hex). A concatenated message is
+(``Receipt.alt_refs``, and the same number in decimal or hex). A concatenated message is
 DELIVERED when every part is, and fails as soon as one part fails.
 
 A receipt for a message that is not SENT any more is a repeat and changes nothing. A receipt
@@ -40,12 +40,28 @@ def apply_receipts(session: Session, receipts: list[Receipt], now: dt.datetime) 
             by_ref = {r.carrier_ref: r for r in items[start : start + CHUNK]}
             found = _apply(session, carrier, by_ref, now)
             missed = [r for ref, r in by_ref.items() if ref not in found]
-            by_alt = {alt: r for r in missed for alt in r.alt_refs if alt != r.carrier_ref}
+            by_alt = {alt: r for r in missed for alt in spellings(r) if alt != r.carrier_ref}
             if by_alt:
                 matched = {id(by_alt[ref]) for ref in _apply(session, carrier, by_alt, now)}
                 missed = [r for r in missed if id(r) not in matched]
             unmatched += missed
     return unmatched
+
+
+def spellings(receipt: Receipt) -> set[str]:
+    """Other ways the carrier may have written the reference: the alternatives it gave, and
+    each of those read as decimal and written in hex, or read as hex and written in decimal
+    (SMSCs that answer submit_sm with "1a2b" and receipt "6699", or the reverse)."""
+    out = set(receipt.alt_refs)
+    for ref in (receipt.carrier_ref, *receipt.alt_refs):
+        if ref.isdigit() and len(ref) < 20:
+            out.add(format(int(ref), "x"))
+        if len(ref) < 17:
+            try:
+                out.add(str(int(ref, 16)))
+            except ValueError:
+                pass
+    return out
 
 
 def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.datetime) -> set[str]:

@@ -42,7 +42,7 @@ UNENCODABLE = -2
 _PAUSE = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     status: int  # 0 = accepted; UNANSWERED = no final answer
     message_id: str | None = None

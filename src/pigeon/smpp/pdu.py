@@ -135,7 +135,7 @@ _EMPTY: Mapping = MappingProxyType({})
 RESPONSE_BIT = 0x80000000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: created per PDU, and frozen __init__ costs twice as much
 class Pdu:
     """One SMPP PDU: header fields, mandatory body fields by name, raw TLVs by tag."""
 

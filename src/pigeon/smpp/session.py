@@ -52,7 +52,7 @@ class BindRejected:
     status: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubmitAnswered:
     token: object  # what was given to ``submit``
     status: int
@@ -60,7 +60,7 @@ class SubmitAnswered:
     sequence: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliverReceived:
     """A deliver_sm (receipt or inbound message); answer it with ``respond``."""
 
