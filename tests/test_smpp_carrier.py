@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+import trustme
 
 from pigeon.carriers.base import InboundSms, Outcome, Receipt, Submission
 from pigeon.carriers.router import Route, Router
@@ -389,3 +390,25 @@ def test_the_router_fails_over_when_a_carrier_is_down():
             await router.stop()
 
     asyncio.run(main())
+
+
+def test_smpp_over_tls_with_the_carriers_own_ca(tmp_path):
+    ca = trustme.CA()
+    ca_file, cert_file = tmp_path / "ca.pem", tmp_path / "smsc.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+
+    async def test(smsc: Smsc, events: Collector) -> None:
+        carrier = await started(smsc, events, tls=True, tls_ca=str(ca_file))
+        (result,) = await carrier.submit([sub()])
+        assert result.outcome is Outcome.ACCEPTED
+        await until(lambda: events.receipts)
+        await carrier.stop()
+        # a carrier that does not trust that CA never binds; one that speaks plain TCP neither
+        for options in (dict(tls=True), dict(tls=False)):
+            stranger = carrier_for(smsc, name="stranger", **options)
+            await stranger.start(events)
+            assert not await stranger.wait_bound(0.5)
+            await stranger.stop()
+
+    run(test, tls_cert=str(cert_file))

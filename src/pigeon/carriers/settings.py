@@ -60,6 +60,7 @@ class CarrierSettings(BaseModel):
     validity: int = Field(0, ge=0, description="Validity period in seconds; 0 = the SMSC's default.")
     tls: bool = False
     tls_verify: bool = True
+    tls_ca: str | None = Field(None, description="PEM file of the CA that signed the SMSC's certificate.")
     prefixes: list[str] = Field(default_factory=list, description="Destination prefixes, e.g. '+2782'.")
     countries: list[str] = Field(default_factory=list, description="Destination regions, e.g. 'ZA'.")
     senders: list[str] = Field(default_factory=list, description="Regular expressions on the sender.")

@@ -51,7 +51,7 @@ class SmppCarrier(Carrier):
             address_range=settings.address_range, window=settings.window, throughput=settings.throughput,
             enquire_link=settings.enquire_link, reconnect_min=settings.reconnect_min,
             reconnect_max=settings.reconnect_max, response_timeout=settings.response_timeout,
-            retries=settings.retries, tls=settings.tls, tls_verify=settings.tls_verify,
+            retries=settings.retries, tls=settings.tls, tls_verify=settings.tls_verify, tls_ca=settings.tls_ca,
         )
         if settings.bind == "transceiver":
             self.tx = self.rx = SmppClient(LinkSettings(self.name, bind_type=BindType.TRANSCEIVER, **link),

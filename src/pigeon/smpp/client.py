@@ -17,7 +17,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pigeon.smpp.pdu import Pdu, Status
 from pigeon.smpp.session import (
@@ -114,7 +114,7 @@ class LinkSettings:
     retries: int = 3
     tls: bool = False
     tls_verify: bool = True
-    extra: dict = field(default_factory=dict)
+    tls_ca: str | None = None
 
 
 class _Protocol(asyncio.Protocol):
@@ -369,7 +369,7 @@ class SmppClient:
         s = self.settings
         context = None
         if s.tls:
-            context = ssl.create_default_context()
+            context = ssl.create_default_context(cafile=s.tls_ca)
             if not s.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE

@@ -38,13 +38,15 @@ def _settings(config_file: str | None, overrides: dict[str, object], system_id: 
 @click.option("--control-port", type=int, help="HTTP control port (default SMPP port + 1; 0 disables).")
 @click.option("--receipt-delay", type=float, help="Seconds from submit_sm to its receipt (default 1.0).")
 @click.option("--throttle", type=int, help="Accept at most N submit_sm per second per connection.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate: speak SMPP over TLS.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM key of --tls-cert.")
 @click.option("--log-level", help="DEBUG, INFO (default), WARNING, ERROR.")
 def smsc(host: str | None, port: int | None, system_id: str | None, password: str | None,
          config_file: str | None, control_port: int | None, receipt_delay: float | None,
-         throttle: int | None, log_level: str | None) -> None:
+         throttle: int | None, tls_cert: str | None, tls_key: str | None, log_level: str | None) -> None:
     """A simulated carrier SMSC speaking SMPP 3.4, for development, tests and benchmarks."""
     overrides = dict(host=host, port=port, control_port=control_port, receipt_delay=receipt_delay,
-                     throttle=throttle, log_level=log_level)
+                     throttle=throttle, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
     try:
         settings = _settings(config_file, overrides, system_id, password)
     except ConfigError as exc:
@@ -68,7 +70,8 @@ async def _run(settings: SmscSettings) -> int:
         click.echo(f"pigeon smsc: cannot listen: {exc}", err=True)
         return 1
     control = f"control http://{settings.host}:{server.control_port}" if server.control_port else "control disabled"
-    click.echo(f"pigeon smsc listening on smpp://{settings.host}:{server.port} ({control})")
+    scheme = "smpps" if settings.tls_cert else "smpp"
+    click.echo(f"pigeon smsc listening on {scheme}://{settings.host}:{server.port} ({control})")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

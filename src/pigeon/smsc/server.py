@@ -29,6 +29,7 @@ import logging
 import random
 import re
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -990,7 +991,8 @@ class Smsc:
         engine = self.engine
         self._wake = asyncio.Event()
         self._server = await loop.create_server(
-            lambda: SmppProtocol(engine), self.settings.host, self.settings.port, reuse_address=True, backlog=512
+            lambda: SmppProtocol(engine), self.settings.host, self.settings.port, reuse_address=True, backlog=512,
+            ssl=self._tls(),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks.append(loop.create_task(self._pump(), name="smsc-pump"))
@@ -1013,6 +1015,13 @@ class Smsc:
                 raise
             self.control_port = self._control.port
         log.info("listening on %s:%d (control port %s)", self.settings.host, self.port, self.control_port)
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self.settings.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
 
     async def stop(self, timeout: float = 1.0) -> None:
         """Stop listening, unbind every bound session, wait up to ``timeout``, close the rest."""

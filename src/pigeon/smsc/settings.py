@@ -143,6 +143,8 @@ class SmscSettings(_Strict):
     receipt_id_format: Literal["same", "decimal", "padded"] = "same"
     first_id: int = Field(0x1A2B3C, ge=0, description="Number of the first message id.")
     receipt_tlvs: bool = True
+    tls_cert: str | None = Field(None, description="PEM certificate chain: SMPP over TLS (smpps://).")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert (else read from tls_cert).")
     enquire_link_interval: float = Field(30.0, ge=0)
     throttle: int | None = Field(None, ge=0)
     queue_full_after: int | None = Field(None, ge=0)
