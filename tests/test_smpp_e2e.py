@@ -226,3 +226,13 @@ def test_carriers_are_listed_and_config_errors_name_file_key_and_reason(tmp_path
     assert failed.returncode != 0
     assert f"{bad}: carriers.0.window: Input should be greater than or equal to 1" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_a_receipt_that_overtakes_its_submit_response_still_delivers(customer: User, smsc: SmscProcess) -> None:
+    mode = f"http://127.0.0.1:{smsc.control}/mode"
+    httpx.post(mode, json={"receipt_before_response": True}).raise_for_status()
+    try:
+        message_id = customer.send(phone(), "receipt first").json()["messageId"]
+        customer.wait_status(message_id, "DELIVERED")
+    finally:
+        httpx.post(mode, json={"receipt_before_response": False}).raise_for_status()

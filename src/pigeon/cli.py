@@ -220,6 +220,8 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
         f"  token: {new.token}",
         f"  credits: {settings.starting_credits:g}",
         "",
+        "Send a first SMS (the carrier's receipt makes it DELIVERED within a second or so):"
+        if settings.carriers or settings.carrier_url else
         "Send a first SMS (the simulated carrier delivers it within a second or so):",
         f"  curl -s {url}/sms/send -H 'email: {DEMO_EMAIL}' -H 'token: {new.token}' \\",
         "       -H 'Content-Type: application/json' -d '{\"recipientNumber\": \"+27821234567\", \"message\": \"Hello from Pigeon\"}'",

@@ -98,7 +98,10 @@ def delete_message(session: Session, user_id: int, message_id: str, now: dt.date
     message = get(session, user_id, message_id)
     if message is None:
         return False
-    if message.status == Status.SCHEDULED:
+    # Lock the message before its queue row, in the order the delivery engine's record takes
+    # them (messages, then outbound_queue); the other order deadlocks against it.
+    status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one()
+    if status == Status.SCHEDULED:
         cancelled = session.execute(delete(QueueEntry).where(QueueEntry.message_id == message_id)).rowcount
         if cancelled:
             fail_and_refund(session, [(message_id, "CANCELLED", "deleted before it was sent")], now,
@@ -135,7 +138,7 @@ def fail_and_refund(
     refunds: dict[int, int] = defaultdict(int)
     for row in rows:
         refunds[row.user_id] += row.credit_cost
-    credits = [{"b_user": user, "b_milli": milli} for user, milli in refunds.items() if milli]
+    credits = [{"b_user": user, "b_milli": milli} for user, milli in sorted(refunds.items()) if milli]  # one lock order
     if credits:
         session.execute(
             update(U)

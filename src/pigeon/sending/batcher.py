@@ -102,7 +102,7 @@ class AcceptBatcher:
         for job in jobs:
             by_user.setdefault(job.principal.user_id, []).append(job)
         with self.db.write() as session:
-            for user_jobs in by_user.values():
+            for _, user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
                 if len(user_jobs) > 1:
                     try:
                         accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
