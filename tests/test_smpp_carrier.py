@@ -412,3 +412,54 @@ def test_smpp_over_tls_with_the_carriers_own_ca(tmp_path):
             await stranger.stop()
 
     run(test, tls_cert=str(cert_file))
+
+
+def test_a_system_error_is_resent_a_few_times_then_left_for_later():
+    async def test(smsc: Smsc, events: Collector) -> None:
+        carrier = await started(smsc, events, retries=2)
+        (result,) = await carrier.submit([sub(to="+27821234555")])
+        assert result.outcome is Outcome.RETRY and result.error_code == "CARRIER_BUSY"
+        assert smsc.stats()["submit_sm"] == 3  # the first try and two resends
+        await carrier.stop()
+
+    run(test, rules=[{"pattern": "555$", "submit_status": 0x08}])
+
+
+def test_the_validity_period_is_sent_as_a_relative_time():
+    async def test(smsc: Smsc, events: Collector) -> None:
+        carrier = await started(smsc, events, validity=90061)  # 1 day, 1 hour, 1 minute, 1 second
+        await carrier.submit([sub()])
+        (pdu,) = [m.pdu for m in smsc.engine.ring]
+        assert pdu.body["validity_period"] == "000001010101000R"
+        await carrier.stop()
+
+    run(test)
+
+
+@pytest.mark.parametrize(
+    ("stat", "state", "status", "code"),
+    [
+        ("DELIVRD", 2, Status.DELIVERED, "DELIVRD"),
+        ("ACCEPTD", 6, Status.DELIVERED, "ACCEPTD:000"),
+        ("EXPIRED", 3, Status.FAILED, "EXPIRED:001"),
+        ("DELETED", 4, Status.FAILED, "DELETED:001"),
+        ("UNDELIV", 5, Status.FAILED, "UNDELIV:001"),
+        ("REJECTD", 8, Status.FAILED, "REJECTD:001"),
+        ("UNKNOWN", 7, Status.UNKNOWN, "UNKNOWN:001"),
+    ],
+)
+def test_every_final_receipt_state_maps_to_a_status_and_keeps_the_error(stat: str, state: int, status: Status,
+                                                                         code: str):
+    from pigeon.smpp import pdu as P
+
+    carrier = SmppCarrier(CarrierSettings(name="acme", system_id="pigeon", password="secret"))
+    err = "000" if stat in ("DELIVRD", "ACCEPTD") else "001"
+    text = f"id:00A1b2 sub:001 dlvrd:001 submit date:2611221200 done date:2611221201 stat:{stat} err:{err} text:hi"
+    by_text = carrier._receipt(P.deliver_sm(1, esm_class=4, short_message=text.encode()))
+    assert (by_text.carrier_ref, by_text.status, by_text.error_code) == ("a1b2", status, code)
+    by_tlv = carrier._receipt(P.deliver_sm(1, esm_class=4, tlvs={P.Tag.RECEIPTED_MESSAGE_ID: b"A1B2\0",
+                                                                 P.Tag.MESSAGE_STATE: bytes([state])}))
+    assert (by_tlv.carrier_ref, by_tlv.status) == ("a1b2", status)
+    enroute = carrier._receipt(P.deliver_sm(1, esm_class=4, tlvs={P.Tag.RECEIPTED_MESSAGE_ID: b"A1B2\0",
+                                                                  P.Tag.MESSAGE_STATE: b"\x01"}))
+    assert enroute is None  # not final: nothing to record

@@ -236,3 +236,11 @@ def test_a_receipt_that_overtakes_its_submit_response_still_delivers(customer: U
         customer.wait_status(message_id, "DELIVERED")
     finally:
         httpx.post(mode, json={"receipt_before_response": False}).raise_for_status()
+
+
+def test_a_long_message_fails_when_its_parts_fail(customer: User, smsc: SmscProcess) -> None:
+    before = customer.balance()
+    message_id = customer.send("+27821234666", LONG).json()["messageId"]
+    failed = customer.wait_status(message_id, "FAILED_REFUNDED")
+    assert failed["messageStatus"] == "FAILED_REFUNDED"
+    assert customer.balance() == before
