@@ -17,6 +17,8 @@ from typing import Protocol
 
 from pigeon.messages.models import Status
 
+_NONE: Mapping = MappingProxyType({})  # one empty mapping, shared (dataclasses want a factory)
+
 
 @dataclass(frozen=True, slots=True)
 class Submission:
@@ -32,8 +34,6 @@ class Submission:
     sent_parts: Mapping[int, str] = field(default_factory=lambda: _NONE)
     sent_carrier: str | None = None  # the carrier that took ``sent_parts``
 
-
-_NONE: Mapping = MappingProxyType({})
 
 
 class Outcome(StrEnum):
