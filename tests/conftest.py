@@ -90,6 +90,11 @@ class Server:
             PIGEON_DELIVERY__POLL_INTERVAL="0.05",
             PIGEON_PRICES='{"default": 1.0, "US": 0.5}',
             PIGEON_AUTH_CACHE_SECONDS="0",
+            PIGEON_WEBHOOKS_ALLOW_PRIVATE="true",  # the tests' receivers listen on loopback
+            PIGEON_WEBHOOKS__RETRY_BASE="0.2",
+            PIGEON_WEBHOOKS__RETRY_MAX="1",
+            PIGEON_WEBHOOKS__TIMEOUT="2",
+            PIGEON_WEBHOOKS__POLL_INTERVAL="0.05",
         )
         env.update(self.extra_env)
         return env

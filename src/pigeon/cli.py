@@ -234,11 +234,14 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
     sys.stdout.flush()
 
 
-def _register_smsc() -> None:
+def _register() -> None:
+    """Commands that live beside their domains."""
+    from pigeon.contacts.cli import contacts, send_group, templates
     from pigeon.smsc.cli import smsc, smsc_mo
+    from pigeon.webhooks.cli import webhook
 
-    main.add_command(smsc)
-    main.add_command(smsc_mo)
+    for command in (contacts, templates, send_group, webhook, smsc, smsc_mo):
+        main.add_command(command)
 
 
-_register_smsc()
+_register()

@@ -43,6 +43,18 @@ class DeliverySettings(BaseModel):
     retry_max: float = Field(600.0, gt=0)
 
 
+class WebhookSettings(BaseModel):
+    """Pushing replies and delivery reports to users' servers (see pigeon.webhooks)."""
+
+    timeout: float = Field(5.0, gt=0, le=60, description="Seconds a receiver has to answer one POST.")
+    retry_base: float = Field(10.0, gt=0, description="First retry delay; doubles per attempt.")
+    retry_max: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
+    retry_hours: float = Field(48.0, ge=24, description="How long an event is retried before it fails.")
+    per_receiver: int = Field(4, ge=1, le=100, description="POSTs in flight to one receiver at once.")
+    in_flight: int = Field(200, ge=1, le=10_000, description="POSTs in flight per process at once.")
+    poll_interval: float = Field(0.5, gt=0, description="Idle sleep between outbox polls.")
+
+
 class Settings(BaseSettings):
     """Everything Pigeon can be told; see the README's configuration table."""
 
@@ -70,6 +82,10 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     carriers: list[CarrierSettings] = Field(default_factory=list, description="SMPP carriers ([[carriers]]).")
     carrier_url: str | None = Field(None, description="smpp://system_id:password@host:port, the default route.")
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    webhooks_allow_private: bool = Field(
+        False, description="Allow webhook URLs on loopback and private addresses (testing, private networks)."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -36,4 +36,7 @@ class User(Base):
     url_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    reply_url: Mapped[str | None] = mapped_column(String(2048))  # developer settings: webhooks
+    report_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_secret: Mapped[str | None] = mapped_column(String(255))  # HMAC key: must be kept readable
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

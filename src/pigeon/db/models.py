@@ -1,8 +1,11 @@
 """Every domain's models, imported so that the metadata knows the whole schema."""
 
 from pigeon.accounts import models as _accounts  # noqa: F401
+from pigeon.contacts import models as _contacts  # noqa: F401
 from pigeon.db.base import Base
 from pigeon.delivery import models as _delivery  # noqa: F401
 from pigeon.messages import models as _messages  # noqa: F401
+from pigeon.templates import models as _templates  # noqa: F401
+from pigeon.webhooks import models as _webhooks  # noqa: F401
 
 metadata = Base.metadata

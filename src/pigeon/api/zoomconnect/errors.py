@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pigeon.api.formats import render
-from pigeon.sending.service import Problem
+from pigeon.sending.service import Problem, SendError
 
 
 class Code(IntEnum):
@@ -27,6 +27,8 @@ class Code(IntEnum):
     UNAVAILABLE = 9
     METHOD_NOT_ALLOWED = 10
     INTERNAL = 11
+    DUPLICATE = 12
+    FORBIDDEN = 13
 
 
 PROBLEM_CODES = {
@@ -49,6 +51,8 @@ MESSAGES = {
     Code.UNAVAILABLE: "Service unavailable",
     Code.METHOD_NOT_ALLOWED: "Method not allowed",
     Code.INTERNAL: "Internal error",
+    Code.DUPLICATE: "Already exists",
+    Code.FORBIDDEN: "Forbidden",
 }
 
 
@@ -74,3 +78,9 @@ def error_body(status: int, code: Code, developer_message: str) -> dict:
 
 def error_response(request: Request, status: int, code: Code, developer_message: str) -> Response:
     return render(request, error_body(status, code, developer_message), "restErrorDTO", status)
+
+
+def refused(exc: SendError) -> ZoomError:
+    """A send refused by the sending service, as the API's error."""
+    code, status = PROBLEM_CODES[exc.problem]
+    return ZoomError(status, code, exc.detail)

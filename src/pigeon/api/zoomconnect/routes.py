@@ -6,106 +6,42 @@ functions that FastAPI runs on its thread pool, each with its own short session.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import math
 from typing import Annotated
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
-from pigeon.api.zoomconnect.errors import PROBLEM_CODES, Code, ZoomError
+from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
+from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
 from pigeon.db import utcnow
 from pigeon.messages import service as messages
 from pigeon.messages.models import Direction, Status
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
-from pigeon.sending.service import Outgoing, Problem, SendError
+from pigeon.sending.service import Outgoing, SendError
 from pigeon.text import analyse, character_analysis
 
-PREFIX = "/app/api/rest/v1"
 MAX_PAGE_SIZE = 1000
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _credentials(request: Request) -> tuple[str | None, str | None]:
-    headers = request.headers
-    email, token = headers.get("email"), headers.get("token")
-    if email and token:
-        return email, token
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            email, _, token = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise ZoomError(401, Code.UNAUTHORIZED, "Malformed HTTP Basic credentials") from None
-        return email, token
-    return request.query_params.get("email"), request.query_params.get("token")
-
-
-async def principal(request: Request) -> Principal:
-    """The caller, from the email/token headers, HTTP Basic, or email/token URL parameters
-    (declared to OpenAPI in pigeon.api.app as security schemes)."""
-    email, token = _credentials(request)
-    if not email or not token:
-        raise ZoomError(
-            401, Code.UNAUTHORIZED,
-            "Authentication required: send your email and API token as the headers 'email' and "
-            "'token', as HTTP Basic credentials, or as the URL parameters 'email' and 'token'",
-        )
-    user = await request.app.state.auth.user(email, token)
-    if user is None:
-        raise ZoomError(401, Code.UNAUTHORIZED, "Invalid email address or API token")
-    return user
-
-
-User = Annotated[Principal, Depends(principal)]
 router = APIRouter(prefix=PREFIX)
-
-
-# -- dates ---------------------------------------------------------------------------------
-
-def _parse_local(value: str, fmt: str, zone: str, field: str) -> dt.datetime:
-    pattern = {"%Y%m%d%H%M": "yyyyMMddHHmm", "%Y%m%d": "yyyyMMdd"}[fmt]
-    text = value.strip()
-    try:
-        if not (text.isdigit() and len(text) == len(pattern)):
-            raise ValueError
-        local = dt.datetime.strptime(text, fmt)
-    except ValueError:
-        raise SendError(Problem.INVALID_DATE, f"{field} must be {pattern}, not {value!r}") from None
-    return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _send_time(rt: Runtime, value: str | None, field: str = "dateToSend") -> dt.datetime | None:
-    if value is None or not value.strip():
-        return None
-    return _parse_local(value, "%Y%m%d%H%M", rt.settings.timezone, field)
 
 
 # -- sending -------------------------------------------------------------------------------
 
 def _prepare(rt: Runtime, req: SendSmsRequest, send_at: dt.datetime | None = None) -> Outgoing:
-    own = _send_time(rt, req.dateToSend)
+    own = send_time(rt, req.dateToSend)
     return rt.sender.prepare(
         req.recipientNumber, req.message, campaign=req.campaign, data_field=req.dataField,
         send_at=own or send_at,
     )
-
-
-def _refused(exc: SendError) -> ZoomError:
-    code, status = PROBLEM_CODES[exc.problem]
-    return ZoomError(status, code, exc.detail)
 
 
 async def _send_one(request: Request, user: Principal, req: SendSmsRequest) -> str:
@@ -114,7 +50,7 @@ async def _send_one(request: Request, user: Principal, req: SendSmsRequest) -> s
         outgoing = _prepare(rt, req)
         await rt.batcher.submit(user, [outgoing])
     except SendError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     return outgoing.id
 
 
@@ -148,9 +84,9 @@ async def send_bulk(
     rt = runtime(request)
     body = body or SendSmsRequests()
     try:
-        default_at = _send_time(rt, body.defaultDateToSend, "defaultDateToSend")
+        default_at = send_time(rt, body.defaultDateToSend, "defaultDateToSend")
     except SendError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     pace = 60.0 / body.messagesPerMinute if body.messagesPerMinute else 0.0
     start = default_at or utcnow()
     results: list[dict] = []
@@ -168,7 +104,7 @@ async def send_bulk(
         try:
             await rt.batcher.submit(user, accepted)
         except SendError as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
     return render(request, {"sendSmsResponses": results}, "webServiceSendSmsResponses")
 
 
@@ -269,25 +205,6 @@ def analyse_parts(request: Request, user: User, body: Analyse = None) -> Respons
 
 # -- messages ------------------------------------------------------------------------------
 
-def _day(rt: Runtime, value: str | None, field: str, *, end: bool = False) -> dt.datetime | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        day = _parse_local(value, "%Y%m%d", rt.settings.timezone, field)
-    except SendError as exc:
-        raise _refused(exc) from None
-    return day + dt.timedelta(days=1) if end else day
-
-
-def _number(rt: Runtime, value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return normalise(value, rt.settings.default_region).e164
-    except InvalidNumber:
-        return value.strip()
-
-
 @router.get("/messages/all", summary="A page of your messages, newest first")
 def all_messages(
     request: Request,
@@ -312,11 +229,11 @@ def all_messages(
     rt = runtime(request)
     flt = messages.MessageFilter(
         direction=type, status=status,
-        sent_from=_day(rt, fromDateTimeSent, "fromDateTimeSent"),
-        sent_before=_day(rt, toDateTimeSent, "toDateTimeSent", end=True),
-        received_from=_day(rt, fromDateTimeReceived, "fromDateTimeReceived"),
-        received_before=_day(rt, toDateTimeReceived, "toDateTimeReceived", end=True),
-        from_number=_number(rt, fromNumber), to_number=_number(rt, toNumber),
+        sent_from=local_day(rt, fromDateTimeSent, "fromDateTimeSent"),
+        sent_before=local_day(rt, toDateTimeSent, "toDateTimeSent", end=True),
+        received_from=local_day(rt, fromDateTimeReceived, "fromDateTimeReceived"),
+        received_before=local_day(rt, toDateTimeReceived, "toDateTimeReceived", end=True),
+        from_number=number_param(rt, fromNumber), to_number=number_param(rt, toNumber),
         text=message or None, campaign=campaign, data_field=dataField,
         deleted=deleted, read=read, replies_to=repliesToMessageId,
     )

@@ -1,0 +1,1 @@
+"""Contacts and groups: a user's address book, and the lists it sends to."""

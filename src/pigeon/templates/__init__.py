@@ -1,0 +1,1 @@
+"""Message templates with placeholders filled from a contact."""

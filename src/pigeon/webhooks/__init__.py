@@ -1,0 +1,1 @@
+"""Webhooks: replies and delivery reports pushed to users' servers, signed, never lost."""
