@@ -95,6 +95,7 @@ class Server:
             PIGEON_WEBHOOKS__RETRY_MAX="1",
             PIGEON_WEBHOOKS__TIMEOUT="2",
             PIGEON_WEBHOOKS__POLL_INTERVAL="0.05",
+            PIGEON_WEBHOOKS__PER_RECEIVER="4",  # so that a slow receiver fills its lane
         )
         env.update(self.extra_env)
         return env

@@ -176,6 +176,39 @@ def account_token(email: str) -> None:
     click.echo(new.token)
 
 
+@account.command("settings")
+@click.option("--email", required=True)
+@click.option("--reply-url", help="Where replies are POSTed (\"\" stops them).")
+@click.option("--report-url", help="Where delivery reports are POSTed (\"\" stops them).")
+@click.option("--secret", help="The shared secret that signs them (else one is made when a URL is set).")
+def account_settings(email: str, reply_url: str | None, report_url: str | None, secret: str | None) -> None:
+    """Show or set a user's developer settings: webhook URLs and the shared secret."""
+    from sqlalchemy import select
+
+    from pigeon.accounts.models import User
+    from pigeon.accounts.service import normalise_email
+    from pigeon.webhooks.service import update_settings
+    from pigeon.webhooks.urls import RefusedUrl
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        with db.write() as session:
+            user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
+            if user_id is None:
+                raise click.ClickException(f"no user with email {email}")
+            current = update_settings(session, user_id, reply_url=reply_url, report_url=report_url, secret=secret,
+                                      allow_private=settings.webhooks_allow_private)
+    except (RefusedUrl, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"reply url:  {current.reply_url or '-'}")
+    click.echo(f"report url: {current.report_url or '-'}")
+    if current.new_secret:
+        click.echo(f"secret:     {current.new_secret}  (made now; shown only this once)")
+    else:
+        click.echo(f"secret:     {'set' if current.has_secret else '-'}")
+
+
 @main.group()
 def simulate() -> None:
     """Make the simulated phone network do things."""
@@ -195,7 +228,8 @@ def simulate_reply(sender: str, message: str, to: str | None) -> None:
     settings = _settings()
     db = _database(settings)
     with db.write() as session:
-        stored = receive(session, InboundSms(NAME, sender, to, message), utcnow(), settings.default_region)
+        stored = receive(session, InboundSms(NAME, sender, to, message), utcnow(), settings.default_region,
+                         settings.timezone)
     if stored is None:
         raise click.ClickException(f"nobody has texted {sender}: the reply has no one to go to")
     click.echo(stored.id)

@@ -50,7 +50,7 @@ class WebhookSettings(BaseModel):
     retry_base: float = Field(10.0, gt=0, description="First retry delay; doubles per attempt.")
     retry_max: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
     retry_hours: float = Field(48.0, ge=24, description="How long an event is retried before it fails.")
-    per_receiver: int = Field(4, ge=1, le=100, description="POSTs in flight to one receiver at once.")
+    per_receiver: int = Field(16, ge=1, le=100, description="POSTs in flight to one receiver at once.")
     in_flight: int = Field(200, ge=1, le=10_000, description="POSTs in flight per process at once.")
     poll_interval: float = Field(0.5, gt=0, description="Idle sleep between outbox polls.")
 

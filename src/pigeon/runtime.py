@@ -18,12 +18,13 @@ from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
+from pigeon.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Database, sender, batcher, carrier and delivery engine of one process."""
+    """Database, sender, batcher, carrier, delivery engine and webhook dispatcher of one process."""
 
     def __init__(self, settings: Settings, db: Database | None = None, carrier: Carrier | None = None):
         self.settings = settings
@@ -34,11 +35,15 @@ class Runtime:
         self.engine: DeliveryEngine | None = None
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None
+        self.webhooks: WebhookDispatcher | None = None
 
     async def start(self, *, deliver: bool = True, accept: bool = True) -> None:
         loop = asyncio.get_running_loop()
         if deliver:
-            self.events = EventSink(self.db, self.executor, self.settings.default_region)
+            self.webhooks = WebhookDispatcher(self.db, self.executor, self.settings)
+            self.webhooks.start()
+            self.events = EventSink(self.db, self.executor, self.settings.default_region,
+                                    timezone=self.settings.timezone, on_written=self.webhooks.wake)
             self.events.start()
             await self.carrier.start(self.events)
             pending = 0
@@ -62,6 +67,8 @@ class Runtime:
         await self.carrier.stop()
         if self.events:
             await self.events.stop()
+        if self.webhooks:
+            await self.webhooks.stop()
         self.executor.shutdown(wait=True)
         self.db.dispose()
 

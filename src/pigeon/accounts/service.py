@@ -1,14 +1,17 @@
-"""Plain functions over a session: create accounts and users, authenticate, read balances."""
+"""Plain functions over a session: create accounts and users, authenticate, read balances;
+a team's users (search, sub-accounts, profile updates) and credit transfers between them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import MILLI, Account, User
-from pigeon.accounts.security import hash_token, new_token, token_matches
+from pigeon.accounts.security import hash_password, hash_token, new_token, token_matches
+from pigeon.phone import normalise
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,10 @@ class NewUser:
 
 
 class EmailTaken(ValueError):
+    pass
+
+
+class InsufficientCredits(ValueError):
     pass
 
 
@@ -126,3 +133,109 @@ def add_credits(session: Session, user_id: int, milli: int) -> None:
 
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+# -- a team's users ------------------------------------------------------------------------
+
+USERS = User.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A user's details as a request gives them; None leaves a field as it is."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    contact_number: str | None = None
+    company: str | None = None
+    password: str | None = None
+
+
+def profile_columns(profile: Profile, region: str) -> dict[str, str]:
+    """The columns a profile sets, ready to store: the number in E.164 (InvalidNumber if it is
+    not one), the password hashed. scrypt is slow: call this before opening a transaction."""
+    columns = {
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "company": profile.company,
+    }
+    if profile.contact_number is not None:
+        columns["contact_number"] = normalise(profile.contact_number, region).e164
+    if profile.password is not None:
+        columns["password_hash"] = hash_password(profile.password)
+    return {name: value for name, value in columns.items() if value is not None}
+
+
+def team_user(session: Session, account_id: int, user_id: int) -> User | None:
+    return session.scalar(select(User).where(User.id == user_id, User.account_id == account_id))
+
+
+def team_user_by_email(session: Session, account_id: int, email: str) -> User | None:
+    return session.scalar(
+        select(User).where(User.email == normalise_email(email), User.account_id == account_id)
+    )
+
+
+def team_users(session: Session, account_id: int) -> list[User]:
+    return list(session.scalars(select(User).where(User.account_id == account_id).order_by(User.id)))
+
+
+def search_team_users(session: Session, account_id: int, text: str) -> list[User]:
+    """The team's users whose email contains ``text``, ignoring case, in id order."""
+    return list(session.scalars(
+        select(User)
+        .where(User.account_id == account_id, User.email.icontains(text.strip(), autoescape=True))
+        .order_by(User.id)
+    ))
+
+
+def create_sub_account(
+    session: Session, admin: Principal, email: str, columns: dict[str, str], *, milli: int = 0
+) -> User:
+    """A new, non-administrator user in the admin's team (``columns`` from profile_columns).
+    Its opening balance of ``milli`` is transferred from the admin's, never made from nothing:
+    InsufficientCredits if the admin lacks it; EmailTaken if any user has the email."""
+    try:
+        user = create_user(session, admin.account_id, email, **columns).user
+    except IntegrityError:  # the same email inserted by a concurrent request
+        raise EmailTaken(f"a user with email {normalise_email(email)} already exists") from None
+    if milli:
+        transfer_credits(session, admin.user_id, user.id, milli)
+        session.refresh(user)
+    return user
+
+
+def update_user(session: Session, user: User, columns: dict[str, str]) -> User:
+    """Change a user's profile (``columns`` from profile_columns); never its email or balance."""
+    for name, value in columns.items():
+        setattr(user, name, value)
+    session.flush()
+    return user
+
+
+def transfer_credits(session: Session, from_id: int, to_id: int, milli: int) -> None:
+    """Move ``milli`` thousandths of a credit between two users, all or nothing.
+
+    The debit is a conditional UPDATE (``credit_balance >= milli``), so no balance goes below
+    zero however many transfers run at once. Both rows are updated in ascending id order, the
+    lock order fail_and_refund keeps too, so opposite transfers cannot deadlock. When the
+    receiver's row comes first and the debit then fails, the savepoint undoes the credit:
+    InsufficientCredits leaves nothing written. Users already loaded in the session keep
+    their old balance until refreshed.
+    """
+    if milli <= 0 or from_id == to_id:
+        raise ValueError("a transfer moves a positive amount between two different users")
+    with session.begin_nested():
+        for user_id in sorted((from_id, to_id)):
+            if user_id == to_id:
+                session.execute(
+                    update(USERS).where(USERS.c.id == to_id).values(credit_balance=USERS.c.credit_balance + milli)
+                )
+                continue
+            debited = session.execute(
+                update(USERS)
+                .where(USERS.c.id == from_id, USERS.c.credit_balance >= milli)
+                .values(credit_balance=USERS.c.credit_balance - milli)
+            ).rowcount
+            if not debited:
+                raise InsufficientCredits(f"Insufficient credits: {from_milli(milli):g} credits to transfer")

@@ -55,6 +55,27 @@ def insert(session: Session, table: str, columns: Sequence[str], rows: list[tupl
         cursor.close()
 
 
+def insert_new(session: Session, table: str, columns: Sequence[tuple[str, str]], rows: list[tuple]) -> None:
+    """INSERT every row whose primary key is not there yet; the others are left as they are.
+    ``columns`` are (name, PostgreSQL type) pairs. One statement on PostgreSQL."""
+    if not rows:
+        return
+    cursor, sqlite = _cursor(session)
+    names = ", ".join(name for name, _ in columns)
+    try:
+        if sqlite:
+            marks = ", ".join("?" * len(columns))
+            cursor.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", rows)
+        else:
+            arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+    finally:
+        cursor.close()
+
+
 def update(
     session: Session,
     table: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from pigeon.carriers.base import Carrier, InboundSms, Receipt
@@ -106,6 +107,8 @@ class EventSink:
         executor: Executor,
         default_region: str,
         *,
+        timezone: str = "UTC",
+        on_written: Callable[[], None] | None = None,
         flush_every: float = 0.05,
         retry_every: float = 0.5,
         retry_for: float = 120.0,
@@ -113,6 +116,8 @@ class EventSink:
         self.db = db
         self.executor = executor
         self.default_region = default_region
+        self.timezone = timezone
+        self.on_written = on_written  # told after each write (its webhooks may be waiting)
         self.flush_every = flush_every
         self.retry_every = retry_every
         self.retry_for = retry_for
@@ -187,6 +192,8 @@ class EventSink:
                 await asyncio.sleep(self.retry_every)
                 continue
             _resolve(waiters)
+            if self.on_written is not None:
+                self.on_written()
             first_seen = {id(r): since for r, since in receipts}
             now = loop.time()
             for receipt in unmatched:
@@ -201,7 +208,7 @@ class EventSink:
         with self.db.write() as session:
             unmatched = apply_receipts(session, [r for r, _ in receipts], now)
             for message in inbound:
-                receive(session, message, now, self.default_region)
+                receive(session, message, now, self.default_region, self.timezone)
         return unmatched
 
 

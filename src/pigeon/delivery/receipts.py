@@ -23,6 +23,7 @@ from pigeon.db import bulk
 from pigeon.delivery.models import MessagePart
 from pigeon.messages.models import Message, Status
 from pigeon.messages.service import fail_and_refund
+from pigeon.webhooks.service import report_events
 
 M = Message.__table__
 MP = MessagePart.__table__
@@ -147,8 +148,10 @@ def _settle(session: Session, message_ids: list[str], now: dt.datetime) -> None:
 
 
 def _finish(session: Session, done: list[tuple], failed: list[tuple], now: dt.datetime) -> None:
-    bulk.update(session, "messages", "id",
-                (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
-                done, where=f"messages.status = '{Status.SENT.value}'")
+    """Write final statuses, and queue their delivery reports in the same transaction."""
+    if bulk.update(session, "messages", "id",
+                   (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
+                   done, where=f"messages.status = '{Status.SENT.value}'"):
+        report_events(session, [row[0] for row in done], now)
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(Status.SENT,))

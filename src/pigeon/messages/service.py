@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from pigeon.accounts.models import User
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Direction, Message, Status
+from pigeon.webhooks.service import report_events
 
 M = Message.__table__
 U = User.__table__
@@ -118,7 +119,8 @@ def fail_and_refund(
     from_statuses: tuple[Status, ...],
 ) -> int:
     """Fail messages (id, error code, detail) still in one of ``from_statuses`` and give their
-    credits back, once: a message already final is left alone. Returns how many failed."""
+    credits back, once: a message already final is left alone. Their delivery reports are
+    queued in the same transaction. Returns how many failed."""
     failures = list(failures)
     details = {message_id: (code, detail) for message_id, code, detail in failures}
     rows = session.execute(
@@ -146,6 +148,7 @@ def fail_and_refund(
             .values(credit_balance=U.c.credit_balance + bindparam("b_milli")),
             credits,
         )
+    report_events(session, [row.id for row in rows], now)
     return len(rows)
 
 

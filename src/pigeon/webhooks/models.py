@@ -45,5 +45,6 @@ class WebhookEvent(Base):
 
     __table_args__ = (
         Index("ix_webhook_events_due", "state", "available_at"),
+        Index("ix_webhook_events_receiver_due", "receiver", "state", "available_at"),
         Index("ix_webhook_events_user", "user_id", "created_at"),
     )

@@ -1,7 +1,63 @@
-"""(being written)"""
+"""Developer settings (a Pigeon extension): where replies and delivery reports are POSTed, and
+the shared secret that signs them. Zoom Connect keeps these on a web page; Pigeon serves them
+here and through ``pigeon account settings``."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-from pigeon.api.zoomconnect.deps import PREFIX
+from typing import Annotated
 
-router = APIRouter(prefix=PREFIX)
+from fastapi import APIRouter, Body, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from pigeon.api.formats import render
+from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.errors import Code, ZoomError
+from pigeon.api.zoomconnect.schemas import Body as RequestBody
+from pigeon.api.zoomconnect.schemas import Text
+from pigeon.webhooks import service as webhooks
+from pigeon.webhooks.urls import RefusedUrl
+
+router = APIRouter(prefix=PREFIX, tags=["Pigeon extensions"])
+PATH = "/account/developer-settings"
+
+
+class DeveloperSettingsRequest(RequestBody):
+    replyUrl: Text = Field(None, description="Where replies are POSTed; \"\" stops them.")
+    reportUrl: Text = Field(None, description="Where delivery reports are POSTed; \"\" stops them.")
+    secret: Text = Field(None, description="The shared secret for checksums (8 to 255 characters).")
+
+
+def _present(settings: webhooks.DeveloperSettings) -> dict:
+    return {
+        "replyUrl": settings.reply_url,
+        "reportUrl": settings.report_url,
+        "hasSecret": settings.has_secret,
+        "secret": settings.new_secret,
+    }
+
+
+@router.get(PATH, summary="Your webhook URLs (Pigeon extension)")
+def get_developer_settings(request: Request, user: User) -> Response:
+    with runtime(request).db.read() as session:
+        settings = webhooks.get_settings(session, user.user_id)
+    return render(request, _present(settings), "webServiceDeveloperSettings")
+
+
+@router.post(PATH, summary="Set your webhook URLs and shared secret (Pigeon extension)",
+             description="Fields left out or null keep their value. A URL with no secret set makes Pigeon "
+                         "create one, returned once in `secret`.")
+def set_developer_settings(
+    request: Request, user: User, body: Annotated[DeveloperSettingsRequest | None, Body()] = None
+) -> Response:
+    rt = runtime(request)
+    body = body or DeveloperSettingsRequest()
+    try:
+        with rt.db.write() as session:
+            settings = webhooks.update_settings(
+                session, user.user_id, reply_url=body.replyUrl, report_url=body.reportUrl, secret=body.secret,
+                allow_private=rt.settings.webhooks_allow_private,
+            )
+    except (RefusedUrl, ValueError) as exc:
+        raise ZoomError(400, Code.INVALID_REQUEST, f"Invalid developer settings: {exc}") from None
+    return render(request, _present(settings), "webServiceDeveloperSettings")

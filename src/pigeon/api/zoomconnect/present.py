@@ -12,8 +12,8 @@ def timestamp(value: dt.datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def message(m: Message) -> dict:
-    """WebServiceMessage."""
+def message(m: Message, contact_id: str | None = None) -> dict:
+    """WebServiceMessage; ``contact_id`` is the user's contact the message went to or came from."""
     return {
         "messageId": m.id,
         "messageType": m.direction,
@@ -30,7 +30,7 @@ def message(m: Message) -> dict:
         "dateTimeReceived": timestamp(m.received_at),
         "read": m.read,
         "deleted": m.deleted,
-        "contact": None,
+        "contact": {"contactId": contact_id, "links": []} if contact_id else None,
         "repliedToMessage": {"messageId": m.replied_to_id, "links": []} if m.replied_to_id else None,
         "links": [],
     }

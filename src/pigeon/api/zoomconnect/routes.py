@@ -12,6 +12,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Query, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from pigeon.accounts import service as accounts
@@ -22,9 +23,10 @@ from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
+from pigeon.contacts import service as contacts
 from pigeon.db import utcnow
 from pigeon.messages import service as messages
-from pigeon.messages.models import Direction, Status
+from pigeon.messages.models import Direction, Message, Status
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
 from pigeon.sending.service import Outgoing, SendError
@@ -239,7 +241,7 @@ def all_messages(
     )
     with rt.db.read() as session:
         result = messages.page(session, user.user_id, flt, number=page, size=pageSize)
-        items = [present.message(m) for m in result.items]
+        items = _presented(session, user.user_id, result.items)
     body = {
         "elements": len(items),
         "page": page,
@@ -252,6 +254,16 @@ def all_messages(
     return render(request, body, "webServiceMessages")
 
 
+def _presented(session: Session, user_id: int, found: list[Message]) -> list[dict]:
+    """WebServiceMessages, each with the user's contact at its other end (one query in all)."""
+
+    def party(m: Message) -> str | None:
+        return m.from_number if m.direction == Direction.INBOUND else m.to_number
+
+    ids = contacts.ids_by_number(session, user_id, {n for m in found if (n := party(m))})
+    return [present.message(m, ids.get(party(m) or "")) for m in found]
+
+
 def _not_found(message_id: str) -> ZoomError:
     return ZoomError(404, Code.NOT_FOUND, f"No message {message_id} in your account")
 
@@ -262,7 +274,7 @@ def get_message(request: Request, user: User, messageId: str) -> Response:
         found = messages.get(session, user.user_id, messageId)
         if found is None:
             raise _not_found(messageId)
-        return render(request, present.message(found), "webServiceMessage")
+        return render(request, _presented(session, user.user_id, [found])[0], "webServiceMessage")
 
 
 @router.delete("/messages/{messageId}", summary="Delete a message; one not yet sent is cancelled and refunded")
@@ -279,7 +291,7 @@ def _mark(request: Request, user: Principal, message_id: str, read: bool) -> Res
         if found is None:
             raise _not_found(message_id)
         session.flush()
-        return render(request, present.message(found), "webServiceMessage")
+        return render(request, _presented(session, user.user_id, [found])[0], "webServiceMessage")
 
 
 @router.put("/messages/{messageId}/markRead", operation_id="markRead", summary="Mark a message read")

@@ -73,6 +73,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_events_due', ['state', 'available_at'], unique=False)
+        batch_op.create_index('ix_webhook_events_receiver_due', ['receiver', 'state', 'available_at'], unique=False)
         batch_op.create_index('ix_webhook_events_user', ['user_id', 'created_at'], unique=False)
 
     op.create_table('group_members',
@@ -106,6 +107,7 @@ def downgrade() -> None:
     op.drop_table('group_members')
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_events_user')
+        batch_op.drop_index('ix_webhook_events_receiver_due')
         batch_op.drop_index('ix_webhook_events_due')
 
     op.drop_table('webhook_events')

@@ -1,0 +1,186 @@
+"""Contacts from a CSV file: parse (pure), then write in chunks, with a line-by-line account of
+the rows refused.
+
+The header names the columns, in any case: ``contactNumber``/``number``/``mobile``/``phone``,
+``firstName``/``first_name``, ``lastName``/``last_name``, ``title``. A row is refused for a
+missing or invalid number, a number seen earlier in the file, a number already in the address
+book, or a field too long. Each chunk is one transaction: the contacts inserted in bulk with
+ON CONFLICT DO NOTHING on (user, number), so that the unique index says which numbers were
+already there (no lookup whose plan degrades as the table grows, no race), then the memberships.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TextIO
+
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.service import Principal
+from pigeon.contacts.models import Contact
+from pigeon.contacts.service import InvalidField, clean_fields
+from pigeon.db import Database, bulk, utcnow
+from pigeon.ids import new_id
+from pigeon.phone import InvalidNumber, normalise
+
+NUMBER_COLUMNS = ("contactnumber", "number", "mobile", "phone", "mobilenumber", "phonenumber")
+FIELD_COLUMNS = {"title": "title", "firstname": "first_name", "lastname": "last_name"}
+CHUNK = 2_000
+COLUMNS = {"id": "text", "account_id": "integer", "user_id": "integer", "number": "text", "title": "text",
+           "first_name": "text", "last_name": "text", "created_at": "timestamp"}
+
+
+class CsvError(ValueError):
+    """The file cannot be read as contacts at all."""
+
+
+@dataclass(slots=True)
+class Row:
+    line: int
+    number: str
+    title: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(slots=True)
+class Refused:
+    line: int
+    number: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Summary:
+    imported: int = 0
+    refused: list[Refused] = field(default_factory=list)
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[\s_\-]", "", header.strip().lower())
+
+
+def _delimiter(header_line: str) -> str:
+    return next((d for d in (",", ";", "\t") if d in header_line), ",")
+
+
+def read_csv(stream: TextIO) -> Iterator[Row]:
+    """The rows of a CSV file with a header; CsvError if it has no number column.
+    Line numbers are the file's, the header being line 1."""
+    first = stream.readline()
+    if not first.strip():
+        raise CsvError("the file is empty: expected a header line naming the columns")
+    delimiter = _delimiter(first)
+    header = next(csv.reader([first], delimiter=delimiter))
+    keys = [_key(name) for name in header]
+    number_at = next((keys.index(name) for name in NUMBER_COLUMNS if name in keys), None)
+    if number_at is None:
+        raise CsvError(f"no number column in the header {header!r}: name one contactNumber, number, mobile or phone")
+    fields = {attr: keys.index(name) for name, attr in FIELD_COLUMNS.items() if name in keys}
+    reader = csv.reader(stream, delimiter=delimiter)
+    consumed = 0
+    for cells in reader:
+        line, consumed = consumed + 2, reader.line_num  # a quoted cell may span lines
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = {attr: cells[i] if i < len(cells) else None for attr, i in fields.items()}
+        number = cells[number_at].strip() if number_at < len(cells) else ""
+        yield Row(line, number, **values)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+@dataclass(slots=True)
+class _Candidate:
+    row: Row
+    number: str
+    fields: dict[str, str | None]
+
+
+def _screen(rows: list[Row], region: str, seen: set[str], refused: list[Refused]) -> list[_Candidate]:
+    """The rows worth writing; the others go to ``refused`` (pure but for ``seen``)."""
+    candidates = []
+    for row in rows:
+        if not row.number:
+            refused.append(Refused(row.line, "", "missing number"))
+            continue
+        try:
+            number = normalise(row.number, region).e164
+        except InvalidNumber:
+            refused.append(Refused(row.line, row.number, "invalid number"))
+            continue
+        if number in seen:
+            refused.append(Refused(row.line, number, "duplicate in file"))
+            continue
+        seen.add(number)
+        try:
+            fields = clean_fields(title=row.title, first_name=row.first_name, last_name=row.last_name)
+        except InvalidField as exc:
+            refused.append(Refused(row.line, number, str(exc)))
+            continue
+        candidates.append(_Candidate(row, number, fields))
+    return candidates
+
+
+def _insert_new(session: Session, rows: list[dict]) -> list[tuple[str, str]]:
+    """INSERT the rows whose number is not yet the user's; (id, number) of those inserted.
+    PostgreSQL gets one statement over arrays (unnest), SQLite SQLAlchemy's multi-row VALUES."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ", ".join(COLUMNS)
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in COLUMNS.items())
+        statement = text(f"INSERT INTO contacts ({columns}) SELECT * FROM unnest({arrays}) "
+                         "ON CONFLICT (user_id, number) DO NOTHING RETURNING id, number")
+        params = {name: [row[name] for row in rows] for name in COLUMNS}
+        return [tuple(row) for row in session.execute(statement, params)]
+    statement = sqlite.insert(Contact.__table__).on_conflict_do_nothing(index_elements=["user_id", "number"])
+    return [tuple(row) for row in session.execute(statement.returning(Contact.id, Contact.number), rows)]
+
+
+def _write(db: Database, principal: Principal, candidates: list[_Candidate], group_id: str | None) -> list[Refused]:
+    """Insert the candidates not already contacts, in one transaction; returns those that were."""
+    now = utcnow()
+    rows = [{"id": new_id(), "account_id": principal.account_id, "user_id": principal.user_id, "number": c.number,
+             "created_at": now, **c.fields} for c in candidates]
+    with db.write() as session:
+        inserted = _insert_new(session, rows)
+        if group_id is not None:
+            bulk.insert(session, "group_members", ("group_id", "contact_id"), [(group_id, cid) for cid, _ in inserted])
+    new = {number for _, number in inserted}
+    return [Refused(c.row.line, c.number, "already in the address book") for c in candidates if c.number not in new]
+
+
+def import_rows(
+    db: Database,
+    principal: Principal,
+    rows: Iterable[Row],
+    *,
+    default_region: str,
+    group_id: str | None = None,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Write the rows as the user's contacts, ``chunk`` rows a transaction, optionally into a
+    group (its id); the summary says how many were imported and why the others were not."""
+    summary = Summary()
+    seen: set[str] = set()
+    for batch in _batches(rows, chunk):
+        candidates = _screen(batch, default_region, seen, summary.refused)
+        already = _write(db, principal, candidates, group_id)
+        summary.imported += len(candidates) - len(already)
+        summary.refused.extend(already)
+        if progress is not None:
+            progress(len(batch))
+    summary.refused.sort(key=lambda r: r.line)
+    return summary

@@ -1,0 +1,220 @@
+"""Plain functions over a session: one user's contacts and groups, and who is in which group.
+
+Everything is scoped to the user: another user's contact or group does not exist for them.
+Numbers arrive here already in E.164 (``pigeon.phone.normalise``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.service import Principal
+from pigeon.contacts.models import Contact, Group, GroupMember
+from pigeon.db import utcnow
+from pigeon.ids import new_id
+
+LIMITS = {"title": 64, "first_name": 255, "last_name": 255}
+LABELS = {"title": "title", "first_name": "firstName", "last_name": "lastName"}
+MAX_GROUP_NAME = 255
+
+
+class InvalidField(ValueError):
+    """A field too long or empty where it must not be."""
+
+
+class DuplicateContact(ValueError):
+    def __init__(self, number: str, existing_id: str):
+        super().__init__(f"You already have a contact with number {number}: contactId {existing_id}")
+        self.existing_id = existing_id
+
+
+class DuplicateGroup(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class Page:
+    items: list
+    total: int
+
+
+def clean_fields(**fields: str | None) -> dict[str, str | None]:
+    """Names and title stripped, empty as None; InvalidField if one is too long."""
+    cleaned: dict[str, str | None] = {}
+    for field, value in fields.items():
+        value = value.strip() if value is not None else None
+        if value and len(value) > LIMITS[field]:
+            raise InvalidField(f"{LABELS[field]} is longer than {LIMITS[field]} characters")
+        cleaned[field] = value or None
+    return cleaned
+
+
+def _paged(session: Session, query, order, number: int, size: int) -> Page:  # type: ignore[no-untyped-def]
+    total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
+    items = session.scalars(query.order_by(*order).offset((number - 1) * size).limit(size)).all()
+    return Page(list(items), total)
+
+
+# -- contacts --------------------------------------------------------------------------------
+
+def get_contact(session: Session, user_id: int, contact_id: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.id == contact_id, Contact.user_id == user_id))
+
+
+def contact_by_number(session: Session, user_id: int, number: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.user_id == user_id, Contact.number == number))
+
+
+def ids_by_number(session: Session, user_id: int, numbers: Iterable[str]) -> dict[str, str]:
+    """The contactId of each of these numbers that is in the user's address book (a page's worth)."""
+    wanted = list(set(numbers))
+    if not wanted:
+        return {}
+    query = select(Contact.number, Contact.id).where(Contact.user_id == user_id, Contact.number.in_(wanted))
+    return {number: contact_id for number, contact_id in session.execute(query)}
+
+
+def _check_number_free(session: Session, user_id: int, number: str, other_than: str | None = None) -> None:
+    found = contact_by_number(session, user_id, number)
+    if found is not None and found.id != other_than:
+        raise DuplicateContact(number, found.id)
+
+
+def create_contact(
+    session: Session, principal: Principal, number: str, *,
+    title: str | None = None, first_name: str | None = None, last_name: str | None = None,
+) -> Contact:
+    """A new contact; DuplicateContact if the number is already one, InvalidField if too long."""
+    fields = clean_fields(title=title, first_name=first_name, last_name=last_name)
+    _check_number_free(session, principal.user_id, number)
+    contact = Contact(id=new_id(), account_id=principal.account_id, user_id=principal.user_id, number=number,
+                      created_at=utcnow(), **fields)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def update_contact(session: Session, contact: Contact, *, number: str | None = None, **fields: str | None) -> Contact:
+    """Change the fields given (None keeps a value, "" clears a name); same checks as create."""
+    given = {field: value for field, value in fields.items() if value is not None}
+    for field, value in clean_fields(**given).items():
+        setattr(contact, field, value)
+    if number is not None and number != contact.number:
+        _check_number_free(session, contact.user_id, number, other_than=contact.id)
+        contact.number = number
+    session.flush()
+    return contact
+
+
+def delete_contact(session: Session, user_id: int, contact_id: str) -> bool:
+    """Delete a contact and its memberships (never the groups)."""
+    contact = get_contact(session, user_id, contact_id)
+    if contact is None:
+        return False
+    session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    session.delete(contact)
+    return True
+
+
+def page_contacts(session: Session, user_id: int, *, number: int, size: int) -> Page:
+    """One page (from 1) of the user's contacts, oldest first."""
+    query = select(Contact).where(Contact.user_id == user_id)
+    return _paged(session, query, (Contact.created_at, Contact.id), number, size)
+
+
+# -- groups ----------------------------------------------------------------------------------
+
+def check_group_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidField("Group name cannot be empty")
+    if len(name) > MAX_GROUP_NAME:
+        raise InvalidField(f"Group name is longer than {MAX_GROUP_NAME} characters")
+    return name
+
+
+def get_group(session: Session, user_id: int, group_id: str) -> Group | None:
+    return session.scalar(select(Group).where(Group.id == group_id, Group.user_id == user_id))
+
+
+def find_group(session: Session, user_id: int, ref: str) -> Group | None:
+    """A group of the user's by id, else by name."""
+    return get_group(session, user_id, ref) or session.scalar(
+        select(Group).where(Group.user_id == user_id, Group.name == ref.strip())
+    )
+
+
+def _check_group_name_free(session: Session, user_id: int, name: str, other_than: str | None = None) -> None:
+    found = session.scalar(select(Group.id).where(Group.user_id == user_id, Group.name == name))
+    if found is not None and found != other_than:
+        raise DuplicateGroup(f"You already have a group named {name!r}: groupId {found}")
+
+
+def create_group(session: Session, principal: Principal, name: str | None) -> Group:
+    """A new group; InvalidField if the name is empty, DuplicateGroup if it is taken."""
+    name = check_group_name(name)
+    _check_group_name_free(session, principal.user_id, name)
+    group = Group(id=new_id(), account_id=principal.account_id, user_id=principal.user_id, name=name,
+                  created_at=utcnow())
+    session.add(group)
+    session.flush()
+    return group
+
+
+def rename_group(session: Session, group: Group, name: str) -> Group:
+    name = check_group_name(name)
+    _check_group_name_free(session, group.user_id, name, other_than=group.id)
+    group.name = name
+    session.flush()
+    return group
+
+
+def delete_group(session: Session, user_id: int, group_id: str) -> bool:
+    """Delete a group and its memberships (never the contacts)."""
+    group = get_group(session, user_id, group_id)
+    if group is None:
+        return False
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.delete(group)
+    return True
+
+
+def page_groups(session: Session, user_id: int, *, number: int, size: int) -> Page:
+    """One page (from 1) of the user's groups, oldest first."""
+    query = select(Group).where(Group.user_id == user_id)
+    return _paged(session, query, (Group.created_at, Group.id), number, size)
+
+
+# -- membership ------------------------------------------------------------------------------
+
+def add_members(session: Session, group_id: str, contact_ids: Iterable[str]) -> None:
+    """Put contacts (the group's owner's) in the group; those already in it stay as they are."""
+    wanted = list(dict.fromkeys(contact_ids))
+    if not wanted:
+        return
+    present = set(session.scalars(
+        select(GroupMember.contact_id).where(GroupMember.group_id == group_id, GroupMember.contact_id.in_(wanted))
+    ))
+    rows = [{"group_id": group_id, "contact_id": cid} for cid in wanted if cid not in present]
+    if rows:
+        session.execute(insert(GroupMember), rows)
+
+
+def remove_member(session: Session, group_id: str, contact_id: str) -> None:
+    """Take a contact out of a group; nothing happens if it was not in it."""
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.contact_id == contact_id))
+
+
+def members(session: Session, group_id: str) -> list[Contact]:
+    """Every contact in the group, oldest first."""
+    query = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == group_id)
+    return list(session.scalars(query.order_by(Contact.created_at, Contact.id)))
+
+
+def page_members(session: Session, group_id: str, *, number: int, size: int) -> Page:
+    query = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == group_id)
+    return _paged(session, query, (Contact.created_at, Contact.id), number, size)

@@ -1,0 +1,90 @@
+"""Which webhook URLs Pigeon will call.
+
+Only http and https, with a host. Addresses that are loopback, private, link-local, reserved
+or otherwise not on the public internet are refused (a webhook must not become a way into the
+operator's own network) unless the operator allows them (``webhooks_allow_private``). The rule
+is applied when a URL is set and again, on the resolved addresses, before every POST.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class RefusedUrl(ValueError):
+    """A URL Pigeon will not call, with the reason."""
+
+
+class PrivateAddress(RefusedUrl):
+    """A URL whose host is on a loopback or private network."""
+
+
+def receiver(url: str) -> str:
+    """``scheme://host:port`` of a URL already checked: the unit one slow server can hold up."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def check_syntax(url: str) -> tuple[str, int]:
+    """(host, port) of an http(s) URL; RefusedUrl when it is not one."""
+    if len(url) > 2048:
+        raise RefusedUrl("a webhook URL must be at most 2048 characters")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise RefusedUrl(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise RefusedUrl("a webhook URL must start with http:// or https://")
+    if not parts.hostname:
+        raise RefusedUrl("a webhook URL must name a host")
+    if parts.username or parts.password:
+        raise RefusedUrl("a webhook URL must not carry credentials; use the shared secret")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_addresses(host: str, addresses: list[str]) -> None:
+    """RefusedUrl unless every address ``host`` resolves to is public."""
+    if not addresses:
+        raise RefusedUrl(f"{host} does not resolve")
+    for address in addresses:
+        if not is_public(address):
+            raise PrivateAddress(
+                f"{host} is {address}, a loopback or private address; the operator must set "
+                "PIGEON_WEBHOOKS_ALLOW_PRIVATE=true to allow it"
+            )
+
+
+def resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RefusedUrl(f"{host} does not resolve: {exc}") from None
+    return [str(info[4][0]) for info in infos]
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """The URL, stripped, if Pigeon may call it; else RefusedUrl saying why."""
+    url = url.strip()
+    host, port = check_syntax(url)
+    if not allow_private:
+        check_addresses(host, resolve(host, port))
+    return url
