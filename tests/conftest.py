@@ -95,7 +95,8 @@ class Server:
             PIGEON_WEBHOOKS__RETRY_MAX="1",
             PIGEON_WEBHOOKS__TIMEOUT="2",
             PIGEON_WEBHOOKS__POLL_INTERVAL="0.05",
-            PIGEON_WEBHOOKS__PER_RECEIVER="4",  # so that a slow receiver fills its lane
+            PIGEON_WEBHOOKS__PER_RECEIVER="4",  # so that a slow receiver fills its lane,
+            PIGEON_WEBHOOKS__IN_FLIGHT="8",  # and could fill every slot but for the lanes
         )
         env.update(self.extra_env)
         return env

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from xml.etree import ElementTree
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
 from zoomconnect_sdk.client import Client
 
 from conftest import API, Server, User, make_user
-from pigeon.db import Database
+from pigeon.accounts.models import User as UserRow
+from pigeon.api.zoomconnect.contacts import writing
+from pigeon.api.zoomconnect.errors import ZoomError
+from pigeon.contacts.models import Contact, GroupMember
+from pigeon.db import Database, utcnow
+from pigeon.ids import new_id
 
 
 def create(user: User, number: str = "+27821234567", **fields: object) -> httpx.Response:
@@ -33,6 +40,18 @@ def members(user: User, group: str) -> list[str]:
     response = user.http.get(f"{API}/groups/{group}/contacts")
     assert response.status_code == 200, response.text
     return [c["contactNumber"] for c in response.json()["webServiceContacts"]]
+
+
+def crowd(db: Database, user: User, name: str, size: int) -> str:
+    """A group of ``size`` new contacts, written straight to the database (quicker than the API)."""
+    gid = group_id(user, name)
+    with db.write() as session:
+        account_id = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        ids, now = [new_id() for _ in range(size)], utcnow()
+        session.execute(insert(Contact), [{"id": cid, "account_id": account_id, "user_id": user.user_id,
+                                           "number": f"+2782{i:07d}", "created_at": now} for i, cid in enumerate(ids)])
+        session.execute(insert(GroupMember), [{"group_id": gid, "contact_id": cid} for cid in ids])
+    return gid
 
 
 def error(response: httpx.Response, status: int, code: int) -> dict:
@@ -95,6 +114,38 @@ def test_bad_contact_input(user: User) -> None:
     assert len(user.http.get(f"{API}/contacts/all").json()["webServiceContacts"]) == 2
 
 
+def test_an_integrity_error_is_a_409_only_for_a_duplicate(db: Database, user: User) -> None:
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(db=db))))
+    cid = contact_id(user, "+27821234567")
+    with pytest.raises(ZoomError) as gone, writing(request) as session:  # the group deleted meanwhile
+        session.execute(insert(GroupMember).values(group_id="0" * 24, contact_id=cid))
+    assert (gone.value.status, gone.value.code) == (404, 7) and "no longer exists" in gone.value.developer_message
+    with pytest.raises(ZoomError) as taken, writing(request, "taken") as session:  # the number taken meanwhile
+        account_id = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        session.execute(insert(Contact).values(id=new_id(), account_id=account_id, user_id=user.user_id,
+                                               number="+27821234567", created_at=utcnow()))
+    assert (taken.value.status, taken.value.code, taken.value.developer_message) == (409, 12, "taken")
+
+
+def test_nul_characters_are_refused(user: User) -> None:
+    cid = contact_id(user, "+27821234567", firstName="Ann")
+    gid = group_id(user, "Choir")
+    for field in ("title", "firstName", "lastName"):
+        said = error(create(user, "+27821234568", **{field: "A\x00B"}), 400, 1)["developerMessage"]
+        assert field in said and "NUL" in said
+        error(user.http.post(f"{API}/contacts/{cid}", json={field: "\x00"}), 400, 1)
+    assert "NUL" in error(user.http.post(f"{API}/groups/create", json={"name": "a\x00"}), 400, 1)["developerMessage"]
+    error(user.http.post(f"{API}/groups/{gid}", json={"name": "b\x00"}), 400, 1)
+    user.http.get(f"{API}/groups/{gid}/addContact/{cid}")
+    said = error(user.http.post(f"{API}/sms/send-group", json={"groupId": gid, "message": "hi\x00"}), 400, 1)
+    assert "NUL" in said["developerMessage"]
+    for path in ("contacts/a%00", "groups/a%00", "groups/a%00/contacts"):
+        error(user.http.get(f"{API}/{path}"), 404, 7)
+    assert [c["firstName"] for c in user.http.get(f"{API}/contacts/all").json()["webServiceContacts"]] == ["Ann"]
+    assert [g["name"] for g in user.http.get(f"{API}/groups/all").json()["webServiceGroups"]] == ["Choir"]
+    assert user.http.get(f"{API}/messages/all").json()["totalElements"] == 0
+
+
 def test_racing_creates_of_one_number_make_one_contact(user: User) -> None:
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: create(user, "+27825550000").status_code, range(8)))
@@ -127,6 +178,16 @@ def test_paging_and_links(user: User) -> None:
     assert len(page()["webServiceContacts"]) == 5 and [link["rel"] for link in page()["links"]] == ["self"]
     for bad in ({"page": 0}, {"page": "x"}, {"pageSize": 0}, {"pageSize": 1001}):
         error(user.http.get(f"{API}/contacts/all", params=bad), 400, 1)
+
+
+def test_a_huge_page_number_is_a_400_not_a_500(user: User) -> None:
+    gid = group_id(user, "Choir")
+    for path in ("contacts/all", "groups/all", f"groups/{gid}/contacts", "templates/all"):
+        for page in (10**20, 2**63, 1_000_001):
+            assert "page" in error(user.http.get(f"{API}/{path}", params={"page": page}), 400, 1)["developerMessage"]
+        last = user.http.get(f"{API}/{path}", params={"page": 1_000_000, "pageSize": 1000})
+        assert last.status_code == 200, last.text
+        assert all(value == [] for key, value in last.json().items() if key != "links")
 
 
 def test_links_never_carry_credentials(server: Server, user: User) -> None:
@@ -325,6 +386,14 @@ def test_a_group_send_is_all_or_nothing(db: Database, server: Server) -> None:
         assert poor.http.get(f"{API}/messages/all").json()["totalElements"] == 0
     finally:
         poor.http.close()
+
+
+def test_a_group_send_is_capped_at_10000(db: Database, user: User) -> None:
+    gid = crowd(db, user, "Everyone", 10_001)
+    said = error(user.http.post(f"{API}/sms/send-group", json={"groupId": gid, "message": "hi"}), 400, 1)
+    assert "10,001" in said["developerMessage"] and "10,000" in said["developerMessage"]
+    assert user.http.get(f"{API}/messages/all").json()["totalElements"] == 0
+    assert user.balance() == 100.0
 
 
 def test_bad_group_sends(user: User, other: User) -> None:

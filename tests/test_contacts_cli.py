@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_contacts import crowd
 
 from conftest import API, Server, User, make_user
 from pigeon.contacts.importer import CsvError, read_csv
 from pigeon.db import Database
+
+BIG = "x" * 140_000  # over the csv module's field limit, 131072 characters
 
 
 def contact_id(user: User, number: str, **fields: object) -> str:
@@ -66,6 +69,24 @@ def test_headers_are_read_in_any_case_and_lines_counted() -> None:
 def test_a_file_without_a_number_column_is_refused(text: str) -> None:
     with pytest.raises(CsvError):
         list(read_csv(io.StringIO(text)))
+
+
+def test_an_unreadable_line_is_refused_when_the_parser_can_go_on() -> None:
+    text = f'number,firstName,notes\n0821234567,Ann\n0821234568,{BIG}\n0821234569,"Cy"\n0821234570,Di,a\x00b\n'
+    rows = list(read_csv(io.StringIO(text)))
+    assert [(r.line, r.number, r.first_name, r.problem) for r in rows] == [
+        (2, "0821234567", "Ann", None),
+        (3, "", None, "cannot be read: field larger than field limit (131072)"),
+        (4, "0821234569", "Cy", None),
+        (5, "0821234570", None, "a field contains a NUL character (\\x00)"),
+    ]
+    assert read_csv(io.StringIO("number\n08\x0012\n")).__next__().number == "08\\x0012"
+    for spanning in (f'number,firstName\n0821234567,Ann\n0821234568,"{BIG}\nmore",x\n0821234569,Cy\n',
+                     f'number,firstName\n0821234567,Ann\n0821234568,"Multi\n{BIG}",x\n0821234569,Cy\n'):
+        with pytest.raises(CsvError, match="^line 3: field larger than field limit"):
+            list(read_csv(io.StringIO(spanning)))
+    with pytest.raises(CsvError, match="^line 1: "):
+        list(read_csv(io.StringIO(f"number,{BIG}\n")))
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -144,6 +165,25 @@ def test_import_errors(server: Server, user: User) -> None:
     assert all_contacts(user) == {}
 
 
+def test_import_of_unreadable_lines_and_nul_characters(server: Server, user: User) -> None:
+    odd = csv_file(server, "odd.csv", f"number,firstName,notes\n0821000001,Ann\n0821000002,{BIG}\n"
+                                      "0821000003,D\x00i\n0821000004,Ed,x\x00\n0821000005,Flo\n")
+    done = pigeon(server, "contacts", "import", "--email", user.email, odd)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "imported 2, refused 3",
+        "line 3: (no number): cannot be read: field larger than field limit (131072)",
+        "line 4: 0821000003: a field contains a NUL character (\\x00)",
+        "line 5: 0821000004: a field contains a NUL character (\\x00)",
+    ]
+    assert set(all_contacts(user)) == {"+27821000001", "+27821000005"}
+    spanning = csv_file(server, "spanning.csv", f'number,firstName\n0821000006,Gus\n0821000007,"{BIG}\nmore"\n')
+    refused = pigeon(server, "contacts", "import", "--email", user.email, spanning)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "line 3: field larger than field limit (131072)" in refused.stderr, refused.stderr
+    assert set(all_contacts(user)) == {"+27821000001", "+27821000005"}
+
+
 # -- templates -------------------------------------------------------------------------------
 
 def test_templates_commands(server: Server, user: User) -> None:
@@ -218,3 +258,11 @@ def test_send_group_refusals(db: Database, server: Server) -> None:
         assert poor.balance() == 1.0
     finally:
         poor.http.close()
+
+
+def test_send_group_is_capped_at_10000(db: Database, server: Server, user: User) -> None:
+    crowd(db, user, "Everyone", 10_001)
+    done = pigeon(server, "send-group", "--email", user.email, "--group", "Everyone", "--message", "hi")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "10,001" in done.stderr and "10,000" in done.stderr and "nothing was sent" in done.stderr, done.stderr
+    assert user.http.get(f"{API}/messages/all").json()["totalElements"] == 0

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import API, User
+from conftest import API, Server, User
 
 
 def listing(user: User, **params: object) -> dict:
@@ -94,3 +94,32 @@ def test_delete_hides_and_cancels_a_scheduled_send(user: User) -> None:
     assert deleted[sent]["messageStatus"] == "DELIVERED" and deleted[sent]["deleted"] is True
     assert deleted[scheduled]["messageStatus"] == "FAILED_REFUNDED"
     assert user.balance() == 99.0
+
+
+@pytest.mark.parametrize(("params", "code"), [
+    ({"page": "100000000000000000000"}, 1),
+    ({"page": "1000001"}, 1),
+    ({"toDateTimeSent": "99991231"}, 6),
+    ({"toDateTimeReceived": "99991231"}, 6),
+])
+def test_values_out_of_range_are_refused_not_crashed_on(user: User, params: dict, code: int) -> None:
+    answer = user.http.get(f"{API}/messages/all", params=params)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == code
+
+
+def test_a_nul_character_is_refused_where_the_database_cannot_hold_it(user: User, server: Server) -> None:
+    answer = user.http.get(f"{API}/messages/all", params={"campaign": "nul\x00byte"})
+    if server.database_url.startswith("sqlite"):
+        assert answer.status_code == 200  # SQLite holds NUL in text
+    else:
+        assert answer.status_code == 400 and answer.json()["code"] == 1, answer.text
+
+
+def test_a_date_at_the_edge_of_the_calendar_is_an_invalid_date_in_any_zone() -> None:
+    from pigeon.api.zoomconnect.params import parse_local
+    from pigeon.sending.service import SendError
+
+    with pytest.raises(SendError, match="fromDateTimeSent"):
+        parse_local("00010101", "%Y%m%d", "Asia/Tokyo", "fromDateTimeSent")  # the year 0 in UTC
+    assert parse_local("00010102", "%Y%m%d", "Asia/Tokyo", "f").year == 1

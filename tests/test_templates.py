@@ -102,6 +102,16 @@ def test_bad_template_input(user: User) -> None:
     assert len(user.http.get(f"{API}/templates/all").json()["webServiceTemplates"]) == 2
 
 
+def test_nul_characters_are_refused(user: User) -> None:
+    tid = create(user, "kept", "Hi {{firstName}}")["templateId"]
+    for body in ({"name": "a\x00b", "data": "x"}, {"name": "n", "data": "Hi\x00"}):
+        said = error(user.http.post(f"{API}/templates/create", json=body), 400, 1)["developerMessage"]
+        assert "NUL" in said
+        error(user.http.post(f"{API}/templates/{tid}", json=body), 400, 1)
+    assert user.http.get(f"{API}/templates/all").json()["webServiceTemplates"] == [
+        {"templateId": tid, "name": "kept", "data": "Hi {{firstName}}", "links": []}]
+
+
 def test_templates_are_per_user(user: User, other: User) -> None:
     tid = create(user, "mine")["templateId"]
     for method in ("GET", "POST", "DELETE"):

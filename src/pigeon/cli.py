@@ -187,20 +187,23 @@ def account_settings(email: str, reply_url: str | None, report_url: str | None, 
 
     from pigeon.accounts.models import User
     from pigeon.accounts.service import normalise_email
-    from pigeon.webhooks.service import update_settings
+    from pigeon.webhooks.service import check_settings, get_settings, update_settings
     from pigeon.webhooks.urls import RefusedUrl
 
     settings = _settings()
-    db = _database(settings)
     try:
-        with db.write() as session:
-            user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
-            if user_id is None:
-                raise click.ClickException(f"no user with email {email}")
-            current = update_settings(session, user_id, reply_url=reply_url, report_url=report_url, secret=secret,
-                                      allow_private=settings.webhooks_allow_private)
+        changes = check_settings(reply_url, report_url, secret, allow_private=settings.webhooks_allow_private)
     except (RefusedUrl, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    db = _database(settings)
+    with db.read() as session:
+        user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
+        current = None if user_id is None else get_settings(session, user_id)
+    if user_id is None:
+        raise click.ClickException(f"no user with email {email}")
+    if changes or ((current.reply_url or current.report_url) and not current.has_secret):
+        with db.write() as session:
+            current = update_settings(session, user_id, changes)
     click.echo(f"reply url:  {current.reply_url or '-'}")
     click.echo(f"report url: {current.report_url or '-'}")
     if current.new_secret:

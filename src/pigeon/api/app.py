@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -123,6 +123,15 @@ def _errors(app: FastAPI) -> None:
             )
             return error_response(request, exc.status_code, code, str(exc.detail))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        """A value the database cannot hold (a NUL character, a number out of range): the
+        request's fault, refused whole (the transaction rolled back)."""
+        detail = str(exc.orig).splitlines()[0] if exc.orig else "a value the database cannot store"
+        if _dialect(request) == "zoomconnect":
+            return error_response(request, 400, Code.INVALID_REQUEST, f"Invalid request: {detail}")
+        return JSONResponse({"detail": detail}, status_code=400)
 
     @app.exception_handler(OperationalError)
     async def unavailable(request: Request, exc: OperationalError) -> Response:

@@ -170,7 +170,9 @@ def template_list(email: str) -> None:
 @click.option("--at", "at", metavar="yyyyMMddHHmm", help="When to send (in the configured time zone); else now.")
 def send_group(email: str, group_ref: str, message: str | None, template_ref: str | None, campaign: str | None,
                data_field: str | None, at: str | None) -> None:
-    """Send a message or a template to every contact of a group: all queued, or none."""
+    """Send a message or a template to every contact of a group (at most 10,000). A contact whose
+    message cannot be prepared is skipped, and said so; the messages to all the others are queued
+    in one transaction, all or none."""
     from pigeon.accounts.service import from_milli
     from pigeon.api.zoomconnect.params import parse_local
     from pigeon.contacts import service as contacts
@@ -194,7 +196,10 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
             if template is None:
                 raise click.ClickException(f"no template {template_ref}")
             message = template.body
-        members = contacts.members(session, group.id)
+        try:
+            members = contacts.members_to_send(session, group)
+        except contacts.InvalidField as exc:
+            raise click.ClickException(f"{exc}; nothing was sent") from None
     try:
         text = templates.check_body(message, "Message")
     except templates.TemplateError as exc:

@@ -4,7 +4,9 @@ the rows refused.
 The header names the columns, in any case: ``contactNumber``/``number``/``mobile``/``phone``,
 ``firstName``/``first_name``, ``lastName``/``last_name``, ``title``. A row is refused for a
 missing or invalid number, a number seen earlier in the file, a number already in the address
-book, or a field too long. Each chunk is one transaction: the contacts inserted in bulk with
+book, a field too long, a NUL character in any field (PostgreSQL cannot store one), or a line
+the csv module cannot parse (a field over its size limit, say) when the lines after it can
+still be read; when they cannot, the whole file is refused (CsvError) before anything is written. Each chunk is one transaction: the contacts inserted in bulk with
 ON CONFLICT DO NOTHING on (user, number), so that the unique index says which numbers were
 already there (no lookup whose plan degrades as the table grows, no race), then the memberships.
 """
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact
-from pigeon.contacts.service import InvalidField, clean_fields
+from pigeon.contacts.service import NUL, InvalidField, clean_fields
 from pigeon.db import Database, bulk, utcnow
 from pigeon.ids import new_id
 from pigeon.phone import InvalidNumber, normalise
@@ -47,6 +49,7 @@ class Row:
     title: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    problem: str | None = None  # why the row is refused before it is even looked at
 
 
 @dataclass(slots=True)
@@ -70,27 +73,63 @@ def _delimiter(header_line: str) -> str:
     return next((d for d in (",", ";", "\t") if d in header_line), ",")
 
 
+class _Lines:
+    """A stream's lines as the csv reader takes them, the last one kept."""
+
+    def __init__(self, stream: TextIO):
+        self._lines = iter(stream)
+        self.last = ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._lines)
+        return self.last
+
+
 def read_csv(stream: TextIO) -> Iterator[Row]:
-    """The rows of a CSV file with a header; CsvError if it has no number column.
-    Line numbers are the file's, the header being line 1."""
+    """The rows of a CSV file with a header; CsvError if it has no number column, or if a
+    line cannot be parsed and the parser cannot go on after it. Line numbers are the file's,
+    the header being line 1."""
     first = stream.readline()
     if not first.strip():
         raise CsvError("the file is empty: expected a header line naming the columns")
     delimiter = _delimiter(first)
-    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        header = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error as exc:
+        raise CsvError(f"line 1: {exc}") from None
     keys = [_key(name) for name in header]
     number_at = next((keys.index(name) for name in NUMBER_COLUMNS if name in keys), None)
     if number_at is None:
         raise CsvError(f"no number column in the header {header!r}: name one contactNumber, number, mobile or phone")
     fields = {attr: keys.index(name) for name, attr in FIELD_COLUMNS.items() if name in keys}
-    reader = csv.reader(stream, delimiter=delimiter)
+    lines = _Lines(stream)
+    reader = csv.reader(lines, delimiter=delimiter)
     consumed = 0
-    for cells in reader:
-        line, consumed = consumed + 2, reader.line_num  # a quoted cell may span lines
+    while True:
+        line = consumed + 2  # a quoted cell may span lines
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader drops the rest of the line and starts afresh on the next: right only
+            # if this record began on this line and no quoted cell runs on past it.
+            if reader.line_num - consumed > 1 or lines.last.count('"') % 2:
+                raise CsvError(f"line {line}: {exc}") from None
+            consumed = reader.line_num
+            yield Row(line, "", problem=f"cannot be read: {exc}")
+            continue
+        consumed = reader.line_num
         if not any(cell.strip() for cell in cells):
             continue
         values = {attr: cells[i] if i < len(cells) else None for attr, i in fields.items()}
         number = cells[number_at].strip() if number_at < len(cells) else ""
+        if any(NUL in cell for cell in cells):
+            yield Row(line, number.replace(NUL, "\\x00"), problem="a field contains a NUL character (\\x00)")
+            continue
         yield Row(line, number, **values)
 
 
@@ -111,6 +150,9 @@ def _screen(rows: list[Row], region: str, seen: set[str], refused: list[Refused]
     """The rows worth writing; the others go to ``refused`` (pure but for ``seen``)."""
     candidates = []
     for row in rows:
+        if row.problem:
+            refused.append(Refused(row.line, row.number, row.problem))
+            continue
         if not row.number:
             refused.append(Refused(row.line, "", "missing number"))
             continue

@@ -7,7 +7,6 @@ Numbers arrive here already in E.164 (``pigeon.phone.normalise``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -15,11 +14,14 @@ from sqlalchemy.orm import Session
 from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact, Group, GroupMember
 from pigeon.db import utcnow
+from pigeon.db.paging import Page, paged
 from pigeon.ids import new_id
 
 LIMITS = {"title": 64, "first_name": 255, "last_name": 255}
 LABELS = {"title": "title", "first_name": "firstName", "last_name": "lastName"}
 MAX_GROUP_NAME = 255
+MAX_GROUP_SEND = 10_000  # members a group send reaches at most: send-bulk's cap
+NUL = "\x00"  # PostgreSQL cannot store it in text
 
 
 class InvalidField(ValueError):
@@ -36,32 +38,24 @@ class DuplicateGroup(ValueError):
     pass
 
 
-@dataclass(slots=True)
-class Page:
-    items: list
-    total: int
-
-
 def clean_fields(**fields: str | None) -> dict[str, str | None]:
-    """Names and title stripped, empty as None; InvalidField if one is too long."""
+    """Names and title stripped, empty as None; InvalidField if one is too long or holds a NUL."""
     cleaned: dict[str, str | None] = {}
     for field, value in fields.items():
         value = value.strip() if value is not None else None
         if value and len(value) > LIMITS[field]:
             raise InvalidField(f"{LABELS[field]} is longer than {LIMITS[field]} characters")
+        if value and NUL in value:
+            raise InvalidField(f"{LABELS[field]} cannot contain a NUL character (\\x00)")
         cleaned[field] = value or None
     return cleaned
-
-
-def _paged(session: Session, query, order, number: int, size: int) -> Page:  # type: ignore[no-untyped-def]
-    total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
-    items = session.scalars(query.order_by(*order).offset((number - 1) * size).limit(size)).all()
-    return Page(list(items), total)
 
 
 # -- contacts --------------------------------------------------------------------------------
 
 def get_contact(session: Session, user_id: int, contact_id: str) -> Contact | None:
+    if NUL in contact_id:  # names nothing; PostgreSQL would refuse the query
+        return None
     return session.scalar(select(Contact).where(Contact.id == contact_id, Contact.user_id == user_id))
 
 
@@ -123,7 +117,7 @@ def delete_contact(session: Session, user_id: int, contact_id: str) -> bool:
 def page_contacts(session: Session, user_id: int, *, number: int, size: int) -> Page:
     """One page (from 1) of the user's contacts, oldest first."""
     query = select(Contact).where(Contact.user_id == user_id)
-    return _paged(session, query, (Contact.created_at, Contact.id), number, size)
+    return paged(session, query, (Contact.created_at, Contact.id), number, size)
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -134,15 +128,21 @@ def check_group_name(name: str | None) -> str:
         raise InvalidField("Group name cannot be empty")
     if len(name) > MAX_GROUP_NAME:
         raise InvalidField(f"Group name is longer than {MAX_GROUP_NAME} characters")
+    if NUL in name:
+        raise InvalidField("Group name cannot contain a NUL character (\\x00)")
     return name
 
 
 def get_group(session: Session, user_id: int, group_id: str) -> Group | None:
+    if NUL in group_id:
+        return None
     return session.scalar(select(Group).where(Group.id == group_id, Group.user_id == user_id))
 
 
 def find_group(session: Session, user_id: int, ref: str) -> Group | None:
     """A group of the user's by id, else by name."""
+    if NUL in ref:
+        return None
     return get_group(session, user_id, ref) or session.scalar(
         select(Group).where(Group.user_id == user_id, Group.name == ref.strip())
     )
@@ -186,7 +186,7 @@ def delete_group(session: Session, user_id: int, group_id: str) -> bool:
 def page_groups(session: Session, user_id: int, *, number: int, size: int) -> Page:
     """One page (from 1) of the user's groups, oldest first."""
     query = select(Group).where(Group.user_id == user_id)
-    return _paged(session, query, (Group.created_at, Group.id), number, size)
+    return paged(session, query, (Group.created_at, Group.id), number, size)
 
 
 # -- membership ------------------------------------------------------------------------------
@@ -209,12 +209,26 @@ def remove_member(session: Session, group_id: str, contact_id: str) -> None:
     session.execute(delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.contact_id == contact_id))
 
 
+def count_members(session: Session, group_id: str) -> int:
+    return session.scalar(select(func.count()).where(GroupMember.group_id == group_id)) or 0
+
+
 def members(session: Session, group_id: str) -> list[Contact]:
     """Every contact in the group, oldest first."""
     query = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == group_id)
     return list(session.scalars(query.order_by(Contact.created_at, Contact.id)))
 
 
+def members_to_send(session: Session, group: Group) -> list[Contact]:
+    """Every contact in the group, to send to; InvalidField if there are more than
+    MAX_GROUP_SEND (counted first, so that a huge group is never loaded)."""
+    count = count_members(session, group.id)
+    if count > MAX_GROUP_SEND:
+        raise InvalidField(f"Group {group.name!r} has {count:,} contacts; a group send reaches at most "
+                           f"{MAX_GROUP_SEND:,}: split it into smaller groups")
+    return members(session, group.id)
+
+
 def page_members(session: Session, group_id: str, *, number: int, size: int) -> Page:
     query = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == group_id)
-    return _paged(session, query, (Contact.created_at, Contact.id), number, size)
+    return paged(session, query, (Contact.created_at, Contact.id), number, size)

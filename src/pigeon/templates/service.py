@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.service import Principal
 from pigeon.db import utcnow
+from pigeon.db.paging import Page, paged
 from pigeon.sending.service import Outgoing, Sender, SendError
 from pigeon.templates.models import Template
 
@@ -38,10 +38,11 @@ class Person(Protocol):
 
 
 EMPTY_NAME, LONG_NAME, EMPTY_BODY, UNKNOWN_PLACEHOLDER = "empty_name", "long_name", "empty_body", "unknown_placeholder"
+NUL_CHARACTER = "nul_character"  # PostgreSQL cannot store "\x00" in text
 
 
 class TemplateError(ValueError):
-    """A template refused; ``kind`` is one of the four kinds above."""
+    """A template refused; ``kind`` is one of the five kinds above."""
 
     def __init__(self, kind: str, detail: str):
         super().__init__(detail)
@@ -51,12 +52,6 @@ class TemplateError(ValueError):
 
 class DuplicateTemplate(ValueError):
     pass
-
-
-@dataclass(slots=True)
-class Page:
-    items: list[Template]
-    total: int
 
 
 def unknown_placeholders(body: str) -> list[str]:
@@ -69,6 +64,8 @@ def check_body(body: str | None, what: str = "Template text") -> str:
     """``body`` if it can be rendered, else TemplateError saying why."""
     if body is None or not body.strip():
         raise TemplateError(EMPTY_BODY, f"{what} cannot be empty")
+    if "\x00" in body:
+        raise TemplateError(NUL_CHARACTER, f"{what} cannot contain a NUL character (\\x00)")
     unknown = unknown_placeholders(body)
     if unknown:
         listed = ", ".join(f"{{{{{name}}}}}" for name in unknown)
@@ -82,6 +79,8 @@ def check_name(name: str | None) -> str:
         raise TemplateError(EMPTY_NAME, "Template name cannot be empty")
     if len(name) > MAX_NAME:
         raise TemplateError(LONG_NAME, f"Template name is longer than {MAX_NAME} characters")
+    if "\x00" in name:
+        raise TemplateError(NUL_CHARACTER, "Template name cannot contain a NUL character (\\x00)")
     return name
 
 
@@ -120,6 +119,8 @@ def get(session: Session, user_id: int, template_id: int) -> Template | None:
 def find(session: Session, user_id: int, ref: str) -> Template | None:
     """A template of this user's by id, else by name."""
     ref = ref.strip()
+    if "\x00" in ref:
+        return None
     if ref.isascii() and ref.isdigit():
         found = get(session, user_id, int(ref))
         if found is not None:
@@ -172,7 +173,4 @@ def delete(session: Session, user_id: int, template_id: int) -> bool:
 
 def page(session: Session, user_id: int, *, number: int, size: int) -> Page:
     """One page (from 1) of a user's templates, oldest first."""
-    query = select(Template).where(Template.user_id == user_id)
-    total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
-    items = session.scalars(query.order_by(Template.id).offset((number - 1) * size).limit(size)).all()
-    return Page(list(items), total)
+    return paged(session, select(Template).where(Template.user_id == user_id), (Template.id,), number, size)

@@ -34,12 +34,13 @@ from pigeon.db import Database, utcnow
 from pigeon.webhooks import service
 from pigeon.webhooks.service import Due, Outcome
 from pigeon.webhooks.signing import sign
-from pigeon.webhooks.urls import PrivateAddress, RefusedUrl, check_addresses, check_syntax, is_ip
+from pigeon.webhooks.urls import RefusedUrl, check_addresses, check_syntax, is_ip
 
 log = logging.getLogger(__name__)
 
 NONCE_DATE = "%Y%m%d%H%M%S"
 KEEP_DELIVERED = dt.timedelta(days=7)
+KEEP_FAILED = dt.timedelta(days=30)
 PURGE_EVERY = 600.0
 MAX_ANSWER = 64 * 1024
 MAX_WAITING = 500  # events claimed ahead for one receiver
@@ -221,7 +222,7 @@ class WebhookDispatcher:
 
     def _purge(self) -> None:
         with self.db.write() as session:
-            service.purge(session, utcnow() - KEEP_DELIVERED)
+            service.purge(session, utcnow() - KEEP_DELIVERED, utcnow() - KEEP_FAILED)
 
     async def _deliver(self, due: Due, lane: Lane) -> None:
         loop = asyncio.get_running_loop()
@@ -260,9 +261,8 @@ class WebhookDispatcher:
             ) as response:
                 await response.content.read(MAX_ANSWER)  # what it says is not ours to keep
                 status = response.status
-        except PrivateAddress as exc:
-            return Outcome(due, False, str(exc), final=True)
-        except (aiohttp.ClientError, TimeoutError, OSError, RefusedUrl) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, RefusedUrl) as exc:  # a private DNS answer too:
+            # DNS can be wrong for a while; the event fails only when its retries run out
             return Outcome(due, False, f"{type(exc).__name__}: {exc}".rstrip(": "))
         if 200 <= status < 300:
             return Outcome(due, True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import User
@@ -51,33 +51,37 @@ def get_settings(session: Session, user_id: int) -> DeveloperSettings:
     return DeveloperSettings(row.reply_url, row.report_url, bool(row.webhook_secret))
 
 
-def update_settings(
-    session: Session,
-    user_id: int,
-    *,
-    reply_url: str | None = None,
-    report_url: str | None = None,
-    secret: str | None = None,
-    allow_private: bool,
-) -> DeveloperSettings:
-    """Change what is given (None keeps a value; "" clears a URL). A user with a URL and no
-    secret gets one made for it, returned once as ``new_secret``. RefusedUrl or ValueError
-    for a URL Pigeon will not call or a secret too short."""
-    user = session.get(User, user_id, with_for_update=True)
-    assert user is not None
-    if reply_url is not None:
-        user.reply_url = check_url(reply_url, allow_private=allow_private) if reply_url.strip() else None
-    if report_url is not None:
-        user.report_url = check_url(report_url, allow_private=allow_private) if report_url.strip() else None
-    made = None
+def check_settings(
+    reply_url: str | None, report_url: str | None, secret: str | None, *, allow_private: bool
+) -> dict[str, str | None]:
+    """The user columns a settings request changes (None keeps a value; "" clears a URL),
+    checked: RefusedUrl or ValueError says why not. It looks names up in DNS, so call it
+    before opening a transaction."""
+    changes: dict[str, str | None] = {}
+    for column, url in (("reply_url", reply_url), ("report_url", report_url)):
+        if url is not None:
+            changes[column] = check_url(url, allow_private=allow_private) if url.strip() else None
     if secret is not None:
-        if not 8 <= len(secret) <= 255:
+        if not 8 <= len(secret) <= 255 or "\x00" in secret:
             raise ValueError("the shared secret must be 8 to 255 characters")
-        user.webhook_secret = secret
-    elif (user.reply_url or user.report_url) and not user.webhook_secret:
-        made = user.webhook_secret = secrets.token_urlsafe(SECRET_BYTES)
-    session.flush()
-    return DeveloperSettings(user.reply_url, user.report_url, bool(user.webhook_secret), made)
+        changes["webhook_secret"] = secret
+    return changes
+
+
+def update_settings(session: Session, user_id: int, changes: dict[str, str | None]) -> DeveloperSettings:
+    """Apply checked changes (from check_settings). A user with a URL and no secret gets one
+    made for it, returned once as ``new_secret``."""
+    if changes:
+        session.execute(update(U).where(U.c.id == user_id).values(**changes))
+    current = get_settings(session, user_id)
+    if (current.reply_url or current.report_url) and not current.has_secret:
+        made = secrets.token_urlsafe(SECRET_BYTES)
+        if session.execute(
+            update(U).where(U.c.id == user_id, U.c.webhook_secret.is_(None)).values(webhook_secret=made)
+        ).rowcount:  # else a concurrent request made one first
+            return DeveloperSettings(current.reply_url, current.report_url, True, made)
+        return get_settings(session, user_id)
+    return current
 
 
 # -- events --------------------------------------------------------------------------------
@@ -186,8 +190,10 @@ def claim(
     receiver this process already serves (one with no room is not even looked at, so its
     backlog never stands in front of anyone else's events), and up to ``others`` for each
     receiver it does not."""
+    current_url = case((E.c.kind == Kind.REPLY.value, U.c.reply_url), else_=U.c.report_url).label("current_url")
     query = (
-        select(E.c.id, E.c.kind, E.c.url, E.c.receiver, E.c.params, E.c.attempts, E.c.created_at, U.c.webhook_secret)
+        select(E.c.id, E.c.kind, current_url, E.c.receiver, E.c.params, E.c.attempts, E.c.created_at,
+               U.c.webhook_secret)
         .join(U, U.c.id == E.c.user_id)
         .where(E.c.state == State.PENDING, E.c.available_at <= now)
         .order_by(E.c.available_at)
@@ -206,14 +212,14 @@ def claim(
             per_receiver[row.receiver] = per_receiver.get(row.receiver, 0) + 1
             if per_receiver[row.receiver] <= others:
                 rows.append(row)
-    taken = [Due(row.id, row.kind, row.url, row.receiver, orjson.loads(row.params), row.webhook_secret or "",
-                 row.attempts + 1, row.created_at, now + lease) for row in rows]
-    if taken:
-        session.execute(
-            update(E).where(E.c.id == bindparam("b_id"))
-            .values(available_at=now + lease, attempts=bindparam("b_attempts")),
-            [{"b_id": due.id, "b_attempts": due.attempts} for due in taken],
-        )
+    removed = [(row.id, State.FAILED.value, now, "the user removed this webhook URL") for row in rows
+               if not row.current_url]
+    bulk.update(session, "webhook_events", "id", (("state", "text"), ("finished_at", "timestamp"),
+                                                  ("last_error", "text")), removed)
+    taken = [Due(row.id, row.kind, row.current_url, row.receiver, orjson.loads(row.params), row.webhook_secret or "",
+                 row.attempts + 1, row.created_at, now + lease) for row in rows if row.current_url]
+    bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("attempts", "integer")),
+                [(due.id, now + lease, due.attempts) for due in taken])
     return taken
 
 
@@ -233,24 +239,24 @@ def finish(
     for outcome in outcomes:
         due, error = outcome.event, (outcome.error or "")[:255] or None
         if outcome.ok:
-            delivered.append({"b_id": due.id})
+            delivered.append((due.id, State.DELIVERED.value, now, None))
         elif outcome.final or now - due.created_at >= give_up_after:
-            failed.append({"b_id": due.id, "b_error": error})
+            failed.append((due.id, State.FAILED.value, now, error))
         else:
             later = now + dt.timedelta(seconds=retry_delay(due.attempts, base=base, most=most))
-            retry.append({"b_id": due.id, "b_at": later, "b_error": error})
-    pending = E.c.state == State.PENDING
-    if delivered:
-        session.execute(update(E).where(E.c.id == bindparam("b_id"), pending)
-                        .values(state=State.DELIVERED, finished_at=now, last_error=None), delivered)
-    if retry:
-        session.execute(update(E).where(E.c.id == bindparam("b_id"), pending)
-                        .values(available_at=bindparam("b_at"), last_error=bindparam("b_error")), retry)
-    if failed:
-        session.execute(update(E).where(E.c.id == bindparam("b_id"), pending)
-                        .values(state=State.FAILED, finished_at=now, last_error=bindparam("b_error")), failed)
+            retry.append((due.id, later, error))
+    pending = f"webhook_events.state = '{State.PENDING.value}'"
+    final = (("state", "text"), ("finished_at", "timestamp"), ("last_error", "text"))
+    bulk.update(session, "webhook_events", "id", final, delivered + failed, where=pending)
+    bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("last_error", "text")), retry,
+                where=pending)
 
 
-def purge(session: Session, before: dt.datetime) -> int:
-    """Forget delivered events finished before ``before``."""
-    return session.execute(delete(E).where(E.c.state == State.DELIVERED, E.c.finished_at < before)).rowcount
+def purge(session: Session, delivered_before: dt.datetime, failed_before: dt.datetime) -> int:
+    """Forget delivered events finished before ``delivered_before``, failed ones before
+    ``failed_before``. (A late repeat of a purged event's change makes the same event id, so
+    a receiver still drops it by its nonce.)"""
+    return session.execute(delete(E).where(
+        ((E.c.state == State.DELIVERED) & (E.c.finished_at < delivered_before))
+        | ((E.c.state == State.FAILED) & (E.c.finished_at < failed_before))
+    )).rowcount

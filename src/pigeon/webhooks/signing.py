@@ -36,4 +36,4 @@ def verify(params: Mapping[str, str | None], secret: str) -> bool:
     received = params.get(CHECKSUM)
     if not received:
         return False
-    return hmac.compare_digest(checksum(params, secret), received.lower())
+    return hmac.compare_digest(checksum(params, secret).encode(), received.lower().encode())

@@ -41,6 +41,8 @@ def check_syntax(url: str) -> tuple[str, int]:
         raise RefusedUrl("a webhook URL must start with http:// or https://")
     if not parts.hostname:
         raise RefusedUrl("a webhook URL must name a host")
+    if len(parts.hostname) > 253:
+        raise RefusedUrl("a host name is at most 253 characters")
     if parts.username or parts.password:
         raise RefusedUrl("a webhook URL must not carry credentials; use the shared secret")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
@@ -54,10 +56,24 @@ def is_ip(host: str) -> bool:
     return True
 
 
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
 def is_public(address: str) -> bool:
+    """Whether an address is on the public internet; an IPv6 address that carries an IPv4 one
+    (mapped, compatible, 6to4, NAT64) is judged by the IPv4 address inside."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in SITE_LOCAL:
+            return False
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and (ip in IPV4_COMPATIBLE or ip in IPV4_TRANSLATED or any(ip in net for net in NAT64)):
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            ip = inner
     return ip.is_global and not ip.is_multicast
 
 

@@ -1,8 +1,8 @@
 """Contacts, groups and templates of the Zoom Connect API, and sending to a group or with a
 template (Pigeon extensions). Thin: parse, call the services, render.
 
-Lists are paginated with ``page`` (from 1) and ``pageSize`` (default 100, at most 1000) and
-carry Spring-HATEOAS-like links: ``self``, and ``prev``/``next`` where those pages exist.
+Lists are paginated with ``page`` (from 1 to 1,000,000) and ``pageSize`` (default 100, at most
+1000) and carry Spring-HATEOAS-like links: ``self``, and ``prev``/``next`` where those pages exist.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ from pigeon.api.formats import FORMAT_KEY, render
 from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import send_time
+from pigeon.api.zoomconnect.routes import MAX_PAGE_SIZE
 from pigeon.api.zoomconnect.schemas import Body as BodyModel
 from pigeon.api.zoomconnect.schemas import Text
 from pigeon.contacts import service as contacts
 from pigeon.contacts.models import Contact, Group
+from pigeon.db.paging import MAX_PAGE
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
 from pigeon.sending.service import Outgoing, SendError
 from pigeon.templates import service as templates
 from pigeon.templates.models import Template
 
-MAX_PAGE_SIZE = 1000
 EXTENSION = "Pigeon extensions"
 router = APIRouter(prefix=PREFIX)
 T = TypeVar("T")
@@ -123,14 +124,14 @@ def page_links(request: Request, page: int, size: int, total: int) -> list[dict]
 
 # -- plumbing --------------------------------------------------------------------------------
 
-Page = Annotated[int, Query(ge=1)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 @contextmanager
 def writing(request: Request, conflict: str = "A record with these values already exists") -> Iterator[Session]:
     """A write session whose domain errors become the API's (400, 409); a race lost on a
-    unique constraint is a 409, never a 500."""
+    unique constraint is a 409, one lost to a concurrent delete (a foreign key) a 404, never a 500."""
     try:
         with runtime(request).db.write() as session:
             yield session
@@ -140,8 +141,17 @@ def writing(request: Request, conflict: str = "A record with these values alread
         raise _template_refused(exc) from None
     except (contacts.DuplicateContact, contacts.DuplicateGroup, templates.DuplicateTemplate) as exc:
         raise ZoomError(409, Code.DUPLICATE, str(exc)) from None
-    except IntegrityError:
-        raise ZoomError(409, Code.DUPLICATE, conflict) from None
+    except IntegrityError as exc:
+        if _unique_violation(exc):
+            raise ZoomError(409, Code.DUPLICATE, conflict) from None
+        raise ZoomError(404, Code.NOT_FOUND, "A record this request refers to no longer exists") from None
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """Whether the database refused a duplicate (rather than, say, a dangling foreign key)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    return state in ("23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 
 
 def _e164(rt: Runtime, raw: str | None, field: str = "contactNumber") -> str:
@@ -398,7 +408,10 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
             text = templates.check_body(text, "Message")
         except templates.TemplateError as exc:
             raise _template_refused(exc) from None
-        members = contacts.members(session, group.id)
+        try:
+            members = contacts.members_to_send(session, group)
+        except contacts.InvalidField as exc:
+            raise ZoomError(400, Code.INVALID_REQUEST, str(exc)) from None
     if not members:
         raise ZoomError(400, Code.INVALID_REQUEST, f"Group {group.name!r} has no contacts to send to")
     outgoing, responses = [], []
@@ -413,7 +426,11 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
 
 
 @router.post("/sms/send-group", tags=[EXTENSION],
-             summary="Send a message or a template to every contact of a group, all or nothing (a Pigeon extension)")
+             summary=f"Send a message or a template to every contact of a group, at most {contacts.MAX_GROUP_SEND:,} "
+                     "(a Pigeon extension)",
+             description="A contact whose message cannot be prepared (an invalid number, a message too long) gets "
+                         "an entry with its error; the messages to all the others are accepted in one transaction, "
+                         "all or none (402 if the credits do not cover them all).")
 async def send_group(request: Request, user: User, body: Annotated[SendGroupRequest | None, Body()] = None) -> Response:
     rt = runtime(request)
     try:

@@ -52,12 +52,11 @@ def set_developer_settings(
 ) -> Response:
     rt = runtime(request)
     body = body or DeveloperSettingsRequest()
-    try:
-        with rt.db.write() as session:
-            settings = webhooks.update_settings(
-                session, user.user_id, reply_url=body.replyUrl, report_url=body.reportUrl, secret=body.secret,
-                allow_private=rt.settings.webhooks_allow_private,
-            )
+    try:  # before the transaction: checking a URL looks its host up in DNS
+        changes = webhooks.check_settings(body.replyUrl, body.reportUrl, body.secret,
+                                          allow_private=rt.settings.webhooks_allow_private)
     except (RefusedUrl, ValueError) as exc:
         raise ZoomError(400, Code.INVALID_REQUEST, f"Invalid developer settings: {exc}") from None
+    with rt.db.write() as session:
+        settings = webhooks.update_settings(session, user.user_id, changes)
     return render(request, _present(settings), "webServiceDeveloperSettings")

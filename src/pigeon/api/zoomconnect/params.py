@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from pigeon.api.zoomconnect.errors import refused
+from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
 from pigeon.sending.service import Problem, SendError
@@ -22,9 +22,9 @@ def parse_local(value: str, fmt: str, zone: str, field: str) -> dt.datetime:
         if not (text.isdigit() and len(text) == len(pattern)):
             raise ValueError
         local = dt.datetime.strptime(text, fmt)
-    except ValueError:
+        return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across a zone
         raise SendError(Problem.INVALID_DATE, f"{field} must be {pattern}, not {value!r}") from None
-    return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def send_time(rt: Runtime, value: str | None, field: str = "dateToSend") -> dt.datetime | None:
@@ -41,9 +41,11 @@ def local_day(rt: Runtime, value: str | None, field: str, *, end: bool = False) 
         return None
     try:
         day = parse_local(value, "%Y%m%d", rt.settings.timezone, field)
+        return day + dt.timedelta(days=1) if end else day
     except SendError as exc:
         raise refused(exc) from None
-    return day + dt.timedelta(days=1) if end else day
+    except OverflowError:
+        raise ZoomError(400, Code.INVALID_DATE, f"{field} is out of range: {value!r}") from None
 
 
 def number_param(rt: Runtime, value: str | None) -> str | None:

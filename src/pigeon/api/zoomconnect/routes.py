@@ -33,6 +33,7 @@ from pigeon.sending.service import Outgoing, SendError
 from pigeon.text import analyse, character_analysis
 
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000  # beyond it, offsets overflow the databases' integers
 router = APIRouter(prefix=PREFIX)
 
 
@@ -211,7 +212,7 @@ def analyse_parts(request: Request, user: User, body: Analyse = None) -> Respons
 def all_messages(
     request: Request,
     user: User,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     pageSize: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     type: Direction | None = None,
     status: Status | None = None,
