@@ -9,30 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_contacts import crowd
+from test_contacts import contact_id, crowd, group_id, members
 
 from conftest import API, Server, User, make_user
 from pigeon.contacts.importer import CsvError, read_csv
 from pigeon.db import Database
 
 BIG = "x" * 140_000  # over the csv module's field limit, 131072 characters
-
-
-def contact_id(user: User, number: str, **fields: object) -> str:
-    response = user.http.post(f"{API}/contacts/create", json={"contactNumber": number, **fields})
-    assert response.status_code == 200, response.text
-    return response.json()["contactId"]
-
-
-def group_id(user: User, name: str) -> str:
-    response = user.http.post(f"{API}/groups/create", json={"name": name})
-    assert response.status_code == 200, response.text
-    return response.json()["groupId"]
-
-
-def members(user: User, group: str) -> list[str]:
-    listed = user.http.get(f"{API}/groups/{group}/contacts", params={"pageSize": 1000}).json()["webServiceContacts"]
-    return [c["contactNumber"] for c in listed]
 
 
 def pigeon(server: Server, *args: str) -> subprocess.CompletedProcess:
