@@ -32,6 +32,8 @@ def check_syntax(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL; RefusedUrl when it is not one."""
     if len(url) > 2048:
         raise RefusedUrl("a webhook URL must be at most 2048 characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url.strip()):
+        raise RefusedUrl("a webhook URL must not contain spaces or control characters (encode them)")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
