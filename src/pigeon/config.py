@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +42,10 @@ class DeliverySettings(BaseModel):
     max_attempts: int = Field(10, ge=1, description="Temporary failures before a message fails.")
     retry_base: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt.")
     retry_max: float = Field(600.0, gt=0)
+    in_doubt: Literal["resend", "unknown"] = Field(
+        "resend", description="A message handed to a carrier whose answer was lost (a crash, a dropped link): "
+        "send it again (at least once) or make it UNKNOWN (at most once).")
+    drain_seconds: float = Field(10.0, ge=0, description="On SIGTERM: how long rounds in flight may take to finish.")
 
 
 class WebhookSettings(BaseModel):
@@ -53,6 +58,24 @@ class WebhookSettings(BaseModel):
     per_receiver: int = Field(16, ge=1, le=100, description="POSTs in flight to one receiver at once.")
     in_flight: int = Field(200, ge=1, le=10_000, description="POSTs in flight per process at once.")
     poll_interval: float = Field(0.5, gt=0, description="Idle sleep between outbox polls.")
+
+
+class LimitSettings(BaseModel):
+    """Sizes of requests: bigger ones are refused before they are read (see pigeon.api.limits)."""
+
+    body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body (JSON, XML, form).")
+    body_overrides: dict[str, int] = Field(
+        default_factory=dict, description="Path prefix -> largest body there (routes that take media)."
+    )
+    header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request line and headers, in all.")
+
+
+class SigninSettings(BaseModel):
+    """Failed sign-ins, counted in the database per client address and per email (pigeon.accounts.throttle)."""
+
+    email_failures: int = Field(10, ge=0, description="Failures per email per window before 429 (0: no limit).")
+    address_failures: int = Field(50, ge=0, description="Failures per client address per window (0: no limit).")
+    window: float = Field(60.0, gt=0, description="Seconds a count lasts, from its first failure.")
 
 
 class Settings(BaseSettings):
@@ -85,6 +108,11 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     webhooks_allow_private: bool = Field(
         False, description="Allow webhook URLs on loopback and private addresses (testing, private networks)."
+    )
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    signin: SigninSettings = Field(default_factory=SigninSettings)
+    token_key: SecretStr | None = Field(
+        None, description="HMAC key for stored API and URL tokens; unset: a random key kept in the database."
     )
     log_level: str = "INFO"
 

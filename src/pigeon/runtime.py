@@ -60,6 +60,9 @@ class Runtime:
             self.batcher.start()
 
     async def stop(self) -> None:
+        """Drain, in order: no more sends taken; no more claims, the rounds in flight finish
+        (up to ``delivery.drain_seconds``) and their answers are recorded; receipts stored and
+        acknowledged, then unbind; the last receipts written; webhooks stopped."""
         if self.batcher:
             await self.batcher.stop()
         if self.engine:
@@ -69,6 +72,7 @@ class Runtime:
             await self.events.stop()
         if self.webhooks:
             await self.webhooks.stop()
+        log.info("stopped")
         self.executor.shutdown(wait=True)
         self.db.dispose()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -41,6 +41,9 @@ class Outcome(StrEnum):
     RETRY = "retry"  # a temporary failure: try again later (counts as an attempt)
     UNAVAILABLE = "unavailable"  # no carrier could take it now: wait, however long (not an attempt)
     REJECTED = "rejected"  # a permanent failure: the message fails
+    #: handed over, and no answer will come (the link dropped): under the at-most-once
+    #: policy the message becomes UNKNOWN rather than be sent again
+    IN_DOUBT = "in_doubt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,14 @@ class SubmitResult:
     carrier: str | None = None  # who took it, when it is not the carrier that was asked
     #: every part acknowledged so far ({seq: reference}) for a message sent in several parts
     part_refs: Mapping[int, str] = field(default_factory=lambda: _NONE)
+    #: some of it was written to the carrier twice: once on a link that dropped before the
+    #: answer, then again (the at-least-once policy)
+    in_doubt: bool = False
+
+
+#: ``report(index, result)``: a carrier tells the engine each answer as soon as it is final,
+#: so that it is recorded within milliseconds rather than at the end of the batch
+Report = Callable[[int, SubmitResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +123,9 @@ class Carrier(ABC):
         """Disconnect; nothing is reported after this returns."""
 
     @abstractmethod
-    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
-        """Hand over a batch; one result per submission, in order."""
+    async def submit(self, batch: list[Submission], report: Report | None = None) -> list[SubmitResult]:
+        """Hand over a batch; one result per submission, in order. Each result may also be
+        given to ``report`` as soon as it is known (at most once per index)."""
 
     def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:  # noqa: B027
         """Messages (ref, to, sent_at) this carrier accepted before a restart, still awaiting a receipt."""

@@ -35,6 +35,6 @@ def build_carrier(settings: Settings) -> Carrier:
         else:
             from pigeon.carriers.smpp import SmppCarrier
 
-            carrier = SmppCarrier(c)
+            carrier = SmppCarrier(c, resend_in_doubt=settings.delivery.in_doubt == "resend")
         routes.append(Route(carrier, tuple(c.prefixes), frozenset(c.countries), tuple(map(re.compile, c.senders))))
     return Router(routes)

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Submission, SubmitResult
+from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Report, Submission, SubmitResult
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,23 @@ class Router(Carrier):
         for carrier in self.members():
             await carrier.stop()
 
-    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+    async def submit(self, batch: list[Submission], report: Report | None = None) -> list[SubmitResult]:
         results: list[SubmitResult | None] = [None] * len(batch)
         tried: list[set[str]] = [set() for _ in batch]
+        reported: set[int] = set()
+
+        def passed_on(indices: list[int]) -> Report | None:
+            """The member's early answers, passed on unless the next carrier may still get it."""
+            if report is None:
+                return None
+
+            def forward(j: int, result: SubmitResult) -> None:
+                i = indices[j]
+                if not _fails_over(batch[i], result):
+                    reported.add(i)
+                    report(i, result)
+            return forward
+
         todo = list(range(len(batch)))
         while todo:
             groups: dict[str, tuple[Carrier, list[int]]] = {}
@@ -81,16 +95,20 @@ class Router(Carrier):
                 tried[i].add(carrier.name)
                 groups.setdefault(carrier.name, (carrier, []))[1].append(i)
             answers = await asyncio.gather(
-                *(carrier.submit([batch[i] for i in indices]) for carrier, indices in groups.values())
+                *(carrier.submit([batch[i] for i in indices], passed_on(indices)) for carrier, indices in groups.values())
             )
             todo = []
             for (_, indices), answer in zip(groups.values(), answers, strict=True):
                 for i, result in zip(indices, answer, strict=True):
                     results[i] = result
-                    # gone down under it, and nothing of it taken: the next carrier may
-                    if result.outcome is Outcome.UNAVAILABLE and not result.part_refs and not batch[i].sent_parts:
+                    if _fails_over(batch[i], result):
                         todo.append(i)
-        return [r if r is not None else _unavailable() for r in results]
+        final = [r if r is not None else _unavailable() for r in results]
+        if report is not None:
+            for i, result in enumerate(final):
+                if i not in reported:
+                    report(i, result)
+        return final
 
     def _candidates(self, sub: Submission) -> list[Carrier]:
         if sub.sent_carrier:
@@ -106,6 +124,11 @@ class Router(Carrier):
             return up[0]
         # all down: the first one still gets the chance to take it if it comes back within its wait
         return candidates[0] if not tried else None
+
+
+def _fails_over(sub: Submission, result: SubmitResult) -> bool:
+    """Gone down under it, and nothing of it taken: the next carrier may take it."""
+    return result.outcome is Outcome.UNAVAILABLE and not result.part_refs and not sub.sent_parts and not result.in_doubt
 
 
 def _unavailable() -> SubmitResult:

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 
-from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Receipt, Submission, SubmitResult
+from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Receipt, Report, Submission, SubmitResult
 from pigeon.config import SimulatorSettings
 from pigeon.db import utcnow
 from pigeon.messages.models import Status
@@ -52,7 +52,7 @@ class SimulatedCarrier(Carrier):
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+    async def submit(self, batch: list[Submission], report: Report | None = None) -> list[SubmitResult]:
         results = []
         due = time.monotonic() + self.delay
         for sub in batch:

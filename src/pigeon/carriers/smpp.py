@@ -15,7 +15,16 @@ import logging
 import time
 from collections.abc import Mapping
 
-from pigeon.carriers.base import Carrier, CarrierEvents, InboundSms, Outcome, Receipt, Submission, SubmitResult
+from pigeon.carriers.base import (
+    Carrier,
+    CarrierEvents,
+    InboundSms,
+    Outcome,
+    Receipt,
+    Report,
+    Submission,
+    SubmitResult,
+)
 from pigeon.carriers.settings import CarrierSettings
 from pigeon.db import utcnow
 from pigeon.messages.models import Status
@@ -42,7 +51,7 @@ RECEIPT_ESM_TYPES = frozenset({0x04, 0x08, 0x10, 0x20})  # SMSC receipt, SME ack
 
 
 class SmppCarrier(Carrier):
-    def __init__(self, settings: CarrierSettings):
+    def __init__(self, settings: CarrierSettings, *, resend_in_doubt: bool = True):
         self.name = settings.name
         self.settings = settings
         link = dict(
@@ -52,7 +61,9 @@ class SmppCarrier(Carrier):
             enquire_link=settings.enquire_link, reconnect_min=settings.reconnect_min,
             reconnect_max=settings.reconnect_max, response_timeout=settings.response_timeout,
             retries=settings.retries, tls=settings.tls, tls_verify=settings.tls_verify, tls_ca=settings.tls_ca,
+            resend_unanswered=resend_in_doubt,
         )
+        self.resend_in_doubt = resend_in_doubt
         if settings.bind == "transceiver":
             self.tx = self.rx = SmppClient(LinkSettings(self.name, bind_type=BindType.TRANSCEIVER, **link),
                                            self._deliver)
@@ -78,11 +89,18 @@ class SmppCarrier(Carrier):
             await link.start()
         self._expiry = asyncio.create_task(self._expire_partial_inbound(), name=f"{self.name}-mo-expiry")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Acknowledge what is stored (waiting up to ``timeout``), then unbind and close. What
+        is left unacknowledged the SMSC sends again, to whoever binds next."""
         if self._expiry:
             self._expiry.cancel()
         if self._acking:
-            await asyncio.gather(self._acking, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._acking), timeout)
+            except TimeoutError:
+                log.warning("%s: deliver_sm not acknowledged at shutdown; the SMSC will send them again", self.name)
+                self._acking.cancel()
+                await asyncio.gather(self._acking, return_exceptions=True)
         for link in self.links:
             await link.stop()
 
@@ -92,17 +110,20 @@ class SmppCarrier(Carrier):
 
     # Out --------------------------------------------------------------------------------------
 
-    async def submit(self, batch: list[Submission]) -> list[SubmitResult]:
+    async def submit(self, batch: list[Submission], report: Report | None = None) -> list[SubmitResult]:
         s = self.settings
-        plans: list[tuple[int, list[int]] | SubmitResult] = []  # per submission: (parts, seqs sent), or its result
+        results: list[SubmitResult | None] = [None] * len(batch)
+        plans: list[tuple[int, list[int]]] = []  # per submission: its parts, and the seqs sent now
         requests: list[tuple[dict, Mapping[int, bytes] | None]] = []
-        for sub in batch:
+        owners: list[tuple[int, int]] = []  # per request: (submission, its place among the seqs)
+        for i, sub in enumerate(batch):
             try:
                 parts = encode_parts(sub.body, alphabet=s.alphabet, packed=s.packed, split=s.split,
                                      reference=int(sub.message_id[-4:], 16))
             except ValueError as exc:
-                plans.append(SubmitResult(Outcome.REJECTED, error_code="ENCODING", detail=str(exc)[:255],
-                                          carrier=self.name))
+                results[i] = SubmitResult(Outcome.REJECTED, error_code="ENCODING", detail=str(exc)[:255],
+                                          carrier=self.name)
+                plans.append((0, []))
                 continue
             base = self._fields(sub)
             seqs = []
@@ -112,48 +133,63 @@ class SmppCarrier(Carrier):
                 fields = dict(base, esm_class=part.esm_class, data_coding=part.data_coding,
                               short_message=part.short_message)
                 requests.append((fields, part.tlvs or None))
+                owners.append((i, len(seqs)))
                 seqs.append(seq)
             plans.append((len(parts), seqs))
-        answers = await self._send(requests)
-        results, position = [], 0
-        for sub, plan in zip(batch, plans, strict=True):
-            if isinstance(plan, SubmitResult):
-                results.append(plan)
-                continue
-            total, seqs = plan
-            mine = answers[position : position + len(seqs)]
-            position += len(seqs)
-            results.append(self._result(sub, total, seqs, mine))
-        return results
+            if not seqs:  # every part went before
+                results[i] = self._result(sub, len(parts), [], [])
+        got: list[list[Answer | None]] = [[None] * len(seqs) for _, seqs in plans]
+        remaining = [len(seqs) for _, seqs in plans]
 
-    async def _send(self, requests: list) -> list[Answer]:
+        def answered(k: int, answer: Answer) -> None:
+            i, j = owners[k]
+            got[i][j] = answer
+            remaining[i] -= 1
+            if not remaining[i]:
+                total, seqs = plans[i]
+                results[i] = self._result(batch[i], total, seqs, got[i])  # type: ignore[arg-type]
+                if report is not None:
+                    report(i, results[i])  # type: ignore[arg-type]
+
+        if report is not None:
+            for i, result in enumerate(results):
+                if result is not None:
+                    report(i, result)
+        await self._send(requests, answered)
+        return results  # type: ignore[return-value]
+
+    async def _send(self, requests: list, answered) -> None:  # type: ignore[no-untyped-def]
         if not requests:
-            return []
+            return
         if not self.tx.bound and not await self.tx.wait_bound(min(1.0, self.settings.submit_timeout)):
-            return [Answer(UNANSWERED)] * len(requests)
-        batch = self.tx.send(requests)
+            for k in range(len(requests)):
+                answered(k, Answer(UNANSWERED))
+            return
+        batch = self.tx.send(requests, answered)
         try:
-            return await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
+            await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
+            return
         except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
             self.tx.withdraw(batch)
         try:
-            return await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
+            await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
         except TimeoutError:
-            batch.abandon()
-            return batch.future.result()
+            self.tx.abandon(batch)
 
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
-        if total == 1 and answers[0].status == 0:  # the common case, quickly
+        if total == 1 and answers[0].status == 0 and not answers[0].in_doubt:  # the common case, quickly
             ref = P.normalise_message_id(answers[0].message_id or "")
             return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name)
         refs = dict(sub.sent_parts)
         failure: Answer | None = None
-        unanswered = temporary = False
+        unanswered = temporary = doubt = lost = False
         for seq, answer in zip(seqs, answers, strict=True):
+            doubt = doubt or answer.in_doubt
             if answer.status == 0:
                 refs[seq] = P.normalise_message_id(answer.message_id or "")
             elif answer.status == UNANSWERED:
                 unanswered = True
+                lost = lost or answer.in_doubt
             elif P.is_temporary(answer.status):
                 temporary = True
             else:
@@ -162,15 +198,20 @@ class SmppCarrier(Carrier):
         if failure is not None:
             code = _status_name(failure.status)
             return SubmitResult(Outcome.REJECTED, error_code=code, carrier=self.name, part_refs=part_refs,
-                                detail=f"the carrier refused the message ({code})")
+                                detail=f"the carrier refused the message ({code})", in_doubt=doubt)
         if unanswered:
-            outcome = Outcome.UNAVAILABLE if not self.tx.bound else Outcome.RETRY
+            if lost and not self.resend_in_doubt:
+                outcome = Outcome.IN_DOUBT
+            else:
+                outcome = Outcome.UNAVAILABLE if not self.tx.bound else Outcome.RETRY
             return SubmitResult(outcome, error_code="CARRIER_UNAVAILABLE", carrier=self.name, part_refs=part_refs,
-                                detail="no answer from the carrier")
+                                detail="no answer from the carrier", in_doubt=doubt)
         if temporary:
-            return SubmitResult(Outcome.RETRY, error_code="CARRIER_BUSY", carrier=self.name, part_refs=part_refs)
+            return SubmitResult(Outcome.RETRY, error_code="CARRIER_BUSY", carrier=self.name, part_refs=part_refs,
+                                in_doubt=doubt)
         first = refs[min(refs)] if refs else ""
-        return SubmitResult(Outcome.ACCEPTED, carrier_ref=first, carrier=self.name, part_refs=part_refs)
+        return SubmitResult(Outcome.ACCEPTED, carrier_ref=first, carrier=self.name, part_refs=part_refs,
+                            in_doubt=doubt)
 
     def _fields(self, sub: Submission) -> dict[str, object]:
         s = self.settings

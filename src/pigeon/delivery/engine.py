@@ -3,6 +3,12 @@
 Each process running it (``pigeon serve``, ``pigeon worker``) claims batches under a lease,
 so any number share one PostgreSQL database without taking the same message twice. The
 engine sleeps when the queue is empty, and wakes at once when this process accepts a send.
+
+A carrier's answers are recorded as they come, not at the end of a round: the ``Recorder``
+writes whatever has arrived since its last commit, at once, so a crash leaves in doubt only
+the messages whose answers were not yet in (see ``delivery.queue`` for what becomes of them).
+Every batched write here goes through ``db.isolate``: one item that cannot be written is set
+aside as an incident, and the items beside it go on.
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
-from pigeon.carriers.base import Carrier, InboundSms, Receipt
+from pigeon.carriers.base import Carrier, InboundSms, Receipt, SubmitResult
 from pigeon.config import DeliverySettings
 from pigeon.db import Database, utcnow
+from pigeon.db.isolate import describe, write_isolated
 from pigeon.delivery import queue
 from pigeon.delivery.receipts import apply_receipts
 from pigeon.inbound.service import receive
+from pigeon.incidents import service as incidents
+from pigeon.incidents.models import Kind
 
 log = logging.getLogger(__name__)
+RETRY_WRITE = 0.5  # seconds between tries of a write the database refused (it is down, say)
 
 
 class DeliveryEngine:
@@ -33,43 +44,73 @@ class DeliveryEngine:
         self.carrier = carrier
         self.settings = settings
         self.executor = executor
+        self.recorder = Recorder(db, executor, self._record)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         """Run ``settings.rounds`` rounds side by side: one claims and records while another's
         batch is with the carrier (each claims its own rows, under its own lease)."""
+        self._stopping = False
+        self.recorder.start()
         self._tasks = [asyncio.create_task(self._run(), name=f"delivery-engine-{i}")
                        for i in range(self.settings.rounds)]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, drain: float | None = None) -> None:
+        """Stop claiming; give the rounds in flight up to ``drain`` seconds (the settings'
+        ``drain_seconds`` by default) to hand over their batches and record the answers, then
+        cut them short (what they had handed over unanswered is in doubt after the lease)."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, cut = await asyncio.wait(self._tasks, timeout=self.settings.drain_seconds if drain is None else drain)
+            for task in cut:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if cut:
+                log.warning("%d delivery rounds cut short at shutdown", len(cut))
         self._tasks = []
+        await self.recorder.stop()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 claimed = await loop.run_in_executor(self.executor, self._claim)
                 if claimed:
-                    results = await self.carrier.submit([c.submission for c in claimed])
-                    await loop.run_in_executor(self.executor, self._record, list(zip(claimed, results, strict=True)))
+                    await self._deliver(claimed)
                     continue
             except asyncio.CancelledError:
                 raise
             except Exception:  # the leases lapse and the messages are claimed again
                 log.exception("delivery round failed; retrying")
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
-                await asyncio.sleep(self.GATHER)  # woken by a send: let its neighbours join the round
+                if not self._stopping:
+                    await asyncio.sleep(self.GATHER)  # woken by a send: let its neighbours join the round
             except TimeoutError:
                 pass
+
+    async def _deliver(self, claimed: list[queue.Claimed]) -> None:
+        """Hand the batch over; each answer goes to the recorder as soon as it is known."""
+        reported = [False] * len(claimed)
+
+        def report(i: int, result: SubmitResult) -> None:
+            if not reported[i]:
+                reported[i] = True
+                self.recorder.add(claimed[i], result)
+
+        results = await self.carrier.submit([c.submission for c in claimed], report)
+        for i, result in enumerate(results):
+            report(i, result)
+        await self.recorder.written()
 
     def _claim(self) -> list[queue.Claimed]:
         with self.db.write() as session:
@@ -79,26 +120,139 @@ class DeliveryEngine:
                 limit=self.settings.batch_size,
                 lease=dt.timedelta(seconds=self.settings.lease_seconds),
                 skip_locked=not self.db.is_sqlite,
+                in_doubt=self.settings.in_doubt,
             )
 
-    def _record(self, results: list) -> None:
-        with self.db.write() as session:
-            queue.record(
-                session,
-                utcnow(),
-                self.carrier.name,
-                results,
-                max_attempts=self.settings.max_attempts,
-                retry_base=self.settings.retry_base,
-                retry_max=self.settings.retry_max,
-            )
+    def _record(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> list[tuple[queue.Claimed, SubmitResult]]:
+        """Record answers, each batch in halves if it must be; returns what the database
+        could not take now (it is down), to be tried again."""
+        now = utcnow()
+        s = self.settings
+
+        def write(session, chunk):  # type: ignore[no-untyped-def]
+            queue.record(session, now, self.carrier.name, chunk, max_attempts=s.max_attempts,
+                         retry_base=s.retry_base, retry_max=s.retry_max)
+
+        out = write_isolated(self.db, items, write)
+        for (claimed, result), exc in out.failed:
+            try:
+                with self.db.write() as session:
+                    queue.set_aside(session, now, claimed, result, describe(exc))
+            except Exception:  # its row stays in flight: in doubt once its lease lapses
+                log.exception("could not set aside the answer for %s", claimed.submission.message_id)
+        if out.error is not None:
+            log.warning("recording %d carrier answers failed (%s); retrying", len(out.unwritten), describe(out.error))
+        return out.unwritten
+
+
+@dataclass(slots=True)
+class _Waiter:
+    upto: int
+    future: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Recorder:
+    """Writes items as they arrive: each write takes all that came while the last one ran
+    (a group commit with no fixed wait). Items the database cannot take now are kept, in
+    order, and tried again."""
+
+    def __init__(self, db: Database, executor: Executor, write: Callable[[list], list]):
+        self.db = db
+        self.executor = executor
+        self.write = write  # returns the items not written (to try again)
+        self._pending: list = []
+        self._added = 0
+        self._done = 0
+        self._waiters: list[_Waiter] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="delivery-recorder")
+
+    def add(self, *item: object) -> None:
+        self._pending.append(item)
+        self._added += 1
+        self._wake.set()
+
+    async def written(self) -> None:
+        """Resolves once everything added before this call is written."""
+        if self._done >= self._added:
+            return
+        waiter = _Waiter(self._added)
+        self._waiters.append(waiter)
+        await waiter.future
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Write what is pending (one more try if the database refuses), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._pending:
+            log.error("%d carrier answers not recorded at shutdown: in doubt after their lease", len(self._pending))
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+        self._waiters = []
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            items, self._pending = self._pending, []
+            try:
+                left = await loop.run_in_executor(self.executor, self.write, items)
+            except Exception:
+                log.exception("recording %d carrier answers failed; retrying", len(items))
+                left = items
+            self._done += len(items) - len(left)
+            self._resolve()
+            if left:
+                self._pending = left + self._pending
+                if self._stopping:
+                    return
+                await asyncio.sleep(RETRY_WRITE)
+
+    def _resolve(self) -> None:
+        keep = []
+        for waiter in self._waiters:
+            if self._done >= waiter.upto:
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
+            else:
+                keep.append(waiter)
+        self._waiters = keep
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What one write of carrier events came to."""
+
+    unmatched: list[Receipt] = field(default_factory=list)
+    receipts_left: list[tuple[Receipt, float]] = field(default_factory=list)  # the database refused them
+    inbound_left: list[InboundSms] = field(default_factory=list)
 
 
 class EventSink:
     """Collects carrier receipts and inbound messages and writes them in batches.
 
-    Receipts that match no message yet are tried again every ``retry_every`` seconds for up to
-    ``retry_for`` seconds, then logged and dropped.
+    Receipts that match no waiting message yet are tried again every ``retry_every`` seconds
+    for up to ``retry_for`` seconds, then logged and dropped. A receipt or inbound message that
+    cannot be written even on its own is set aside as an incident (and so acknowledged); the
+    others go on.
     """
 
     def __init__(
@@ -127,6 +281,7 @@ class EventSink:
         self._flush_waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def receipt(self, receipt: Receipt) -> None:
         self._receipts.append((receipt, 0.0))
@@ -144,34 +299,43 @@ class EventSink:
         return future
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="carrier-events")
 
-    async def stop(self) -> None:
-        """Stop, writing what has already arrived (a receipt left unwritten at a crash is
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop after writing what has already arrived (a receipt left unwritten at a crash is
         not lost either: the message stays SENT and the carrier's memory of it remains)."""
+        self._stopping = True
+        self._receipts += self._waiting  # one last try for those not matched yet
+        self._waiting = []
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        receipts = self._receipts + self._waiting
-        if receipts or self._inbound:
-            loop = asyncio.get_running_loop()
             try:
-                await loop.run_in_executor(self.executor, self._write, receipts, self._inbound)
-            except Exception:
-                log.exception("could not write %d receipts at shutdown", len(receipts))
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                log.error("carrier events not written in %.0fs at shutdown", timeout)
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for waiter in self._flush_waiters:
+            if not waiter.done():
+                waiter.cancel()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_retry = loop.time() + self.retry_every
         while True:
+            if self._stopping and not self._receipts and not self._inbound:
+                _resolve(self._flush_waiters)
+                return
             timeout = max(0.0, next_retry - loop.time()) if self._waiting else None
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            await asyncio.sleep(self.flush_every)  # let a burst gather into one transaction
+            if not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                await asyncio.sleep(self.flush_every)  # let a burst gather into one transaction
             if loop.time() >= next_retry:
                 self._receipts += self._waiting
                 self._waiting = []
@@ -183,12 +347,18 @@ class EventSink:
                 _resolve(waiters)
                 continue
             try:
-                unmatched = await loop.run_in_executor(self.executor, self._write, receipts, inbound)
-            except Exception:
+                stored = await loop.run_in_executor(self.executor, self._write, receipts, inbound)
+            except Exception:  # a bug of ours, not the items' (those are isolated): all again later
                 log.exception("writing %d receipts and %d inbound failed; retrying", len(receipts), len(inbound))
-                self._waiting += receipts
-                self._inbound = inbound + self._inbound
+                stored = _Stored(receipts_left=receipts, inbound_left=inbound)
+            if stored.receipts_left or stored.inbound_left:
+                self._receipts = stored.receipts_left + self._receipts
+                self._inbound = stored.inbound_left + self._inbound
                 self._flush_waiters = waiters + self._flush_waiters
+                if self._stopping:
+                    log.error("%d receipts and %d inbound messages not written at shutdown",
+                              len(self._receipts), len(self._inbound))
+                    return
                 await asyncio.sleep(self.retry_every)
                 continue
             _resolve(waiters)
@@ -196,20 +366,51 @@ class EventSink:
                 self.on_written()
             first_seen = {id(r): since for r, since in receipts}
             now = loop.time()
-            for receipt in unmatched:
+            for receipt in stored.unmatched:
                 since = first_seen[id(receipt)] or now
-                if now - since < self.retry_for:
+                if now - since < self.retry_for and not self._stopping:
                     self._waiting.append((receipt, since))
-                else:
-                    log.warning("receipt %s from %s matched no message; dropped", receipt.carrier_ref, receipt.carrier)
+                elif not self._stopping:
+                    log.warning("receipt %s from %s matched no waiting message; dropped",
+                                receipt.carrier_ref, receipt.carrier)
 
-    def _write(self, receipts: list[tuple[Receipt, float]], inbound: list[InboundSms]) -> list[Receipt]:
+    def _write(self, receipts: list[tuple[Receipt, float]], inbound: list[InboundSms]) -> _Stored:
+        """Write receipts and inbound messages, in halves if need be; set aside what fails alone."""
         now = utcnow()
-        with self.db.write() as session:
-            unmatched = apply_receipts(session, [r for r, _ in receipts], now)
-            for message in inbound:
-                receive(session, message, now, self.default_region, self.timezone)
-        return unmatched
+        items: list[tuple[Receipt, float] | InboundSms] = [*receipts, *inbound]
+
+        def write(session, chunk):  # type: ignore[no-untyped-def]
+            unmatched = apply_receipts(session, [item[0] for item in chunk if isinstance(item, tuple)], now)
+            for item in chunk:
+                if isinstance(item, InboundSms):
+                    receive(session, item, now, self.default_region, self.timezone)
+            return unmatched
+
+        out = write_isolated(self.db, items, write)
+        stored = _Stored([r for unmatched in out.results for r in unmatched])
+        for item in out.unwritten:
+            (stored.inbound_left if isinstance(item, InboundSms) else stored.receipts_left).append(item)  # type: ignore[arg-type]
+        if out.failed:
+            self._set_aside(out.failed, now)
+        return stored
+
+    def _set_aside(self, failed: list, now: dt.datetime) -> None:
+        rows: dict[str, list] = {"receipt": [], "inbound": []}
+        for item, exc in failed:
+            if isinstance(item, InboundSms):
+                rows["inbound"].append((item.sender, describe(exc), {
+                    "carrier": item.carrier, "sender": item.sender, "to": item.to, "body": item.body}))
+            else:
+                r = item[0]
+                rows["receipt"].append((r.carrier_ref, describe(exc), {
+                    "carrier": r.carrier, "carrier_ref": r.carrier_ref, "status": r.status.value,
+                    "error_code": r.error_code}))
+        try:
+            with self.db.write() as session:
+                for stage, items in rows.items():
+                    incidents.record(session, Kind.SET_ASIDE, stage, items, now)
+        except Exception:
+            log.exception("could not write %d set-aside carrier events as incidents", len(failed))
 
 
 def _resolve(waiters: list[asyncio.Future[None]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base
@@ -24,6 +24,9 @@ class QueueEntry(Base):
     )
     available_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: claimed and handed to a carrier, its answer not yet recorded: found so after its lease
+    #: lapsed, the message is in doubt (the carrier may or may not have taken it)
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MessagePart(Base):

@@ -1,8 +1,14 @@
 """The outbound queue's operations, as plain functions over a write session.
 
 ``claim`` leases due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never take
-the same row; SQLite has one writer at a time anyway). ``record`` writes what the carrier
-answered, and deletes the rows of messages handed over, in the caller's transaction.
+the same row; SQLite has one writer at a time anyway) and marks them in flight. ``record``
+writes what the carrier answered, and deletes the rows of messages handed over, in the
+caller's transaction.
+
+A row found in flight when it is claimed again was handed to a carrier by a process that
+never recorded the answer (it crashed, or lost its database): the message is in doubt. The
+operator's policy decides: ``resend`` (at least once, the default) sends it again;
+``unknown`` (at most once) makes it UNKNOWN and sends nothing. Either way an incident says so.
 """
 
 from __future__ import annotations
@@ -17,55 +23,103 @@ from sqlalchemy.orm import Session
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
 from pigeon.db import bulk
 from pigeon.delivery.models import MessagePart, QueueEntry
+from pigeon.delivery.refs import stored_ref
+from pigeon.incidents import service as incidents
+from pigeon.incidents.models import Kind
 from pigeon.messages.models import Message, Status
 from pigeon.messages.service import fail_and_refund
+from pigeon.webhooks.service import report_events
 
 Q = QueueEntry.__table__
 M = Message.__table__
 MP = MessagePart.__table__
 UNAVAILABLE_WAIT = 5.0  # seconds before a message no carrier could take is tried again
+RESEND, UNKNOWN = "resend", "unknown"  # what becomes of a message in doubt
+IN_DOUBT_DETAIL = "handed to a carrier whose answer was never recorded; not sent again (policy: unknown)"
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
     submission: Submission
     attempts: int
+    in_doubt: bool = False  # a claim before this one handed it over and never recorded the answer
 
 
 def claim(
-    session: Session, now: dt.datetime, *, limit: int, lease: dt.timedelta, skip_locked: bool
+    session: Session,
+    now: dt.datetime,
+    *,
+    limit: int,
+    lease: dt.timedelta,
+    skip_locked: bool,
+    in_doubt: str = RESEND,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due messages, oldest due first."""
-    due = select(Q.c.message_id).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
+    """Lease up to ``limit`` due messages, oldest due first, and mark them in flight."""
+    due = select(Q.c.message_id, Q.c.in_flight).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
+    found = session.execute(due).all()
+    if not found:
+        return []
+    doubtful = {row.message_id for row in found if row.in_flight}
     leased = session.execute(
         update(Q)
-        .where(Q.c.message_id.in_(due.scalar_subquery()))
-        .values(available_at=now + lease, attempts=Q.c.attempts + 1)
+        .where(Q.c.message_id.in_([row.message_id for row in found]))
+        .values(available_at=now + lease, attempts=Q.c.attempts + 1, in_flight=True)
         .returning(Q.c.message_id, Q.c.attempts)
     ).all()
-    if not leased:
-        return []
     attempts = dict(leased)
     rows = session.execute(
         select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status)
         .where(M.c.id.in_(attempts))
     ).all()
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
-    claimed, stale = [], []
+    claimed, stale, unknown = [], [], []
     for row in rows:
         if row.status != Status.SCHEDULED:
             stale.append(row.id)
+            continue
+        if row.id in doubtful and in_doubt == UNKNOWN:
+            unknown.append(row.id)
             continue
         sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts)
         if row.id in sent_parts:
             carrier, refs = sent_parts[row.id]
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
-        claimed.append(Claimed(sub, attempts[row.id]))
+        claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful))
+    if unknown:
+        _give_up_unknown(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
+        stale += unknown
     if stale:
         session.execute(delete(Q).where(Q.c.message_id.in_(stale)))
+    resent = [c.submission.message_id for c in claimed if c.in_doubt]
+    incidents.record(session, Kind.IN_DOUBT, RESEND,
+                     [(mid, "claimed again after its lease lapsed unanswered; sent again (policy: resend)", None)
+                      for mid in resent], now)
+    incidents.record(session, Kind.IN_DOUBT, UNKNOWN, [(mid, IN_DOUBT_DETAIL, None) for mid in unknown], now)
     return claimed
+
+
+def _give_up_unknown(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
+    """Make messages not yet sent UNKNOWN (charged: the carrier may have them), with their reports."""
+    changed = bulk.update(
+        session, "messages", "id", (("status", "text"), ("error_code", "text"), ("error_detail", "text"),
+                                    ("final_at", "timestamp")),
+        [(mid, Status.UNKNOWN.value, code, detail[:255], now) for mid in sorted(message_ids)],
+        where=f"messages.status = '{Status.SCHEDULED.value}'")
+    if changed:
+        report_events(session, message_ids, now)
+
+
+def set_aside(session: Session, now: dt.datetime, claimed: Claimed, result: SubmitResult, reason: str) -> None:
+    """A carrier's answer that could not be recorded, even alone: the message is made UNKNOWN
+    (never sent again: the carrier may have it), its queue row dropped, and an incident kept."""
+    message_id = claimed.submission.message_id
+    _give_up_unknown(session, [message_id], "SET_ASIDE", f"its carrier's answer could not be recorded: {reason}", now)
+    session.execute(delete(Q).where(Q.c.message_id == message_id))
+    payload = {"outcome": result.outcome.value, "carrier": result.carrier, "carrier_ref": result.carrier_ref,
+               "error_code": result.error_code, "detail": result.detail, "part_refs": dict(result.part_refs)}
+    incidents.record(session, Kind.SET_ASIDE, "record", [(message_id, reason, payload)], now)
 
 
 def record(
@@ -83,21 +137,25 @@ def record(
     ``carrier`` is the name recorded when a result does not name its own. The acknowledged
     parts of a message sent in several parts are kept, whatever became of the rest.
     """
-    sent, retry, failed, parts = [], [], [], []
+    sent, retry, failed, parts, unknown, doubted = [], [], [], [], [], []
     for claimed, result in results:
         sub = claimed.submission
         message_id = sub.message_id
         new_parts = {seq: ref for seq, ref in result.part_refs.items() if seq not in sub.sent_parts}
         if new_parts:
             parts.append((message_id, sub.sent_carrier or result.carrier or carrier, new_parts))
+        if result.in_doubt:
+            doubted.append(message_id)
         if result.outcome is Outcome.ACCEPTED:
-            sent.append((message_id, result.carrier or carrier, result.carrier_ref))
+            sent.append((message_id, result.carrier or carrier, stored_ref(result.carrier_ref or "")))
+        elif result.outcome is Outcome.IN_DOUBT:
+            unknown.append(message_id)
         elif result.outcome is Outcome.UNAVAILABLE:  # not the message's fault: not an attempt
             wait = result.retry_after or UNAVAILABLE_WAIT
-            retry.append((message_id, now + dt.timedelta(seconds=wait), claimed.attempts - 1))
+            retry.append((message_id, now + dt.timedelta(seconds=wait), claimed.attempts - 1, False))
         elif result.outcome is Outcome.RETRY and claimed.attempts < max_attempts:
             delay = result.retry_after or min(retry_max, retry_base * 2 ** (claimed.attempts - 1))
-            retry.append((message_id, now + dt.timedelta(seconds=delay), claimed.attempts))
+            retry.append((message_id, now + dt.timedelta(seconds=delay), claimed.attempts, False))
         else:
             code = result.error_code or ("RETRIES_EXHAUSTED" if result.outcome is Outcome.RETRY else None)
             failed.append((message_id, code, result.detail))
@@ -105,12 +163,20 @@ def record(
         _keep_parts(session, parts)
     bulk.update(session, "messages", "id",
                 (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
-                [(message_id, Status.SENT.value, now, name, ref) for message_id, name, ref in sent])
-    bulk.update(session, "outbound_queue", "message_id", (("available_at", "timestamp"), ("attempts", "integer")),
-                retry)
+                sorted((message_id, Status.SENT.value, now, name, ref) for message_id, name, ref in sent),
+                where=f"messages.status = '{Status.SCHEDULED.value}'")
+    bulk.update(session, "outbound_queue", "message_id",
+                (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), retry)
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(Status.SCHEDULED,))
-    done = [message_id for message_id, _, _ in sent] + [message_id for message_id, _, _ in failed]
+    if unknown:
+        _give_up_unknown(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
+    if doubted:
+        incidents.record(session, Kind.IN_DOUBT, "link", [
+            (mid, "written to the carrier, the link lost before its answer: "
+                  + ("not sent again (policy: unknown)" if mid in unknown else "written again (policy: resend)"), None)
+            for mid in doubted], now)
+    done = [message_id for message_id, _, _ in sent] + [message_id for message_id, _, _ in failed] + unknown
     if done:
         session.execute(delete(Q).where(Q.c.message_id.in_(done)))
 
@@ -139,11 +205,11 @@ def _sent_parts(session: Session, message_ids: list[str]) -> dict[str, tuple[str
 
 
 def _keep_parts(session: Session, parts: list[tuple[str, str, dict[int, str]]]) -> None:
-    """Write newly acknowledged parts of these messages."""
-    bulk.insert(
+    """Write newly acknowledged parts of these messages (a part already written is kept)."""
+    bulk.insert_new(
         session,
         "message_parts",
-        ("message_id", "seq", "carrier", "carrier_ref", "status"),
-        [(message_id, seq, name, ref, Status.SENT.value)
+        (("message_id", "text"), ("seq", "integer"), ("carrier", "text"), ("carrier_ref", "text"), ("status", "text")),
+        [(message_id, seq, name, stored_ref(ref), Status.SENT.value)
          for message_id, name, refs in parts for seq, ref in sorted(refs.items())],
     )

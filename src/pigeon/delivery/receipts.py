@@ -1,13 +1,18 @@
 """Delivery receipts to message statuses: matched by (carrier, reference), applied once.
 
-A reference is looked up among the parts of concatenated messages first, then among whole
-messages; a receipt whose reference matches nothing is tried again under its other spellings
-(``Receipt.alt_refs``, and the same number in decimal or hex). A concatenated message is
-DELIVERED when every part is, and fails as soon as one part fails.
+A receipt matches the newest message still waiting (SENT) for its reference: a part of a
+concatenated message, or a message sent in one piece. Carriers reuse references (an SMSC
+restarted counts from 1 again), so a reference that only older, final messages carry is not
+a match: it is handed back, to be tried again a little later (the carrier may have answered
+before its acceptance was written, or even before its submit_sm_resp was read). A reference
+that matches nothing is tried again under its other spellings (``Receipt.alt_refs``, and the
+same number in decimal or hex). Two receipts for one reference in one write are applied one
+after the other, each to the newest message then still waiting.
 
-A receipt for a message that is not SENT any more is a repeat and changes nothing. A receipt
-that matches nothing at all is handed back: the carrier may have answered before its
-acceptance was written, and the caller tries it again a little later.
+The message rows are locked (in id order) before their parts change, so when the receipts of
+a message's parts are applied by several processes at once, each sees what the others wrote,
+and the last one finishes the message: DELIVERED when every part is, FAILED as soon as one
+part fails, exactly once.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from itertools import groupby
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Receipt
 from pigeon.db import bulk
 from pigeon.delivery.models import MessagePart
+from pigeon.delivery.refs import stored_ref
 from pigeon.messages.models import Message, Status
 from pigeon.messages.service import fail_and_refund
 from pigeon.webhooks.service import report_events
@@ -29,19 +35,40 @@ M = Message.__table__
 MP = MessagePart.__table__
 CHUNK = 500
 FAILED_DETAIL = "the carrier reported the message undelivered"
+SENT = Status.SENT.value
 
 
 def apply_receipts(session: Session, receipts: list[Receipt], now: dt.datetime) -> list[Receipt]:
-    """Apply what can be matched; return the receipts that matched no message."""
+    """Apply what can be matched; return the receipts that matched no waiting message."""
+    unmatched: list[Receipt] = []
+    pending = receipts
+    while pending:
+        # one receipt per reference in each pass; a second one waits for the next pass
+        this, later, seen = [], [], set()
+        for receipt in pending:
+            key = (receipt.carrier, stored_ref(receipt.carrier_ref))
+            (later if key in seen else this).append(receipt)
+            seen.add(key)
+        unmatched += _apply_pass(session, this, now)
+        pending = later
+    return unmatched
+
+
+def _apply_pass(session: Session, receipts: list[Receipt], now: dt.datetime) -> list[Receipt]:
     unmatched: list[Receipt] = []
     receipts = sorted(receipts, key=lambda r: r.carrier)
     for carrier, group in groupby(receipts, key=lambda r: r.carrier):
         items = list(group)
         for start in range(0, len(items), CHUNK):
-            by_ref = {r.carrier_ref: r for r in items[start : start + CHUNK]}
+            by_ref = {stored_ref(r.carrier_ref): r for r in items[start : start + CHUNK]}
             found = _apply(session, carrier, by_ref, now)
             missed = [r for ref, r in by_ref.items() if ref not in found]
-            by_alt = {alt: r for r in missed for alt in spellings(r) if alt != r.carrier_ref}
+            by_alt: dict[str, Receipt] = {}
+            for r in missed:
+                for alt in spellings(r):
+                    alt = stored_ref(alt)
+                    if alt != stored_ref(r.carrier_ref) and alt not in by_ref:
+                        by_alt.setdefault(alt, r)
             if by_alt:
                 matched = {id(by_alt[ref]) for ref in _apply(session, carrier, by_alt, now)}
                 missed = [r for r in missed if id(r) not in matched]
@@ -66,54 +93,72 @@ def spellings(receipt: Receipt) -> set[str]:
 
 
 def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.datetime) -> set[str]:
-    """Apply receipts keyed by reference; return the references that matched."""
-    found = _apply_to_parts(session, carrier, by_ref, now)
-    rest = {ref: r for ref, r in by_ref.items() if ref not in found}
-    if rest:
-        found |= _apply_to_messages(session, carrier, rest, now)
-    return found
-
-
-def _apply_to_messages(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.datetime) -> set[str]:
-    rows = session.execute(
-        select(M.c.id, M.c.carrier_ref, M.c.status).where(M.c.carrier == carrier, M.c.carrier_ref.in_(by_ref))
-    ).all()
-    done, failed = [], []
-    for row in rows:
-        if row.status != Status.SENT:
-            continue
-        receipt = by_ref[row.carrier_ref]
-        if receipt.status is Status.FAILED:
-            failed.append((row.id, receipt.error_code, FAILED_DETAIL))
-        else:
-            done.append((row.id, receipt.status.value, receipt.error_code, receipt.at or now))
-    _finish(session, done, failed, now)
-    return {row.carrier_ref for row in rows}
-
-
-def _apply_to_parts(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.datetime) -> set[str]:
-    rows = session.execute(
-        select(MP.c.message_id, MP.c.seq, MP.c.carrier_ref, MP.c.status).where(
-            MP.c.carrier == carrier, MP.c.carrier_ref.in_(by_ref)
-        )
-    ).all()
-    if not rows:
+    """Apply receipts keyed by stored reference; return the references that matched."""
+    refs = list(by_ref)
+    # (message id, seq) waiting for each reference; seq 0 is a message sent in one piece
+    waiting: dict[str, tuple[str, int]] = {}
+    for row in session.execute(
+        select(MP.c.carrier_ref, MP.c.message_id, MP.c.seq).where(
+            MP.c.carrier == carrier, MP.c.carrier_ref.in_(refs), MP.c.status == SENT)
+    ):
+        _newest(waiting, row.carrier_ref, (row.message_id, row.seq))
+    whole = ~exists().where(MP.c.message_id == M.c.id)
+    for row in session.execute(
+        select(M.c.carrier_ref, M.c.id).where(
+            M.c.carrier == carrier, M.c.carrier_ref.in_(refs), M.c.status == SENT, whole)
+    ):
+        _newest(waiting, row.carrier_ref, (row.id, 0))
+    if not waiting:
         return set()
-    changes = [
-        {"b_id": row.message_id, "b_seq": row.seq, "b_status": by_ref[row.carrier_ref].status.value,
-         "b_code": by_ref[row.carrier_ref].error_code}
-        for row in rows
-        if row.status == Status.SENT
-    ]
-    if changes:
-        session.execute(
-            update(MP)
-            .where(MP.c.message_id == bindparam("b_id"), MP.c.seq == bindparam("b_seq"))
-            .values(status=bindparam("b_status"), error_code=bindparam("b_code")),
-            changes,
-        )
-        _settle(session, sorted({c["b_id"] for c in changes}), now)
-    return {row.carrier_ref for row in rows}
+    # Lock the messages, in id order, before anything of theirs changes (see the module's doc).
+    session.execute(
+        select(M.c.id).where(M.c.id.in_(sorted({mid for mid, _ in waiting.values()})))
+        .order_by(M.c.id).with_for_update()
+    ).all()
+    part_changes, done, failed = [], [], []
+    for ref, (message_id, seq) in waiting.items():
+        receipt = by_ref[ref]
+        if seq:
+            part_changes.append((message_id, seq, receipt.status.value, receipt.error_code))
+        elif receipt.status is Status.FAILED:
+            failed.append((message_id, receipt.error_code, FAILED_DETAIL))
+        else:
+            done.append((message_id, receipt.status.value, receipt.error_code, receipt.at or now))
+    if part_changes:
+        _apply_to_parts(session, part_changes, now)
+    _finish(session, done, failed, now)
+    return set(waiting)
+
+
+def _newest(waiting: dict[str, tuple[str, int]], ref: str, candidate: tuple[str, int]) -> None:
+    """Keep the newest message for a reference (ids are time-ordered)."""
+    current = waiting.get(ref)
+    if current is None or candidate[0] > current[0]:
+        waiting[ref] = candidate
+
+
+def _apply_to_parts(session: Session, changes: list[tuple[str, int, str, str | None]], now: dt.datetime) -> None:
+    """Set the parts' states (those still SENT; the message rows are locked), then settle
+    their messages."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        if session.connection().dialect.name == "sqlite":
+            cursor.executemany(
+                "UPDATE message_parts SET status = ?, error_code = ? WHERE message_id = ? AND seq = ? AND status = ?",
+                [(status, code, message_id, seq, SENT) for message_id, seq, status, code in changes],
+            )
+        else:
+            columns = list(zip(*changes, strict=True))
+            cursor.execute(
+                "UPDATE message_parts SET status = v.status, error_code = v.code "
+                "FROM unnest(%s::text[], %s::integer[], %s::text[], %s::text[]) AS v(message_id, seq, status, code) "
+                "WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq "
+                "AND message_parts.status = 'SENT'",
+                [list(column) for column in columns],
+            )
+    finally:
+        cursor.close()
+    _settle(session, sorted({message_id for message_id, _, _, _ in changes}), now)
 
 
 def _settle(session: Session, message_ids: list[str], now: dt.datetime) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import User
+from pigeon.db import bulk
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.webhooks.service import report_events
@@ -103,7 +104,9 @@ def delete_message(session: Session, user_id: int, message_id: str, now: dt.date
     # them (messages, then outbound_queue); the other order deadlocks against it.
     status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one()
     if status == Status.SCHEDULED:
-        cancelled = session.execute(delete(QueueEntry).where(QueueEntry.message_id == message_id)).rowcount
+        # one in flight is with a carrier already: it goes on, only hidden
+        cancelled = session.execute(delete(QueueEntry).where(
+            QueueEntry.message_id == message_id, QueueEntry.in_flight.is_(False))).rowcount
         if cancelled:
             fail_and_refund(session, [(message_id, "CANCELLED", "deleted before it was sent")], now,
                             from_statuses=(Status.SCHEDULED,))
@@ -123,20 +126,24 @@ def fail_and_refund(
     queued in the same transaction. Returns how many failed."""
     failures = list(failures)
     details = {message_id: (code, detail) for message_id, code, detail in failures}
+    # Locked as read (in id order, as everyone locks messages), so a concurrent failure of the
+    # same message waits here and then finds it final: credits are returned once.
     rows = session.execute(
-        select(M.c.id, M.c.user_id, M.c.credit_cost).where(
-            M.c.id.in_(details), M.c.status.in_(from_statuses)
-        )
+        select(M.c.id, M.c.user_id, M.c.credit_cost)
+        .where(M.c.id.in_(sorted(details)), M.c.status.in_(from_statuses))
+        .order_by(M.c.id)
+        .with_for_update()
     ).all()
     if not rows:
         return 0
-    session.execute(
-        update(M)
-        .where(M.c.id == bindparam("b_id"), M.c.status.in_(from_statuses))
-        .values(status=Status.FAILED_REFUNDED, final_at=now, error_code=bindparam("b_code"),
-                error_detail=bindparam("b_detail")),
-        [{"b_id": r.id, "b_code": details[r.id][0], "b_detail": details[r.id][1]} for r in rows],
-    )
+    # One statement for all of them, the status condition fixed in it (an expanding IN cannot
+    # ride an executemany: two failures in one batch would fail the whole write).
+    statuses = ", ".join(f"'{Status(s).value}'" for s in from_statuses)
+    bulk.update(session, "messages", "id",
+                (("status", "text"), ("final_at", "timestamp"), ("error_code", "text"), ("error_detail", "text")),
+                [(r.id, Status.FAILED_REFUNDED.value, now, _short(details[r.id][0], 32), _short(details[r.id][1], 255))
+                 for r in rows],
+                where=f"messages.status IN ({statuses})")
     refunds: dict[int, int] = defaultdict(int)
     for row in rows:
         refunds[row.user_id] += row.credit_cost
@@ -150,6 +157,10 @@ def fail_and_refund(
         )
     report_events(session, [row.id for row in rows], now)
     return len(rows)
+
+
+def _short(text: str | None, size: int) -> str | None:
+    return text[:size] if text else text
 
 
 def last_sent_to(session: Session, number: str) -> Message | None:

@@ -4,6 +4,9 @@ Requests wait on a future while the batcher writes whatever has gathered since i
 commit. One commit then carries dozens of API calls, which is what lets a single SQLite file
 or PostgreSQL connection accept thousands of messages a second. A request is answered only
 after the commit that holds its messages: an accepted messageId is durable.
+
+A commit that fails is retried in halves (``db.isolate``) down to the one request that fails
+on its own, which alone gets the error: one bad request never fails its neighbours.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from dataclasses import dataclass, field
 
 from pigeon.accounts.service import Principal
 from pigeon.db import Database, utcnow
+from pigeon.db.isolate import Written, write_isolated
+from pigeon.sending import idempotency
+from pigeon.sending.idempotency import Remembered
 from pigeon.sending.service import Outgoing, SendError, accept
 
 log = logging.getLogger(__name__)
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 class _Job:
     principal: Principal
     batch: list[Outgoing]
+    remember: Remembered | None = None
     future: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     error: SendError | None = None
 
@@ -58,9 +65,11 @@ class AcceptBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def submit(self, principal: Principal, batch: list[Outgoing]) -> None:
-        """Store, charge and queue these messages of one user; raises SendError if refused."""
-        job = _Job(principal, batch)
+    async def submit(self, principal: Principal, batch: list[Outgoing], remember: Remembered | None = None) -> None:
+        """Store, charge and queue these messages of one user (and keep ``remember``, the
+        answer to an idempotent request, with them); raises SendError if refused, or the
+        error of the database that refused this request alone."""
+        job = _Job(principal, batch, remember)
         self._pending.append(job)
         self._wake.set()
         await job.future
@@ -77,40 +86,55 @@ class AcceptBatcher:
                     jobs.append(job)
                     size += len(job.batch)
                 try:
-                    await loop.run_in_executor(self.executor, self._write, jobs)
-                except Exception as exc:  # the whole transaction rolled back: nobody was accepted
+                    out = await loop.run_in_executor(self.executor, self._write, jobs)
+                except Exception as exc:  # nothing was written
                     log.exception("accepting %d sends failed", len(jobs))
-                    for job in jobs:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
-                    continue
+                    out = Written(unwritten=jobs, error=exc)
+                failed = {id(job): exc for job, exc in out.failed}
+                unwritten = {id(job) for job in out.unwritten}
                 for job in jobs:
                     if job.future.done():
                         continue
-                    if job.error is not None:
+                    if id(job) in failed:
+                        job.future.set_exception(failed[id(job)])
+                    elif id(job) in unwritten:
+                        job.future.set_exception(out.error or RuntimeError("not written"))
+                    elif job.error is not None:
                         job.future.set_exception(job.error)
                     else:
                         job.future.set_result(None)
                 if self.on_commit is not None:
                     self.on_commit()
 
-    def _write(self, jobs: list[_Job]) -> None:
-        """One transaction for all the jobs: each user's jobs charged together when their
-        credits cover all of them (three statements in all), else one by one."""
+    def _write(self, jobs: list[_Job]) -> Written:
         now = utcnow()
-        by_user: dict[int, list[_Job]] = {}
-        for job in jobs:
-            by_user.setdefault(job.principal.user_id, []).append(job)
-        with self.db.write() as session:
-            for _, user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
-                if len(user_jobs) > 1:
-                    try:
-                        accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
-                        continue
-                    except SendError:  # refused before anything was written: take them one by one
-                        pass
+        return write_isolated(self.db, jobs, lambda session, chunk: _accept(session, chunk, now))
+
+
+def _accept(session, jobs: list[_Job], now) -> None:  # type: ignore[no-untyped-def]
+    """One transaction for these jobs: each user's jobs charged together when their credits
+    cover all of them (three statements in all), else one by one."""
+    by_user: dict[int, list[_Job]] = {}
+    for job in jobs:
+        job.error = None  # from an earlier try of a batch that was rolled back
+        by_user.setdefault(job.principal.user_id, []).append(job)
+    for user_id, user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
+        accepted = user_jobs
+        if len(user_jobs) > 1:
+            try:
+                accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
+            except SendError:  # refused before anything was written: take them one by one
+                accepted = []
                 for job in user_jobs:
                     try:
                         accept(session, job.principal, job.batch, now)
+                        accepted.append(job)
                     except SendError as exc:
                         job.error = exc
+        else:
+            try:
+                accept(session, user_jobs[0].principal, user_jobs[0].batch, now)
+            except SendError as exc:
+                user_jobs[0].error = exc
+                accepted = []
+        idempotency.remember(session, user_id, [j.remember for j in accepted if j.remember is not None], now)

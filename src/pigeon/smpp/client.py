@@ -2,9 +2,10 @@
 
 ``SmppClient`` owns one TCP connection (a transceiver, transmitter or receiver bind) and the
 queue of submit_sm waiting for it. ``send`` returns a Batch whose future resolves when every
-request got a final answer;
-what was written but not acknowledged when a connection dropped is written again after the
-rebind, and nothing acknowledged is ever written twice. ESME_RTHROTTLED and ESME_RMSGQFUL
+request got a final answer (and, if asked, tells each answer as it comes); what was written but
+not acknowledged when a connection dropped is in doubt: it is written again after the rebind
+(``resend_unanswered``, at least once) or answered UNANSWERED at once (at most once), and its
+answer says ``in_doubt`` either way. Nothing acknowledged is ever written twice. ESME_RTHROTTLED and ESME_RMSGQFUL
 pause sending with a growing back-off and retry; ESME_RSYSERR retries up to ``retries``
 times; other statuses are final. The protocol itself lives in ``pigeon.smpp.session``.
 """
@@ -46,17 +47,20 @@ _PAUSE = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
 class Answer:
     status: int  # 0 = accepted; UNANSWERED = no final answer
     message_id: str | None = None
+    in_doubt: bool = False  # written on a link that was lost (or given up on) before its answer
 
 
 class Batch:
     """Requests sent together; ``future`` resolves with their Answers, in order, once all have one."""
 
-    __slots__ = ("answers", "remaining", "future")
+    __slots__ = ("answers", "remaining", "future", "on_answer")
 
-    def __init__(self, size: int, future: asyncio.Future[list[Answer]]) -> None:
+    def __init__(self, size: int, future: asyncio.Future[list[Answer]],
+                 on_answer: Callable[[int, Answer], None] | None = None) -> None:
         self.answers: list[Answer | None] = [None] * size
         self.remaining = size
         self.future = future
+        self.on_answer = on_answer
         if not size:
             future.set_result([])
 
@@ -64,6 +68,8 @@ class Batch:
         if self.answers[index] is None:
             self.answers[index] = answer
             self.remaining -= 1
+            if self.on_answer is not None:
+                self.on_answer(index, answer)
             if not self.remaining and not self.future.done():
                 self.future.set_result(self.answers)  # type: ignore[arg-type]
 
@@ -82,6 +88,7 @@ class _Request:
     index: int
     tries: int = 0
     sent_at: float = 0.0
+    in_doubt: bool = False  # written once on a link lost before the answer
 
     @property
     def done(self) -> bool:
@@ -115,6 +122,7 @@ class LinkSettings:
     tls: bool = False
     tls_verify: bool = True
     tls_ca: str | None = None
+    resend_unanswered: bool = True  # after a lost link: write again (at least once) or give up (at most once)
 
 
 class _Protocol(asyncio.Protocol):
@@ -186,7 +194,7 @@ class SmppClient:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         for request in list(self._queue) + list(self._inflight.values()):
-            request.settle(Answer(UNANSWERED))
+            request.settle(Answer(UNANSWERED, in_doubt=request.in_doubt or request.sent_at > 0))
         self._queue.clear()
         self._inflight.clear()
 
@@ -197,9 +205,11 @@ class SmppClient:
 
     # Sending --------------------------------------------------------------------------------
 
-    def send(self, requests: list[tuple[Mapping[str, object], Mapping[int, bytes] | None]]) -> Batch:
-        """Queue submit_sm requests; the batch's future resolves once each has its final Answer."""
-        batch = Batch(len(requests), asyncio.get_running_loop().create_future())
+    def send(self, requests: list[tuple[Mapping[str, object], Mapping[int, bytes] | None]],
+             on_answer: Callable[[int, Answer], None] | None = None) -> Batch:
+        """Queue submit_sm requests; the batch's future resolves once each has its final Answer,
+        and ``on_answer(index, answer)`` hears each as it comes."""
+        batch = Batch(len(requests), asyncio.get_running_loop().create_future(), on_answer)
         self._queue.extend(_Request(fields, tlvs, batch, i) for i, (fields, tlvs) in enumerate(requests))
         self._pump()
         return batch
@@ -211,10 +221,19 @@ class SmppClient:
         kept: deque[_Request] = deque()
         for request in self._queue:
             if request.batch is batch:
-                request.settle(Answer(UNANSWERED))
+                request.settle(Answer(UNANSWERED, in_doubt=request.in_doubt))
             else:
                 kept.append(request)
         self._queue = kept
+
+    def abandon(self, batch: Batch) -> None:
+        """Stop waiting for the batch: what was written is in doubt, the rest UNANSWERED (a
+        late answer is then ignored)."""
+        self.withdraw(batch)
+        for request in list(self._inflight.values()):
+            if request.batch is batch:
+                request.settle(Answer(UNANSWERED, in_doubt=True))
+        batch.abandon()
 
     def _pump(self, flush: bool = True) -> None:
         """Write as many queued requests as the window, the throttle and any pause allow."""
@@ -322,7 +341,7 @@ class SmppClient:
         status = event.status
         if status == Status.ESME_ROK:
             self._backoff = 0.0
-            request.settle(Answer(0, event.message_id))
+            request.settle(Answer(0, event.message_id, request.in_doubt))
         elif status in _PAUSE:  # the SMSC wants us slower: pause, longer each time it repeats
             now = time.monotonic()
             if now >= self._paused_until:  # answers to requests written before the pause don't count
@@ -333,7 +352,7 @@ class SmppClient:
             request.tries += 1
             self._queue.append(request)
         else:
-            request.settle(Answer(status))
+            request.settle(Answer(status, in_doubt=request.in_doubt))
 
     # The connection --------------------------------------------------------------------------
 
@@ -430,10 +449,17 @@ class SmppClient:
         session = self.session
         if session is not None and protocol is self._protocol:
             unanswered = [r for r in session.connection_lost() if not r.done]
-            self._queue.extendleft(reversed(unanswered))
+            for request in unanswered:
+                request.in_doubt = True
+            if self.settings.resend_unanswered:
+                self._queue.extendleft(reversed(unanswered))
+            else:
+                for request in unanswered:
+                    request.settle(Answer(UNANSWERED, in_doubt=True))
             if unanswered:
-                log.warning("%s: %d submit_sm unanswered at disconnect; they will be sent again",
-                            self.settings.name, len(unanswered))
+                log.warning("%s: %d submit_sm unanswered at disconnect, in doubt; %s", self.settings.name,
+                            len(unanswered), "they will be sent again" if self.settings.resend_unanswered
+                            else "they will not be sent again")
         self._inflight.clear()
         self._protocol = None
         self.session = None

@@ -31,6 +31,9 @@ from yarl import URL
 from pigeon import __version__
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
+from pigeon.db.isolate import describe, write_isolated
+from pigeon.incidents import service as incidents
+from pigeon.incidents.models import Kind
 from pigeon.webhooks import service
 from pigeon.webhooks.service import Due, Outcome
 from pigeon.webhooks.signing import sign
@@ -206,19 +209,57 @@ class WebhookDispatcher:
     def _write_and_claim(
         self, outcomes: list[Outcome], free: dict[str, int], default: int, room: int
     ) -> list[Due]:
+        """One transaction: the outcomes, then the next claim. If the outcomes cannot be
+        written together, they are written apart (``db.isolate``), one that fails alone is
+        set aside, and the claim gets its own transaction."""
         now = utcnow()
-        with self.db.write() as session:
-            if outcomes:
-                service.finish(session, now, outcomes, base=self.conf.retry_base, most=self.conf.retry_max,
-                               give_up_after=dt.timedelta(hours=self.conf.retry_hours))
-            claimed = [] if room <= 0 else service.claim(
+        give_up = dt.timedelta(hours=self.conf.retry_hours)
+
+        def finish(session, chunk):  # type: ignore[no-untyped-def]
+            service.finish(session, now, chunk, base=self.conf.retry_base, most=self.conf.retry_max,
+                           give_up_after=give_up)
+
+        def claim(session):  # type: ignore[no-untyped-def]
+            return [] if room <= 0 else service.claim(
                 session, now, lanes=free, others=default, limit=room, lease=self.lease,
                 skip_locked=not self.db.is_sqlite)
+
+        if not outcomes:
+            with self.db.write() as session:
+                return claim(session)
+
+        def finish_and_claim(session, chunk):  # type: ignore[no-untyped-def]
+            finish(session, chunk)
+            return claim(session)
+
+        out = write_isolated(self.db, outcomes, finish, first=finish_and_claim)
+        if out.error is not None:
+            raise out.error  # the database, not the outcomes: all of them are written next time
+        if out.failed:
+            self._set_aside([outcome for outcome, _ in out.failed], [exc for _, exc in out.failed], now)
+        if len(out.results) == 1 and not out.failed:
+            claimed = out.results[0]  # the one transaction did it all
+        else:
+            with self.db.write() as session:
+                claimed = claim(session)
         for outcome in outcomes:
             if not outcome.ok:
                 log.info("webhook %s to %s: attempt %d failed: %s", outcome.event.id, outcome.event.receiver,
                          outcome.event.attempts, outcome.error)
         return claimed
+
+    def _set_aside(self, outcomes: list[Outcome], errors: list[BaseException], now: dt.datetime) -> None:
+        """Outcomes that cannot be written: their events fail (never retried forever), and
+        the operator finds them among the incidents."""
+        try:
+            with self.db.write() as session:
+                service.fail_events(session, [o.event.id for o in outcomes], "set aside: its outcome could not be written",
+                                    now)
+                incidents.record(session, Kind.SET_ASIDE, "webhook", [
+                    (o.event.id, describe(exc), {"event": o.event.id, "ok": o.ok, "error": o.error})
+                    for o, exc in zip(outcomes, errors, strict=True)], now)
+        except Exception:
+            log.exception("could not set aside %d webhook outcomes", len(outcomes))
 
     def _purge(self) -> None:
         with self.db.write() as session:

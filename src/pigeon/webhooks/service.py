@@ -223,6 +223,11 @@ def claim(
     return taken
 
 
+def _printable(text: str) -> str:
+    """An error text any database can hold: no NUL, no lone surrogate."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def retry_delay(attempts: int, *, base: float, most: float) -> float:
     """Seconds before the next attempt: doubling from ``base`` up to ``most``, less up to a
     fifth at random so that a recovered receiver is not met by every event at once."""
@@ -237,7 +242,7 @@ def finish(
     (refused, or still undelivered ``give_up_after`` its creation)."""
     delivered, retry, failed = [], [], []
     for outcome in outcomes:
-        due, error = outcome.event, (outcome.error or "")[:255] or None
+        due, error = outcome.event, _printable(outcome.error or "")[:255] or None
         if outcome.ok:
             delivered.append((due.id, State.DELIVERED.value, now, None))
         elif outcome.final or now - due.created_at >= give_up_after:
@@ -250,6 +255,14 @@ def finish(
     bulk.update(session, "webhook_events", "id", final, delivered + failed, where=pending)
     bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("last_error", "text")), retry,
                 where=pending)
+
+
+def fail_events(session: Session, event_ids: list[str], error: str, now: dt.datetime) -> None:
+    """Fail these events for good (still pending ones only)."""
+    bulk.update(session, "webhook_events", "id", (("state", "text"), ("finished_at", "timestamp"),
+                                                  ("last_error", "text")),
+                [(event_id, State.FAILED.value, now, error[:255]) for event_id in event_ids],
+                where=f"webhook_events.state = '{State.PENDING.value}'")
 
 
 def purge(session: Session, delivered_before: dt.datetime, failed_before: dt.datetime) -> int:

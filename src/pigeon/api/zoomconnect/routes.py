@@ -12,6 +12,8 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -29,6 +31,8 @@ from pigeon.messages import service as messages
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
+from pigeon.sending import idempotency
+from pigeon.sending.idempotency import Remembered
 from pigeon.sending.service import Outgoing, SendError
 from pigeon.text import analyse, character_analysis
 
@@ -47,14 +51,76 @@ def _prepare(rt: Runtime, req: SendSmsRequest, send_at: dt.datetime | None = Non
     )
 
 
-async def _send_one(request: Request, user: Principal, req: SendSmsRequest) -> str:
+IDEMPOTENCY_KEY = "idempotency-key"
+
+
+async def _replayed(request: Request, user: Principal) -> tuple[Response | None, Remembered | None]:
+    """For a send with an Idempotency-Key: the first answer, if this is a retry; else what to
+    remember (its data is filled in by ``_submit``)."""
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is None:
+        return None, None
+    if not key or len(key) > idempotency.MAX_KEY or not key.isprintable():
+        raise ZoomError(400, Code.INVALID_REQUEST, f"Idempotency-Key must be 1 to {idempotency.MAX_KEY} "
+                                                   "printable characters")
+    digest = idempotency.request_hash(request.method, request.url.path, request.url.query, await request.body())
+    found = await _stored(request, user, key)
+    if found is None:
+        return None, Remembered(key, digest, 200, None)
+    return _replay(request, found, digest), None
+
+
+async def _stored(request: Request, user: Principal, key: str) -> Remembered | None:
+    db = runtime(request).db
+
+    def read() -> Remembered | None:
+        with db.read() as session:
+            return idempotency.lookup(session, user.user_id, key, utcnow())
+
+    return await run_in_threadpool(read)
+
+
+def _replay(request: Request, found: Remembered, digest: str) -> Response:
+    if found.request_hash != digest:
+        raise ZoomError(422, Code.DUPLICATE, "This Idempotency-Key was used for a different request")
+    root, data = found.data  # type: ignore[misc]
+    response = render(request, data, root, found.status)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _submit(request: Request, user: Principal, batch: list[Outgoing], remember: Remembered | None,
+                  root: str, data: object) -> Response | None:
+    """Accept the batch (remembering the answer under its key); a retry that raced this one
+    and won gets its answer instead."""
+    rt = runtime(request)
+    if remember is not None:
+        remember = Remembered(remember.key, remember.request_hash, 200, [root, data])
+    try:
+        await rt.batcher.submit(user, batch, remember)
+    except SendError as exc:
+        raise refused(exc) from None
+    except IntegrityError:
+        if remember is None:
+            raise
+        found = await _stored(request, user, remember.key)
+        if found is None:
+            raise
+        return _replay(request, found, remember.request_hash)
+    return None
+
+
+async def _send_one(request: Request, user: Principal, req: SendSmsRequest, root: str, shape) -> Response:  # type: ignore[no-untyped-def]
+    replay, remember = await _replayed(request, user)
+    if replay is not None:
+        return replay
     rt = runtime(request)
     try:
         outgoing = _prepare(rt, req)
-        await rt.batcher.submit(user, [outgoing])
     except SendError as exc:
         raise refused(exc) from None
-    return outgoing.id
+    data = shape(outgoing.id)
+    return await _submit(request, user, [outgoing], remember, root, data) or render(request, data, root)
 
 
 EXAMPLE_SEND = {
@@ -70,8 +136,8 @@ async def send_example(request: Request, user: User) -> Response:
 
 @router.post("/sms/send", summary="Send a single message")
 async def send(request: Request, user: User, body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
-    message_id = await _send_one(request, user, body or SendSmsRequest())
-    return render(request, {"messageId": message_id, "error": None}, "webServiceSendSmsResponse")
+    return await _send_one(request, user, body or SendSmsRequest(), "webServiceSendSmsResponse",
+                           lambda message_id: {"messageId": message_id, "error": None})
 
 
 @router.get("/sms/send-bulk", summary="An example of the data to POST to send many messages")
@@ -84,6 +150,9 @@ async def send_bulk_example(request: Request, user: User) -> Response:
 async def send_bulk(
     request: Request, user: User, body: Annotated[SendSmsRequests | None, Body()] = None
 ) -> Response:
+    replay, remember = await _replayed(request, user)
+    if replay is not None:
+        return replay
     rt = runtime(request)
     body = body or SendSmsRequests()
     try:
@@ -103,12 +172,12 @@ async def send_bulk(
             continue
         accepted.append(outgoing)
         results.append({"messageId": outgoing.id, "error": None})
+    data, root = {"sendSmsResponses": results}, "webServiceSendSmsResponses"
     if accepted:
-        try:
-            await rt.batcher.submit(user, accepted)
-        except SendError as exc:
-            raise refused(exc) from None
-    return render(request, {"sendSmsResponses": results}, "webServiceSendSmsResponses")
+        raced = await _submit(request, user, accepted, remember, root, data)
+        if raced is not None:
+            return raced
+    return render(request, data, root)
 
 
 async def _url_parameters(request: Request) -> SendSmsRequest:
@@ -133,8 +202,7 @@ _url_params_doc = {
 @router.post("/sms/send-url-parameters", openapi_extra=_url_params_doc, operation_id="sendUrlParametersPost",
              summary="Send a single message given as URL parameters")
 async def send_url_parameters(request: Request, user: User) -> Response:
-    message_id = await _send_one(request, user, await _url_parameters(request))
-    return render(request, message_id, "string")
+    return await _send_one(request, user, await _url_parameters(request), "string", lambda message_id: message_id)
 
 
 @router.get("/sms/send-url/{token}", openapi_extra=_url_params_doc, operation_id="sendUrl",
@@ -145,8 +213,7 @@ async def send_url(request: Request, token: str) -> Response:
     user = await request.app.state.auth.url_user(token)
     if user is None:
         raise ZoomError(401, Code.UNAUTHORIZED, "Unknown URL-sending token")
-    message_id = await _send_one(request, user, await _url_parameters(request))
-    return render(request, message_id, "string")
+    return await _send_one(request, user, await _url_parameters(request), "string", lambda message_id: message_id)
 
 
 # -- analysis ------------------------------------------------------------------------------
