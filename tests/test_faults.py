@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -369,6 +372,12 @@ def test_a_message_in_doubt_follows_the_policy(fresh: Database, policy: str) -> 
         assert status_of(fresh, doubt) == ["UNKNOWN"]
         with fresh.read() as session:
             assert balance(session, principal.user_id) == 8  # UNKNOWN is charged: the carrier may have it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIGEON_")}
+    env["PIGEON_DATABASE_URL"] = fresh.url.render_as_string(hide_password=False)
+    shown = subprocess.run([sys.executable, "-m", "pigeon", "incidents"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert f"in_doubt/{policy}: 1" in shown.stdout and doubt in shown.stdout
 
 
 # -- concurrency through the API -------------------------------------------------------------------

@@ -271,6 +271,35 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
     sys.stdout.flush()
 
 
+@main.command("incidents")
+@click.option("--kind", type=click.Choice(["set_aside", "in_doubt"]), help="Only this kind.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--payload", is_flag=True, help="Show each item as it was, as JSON.")
+def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
+    """What was set aside or left in doubt, newest first, with totals by kind and stage.
+
+    set_aside: an item a batched write could not take even on its own (the rest of its batch
+    went on). in_doubt: a message handed to a carrier whose answer was never recorded (a crash,
+    a dropped link), resent or made UNKNOWN as delivery.in_doubt says."""
+    from pigeon.incidents import service
+    from pigeon.incidents.models import Kind
+
+    settings = _settings()
+    db = _database(settings, migrate=False)
+    with db.read() as session:
+        totals = service.counts(session)
+        rows = service.recent(session, kind=Kind(kind) if kind else None, limit=limit)
+    db.dispose()
+    if not totals:
+        click.echo("no incidents")
+        return
+    click.echo("  ".join(f"{k}/{stage}: {n}" for (k, stage), n in sorted(totals.items())))
+    for row in rows:
+        click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.kind:<9}  {row.stage:<8}  {row.subject or '-'}  {row.reason}")
+        if payload and row.payload:
+            click.echo(f"    {row.payload}")
+
+
 def _register() -> None:
     """Commands that live beside their domains."""
     from pigeon.contacts.cli import contacts, send_group, templates

@@ -13,14 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pigeon.carriers.base import Carrier
 from pigeon.carriers.factory import build_carrier
 from pigeon.config import Settings
-from pigeon.db import Database
+from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
+from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
 from pigeon.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_EVERY = 600.0  # seconds
 
 
 class Runtime:
@@ -36,6 +38,7 @@ class Runtime:
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None
         self.webhooks: WebhookDispatcher | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self, *, deliver: bool = True, accept: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -55,6 +58,7 @@ class Runtime:
             self.engine.start()
             names = ", ".join(member.name for member in self.carrier.members())
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)
+            self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
         if accept:
             self.batcher = AcceptBatcher(self.db, self.executor, on_commit=self.engine.wake if self.engine else None)
             self.batcher.start()
@@ -63,6 +67,9 @@ class Runtime:
         """Drain, in order: no more sends taken; no more claims, the rounds in flight finish
         (up to ``delivery.drain_seconds``) and their answers are recorded; receipts stored and
         acknowledged, then unbind; the last receipts written; webhooks stopped."""
+        if self._housekeeping:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
         if self.batcher:
             await self.batcher.stop()
         if self.engine:
@@ -75,6 +82,20 @@ class Runtime:
         log.info("stopped")
         self.executor.shutdown(wait=True)
         self.db.dispose()
+
+    async def _keep_house(self) -> None:
+        """Forget idempotency keys past their time, every few minutes."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            try:
+                await loop.run_in_executor(self.executor, self._purge)
+            except Exception:
+                log.exception("housekeeping failed; trying again later")
+
+    def _purge(self) -> None:
+        with self.db.write() as session:
+            idempotency.purge(session, utcnow())
 
     def _sent_through(self, name: str) -> list:
         with self.db.read() as session:
