@@ -40,13 +40,22 @@ def _settings(config_file: str | None, overrides: dict[str, object], system_id: 
 @click.option("--throttle", type=int, help="Accept at most N submit_sm per second per connection.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate: speak SMPP over TLS.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM key of --tls-cert.")
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="Append every submit_sm, receipt and acknowledgement to this file (JSON lines); "
+                   "on start, send again the receipts it says an earlier run still owed.")
 @click.option("--log-level", help="DEBUG, INFO (default), WARNING, ERROR.")
 def smsc(host: str | None, port: int | None, system_id: str | None, password: str | None,
          config_file: str | None, control_port: int | None, receipt_delay: float | None,
-         throttle: int | None, tls_cert: str | None, tls_key: str | None, log_level: str | None) -> None:
-    """A simulated carrier SMSC speaking SMPP 3.4, for development, tests and benchmarks."""
+         throttle: int | None, tls_cert: str | None, tls_key: str | None, journal: str | None,
+         log_level: str | None) -> None:
+    """A simulated carrier SMSC speaking SMPP 3.4, for development, tests and benchmarks.
+
+    Message ids start again from the same number (first_id) at every start, as some real
+    SMSCs do: a restart reuses ids.
+    """
     overrides = dict(host=host, port=port, control_port=control_port, receipt_delay=receipt_delay,
-                     throttle=throttle, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+                     throttle=throttle, tls_cert=tls_cert, tls_key=tls_key, journal=journal,
+                     log_level=log_level)
     try:
         settings = _settings(config_file, overrides, system_id, password)
     except ConfigError as exc:

@@ -17,6 +17,11 @@ Layers, h11 style:
 Receipts go to a receiver or transceiver session of the submitting system_id (round-robin);
 with none bound they are held until one binds. A receipt whose deliver_sm was not answered
 when its connection dropped is sent again. Dates in receipts are UTC.
+
+Message ids count from ``first_id`` at every start, so a restarted simulator hands out the same
+ids again. With ``journal`` set (``pigeon smsc --journal FILE``) every submit_sm, receipt and
+acknowledgement is appended to FILE before the answer goes out (``pigeon.smsc.journal``), and
+the receipts an earlier run still owed are sent again after a restart.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pigeon.smpp.pdu import (
     encode,
 )
 
+from .journal import Journal
 from .settings import STATS, Modes, Rule, SmscSettings
 
 __all__ = [
@@ -285,13 +291,18 @@ class NoReceiver(RuntimeError):
 
 
 class Message:
-    """One submit_sm as the SMSC remembers it (in the ring, and until its receipt is sent)."""
+    """One submit_sm as the SMSC remembers it (in the ring, and until its receipt is sent).
 
-    __slots__ = ("number", "id", "system_id", "pdu", "stat", "err", "status", "submitted")
+    ``inc`` is the incarnation of the SMSC that took it (see ``pigeon.smsc.journal``): a
+    restarted simulator numbers its messages from ``first_id`` again, so (inc, number) is what
+    names a message across restarts. Messages order by it (the receipt heap's tie-break).
+    """
+
+    __slots__ = ("number", "id", "system_id", "pdu", "stat", "err", "status", "submitted", "inc")
 
     def __init__(
         self, number: int, id: str | None, system_id: str, pdu: Pdu, stat: str | None, err: str | None,
-        status: int, submitted: float,
+        status: int, submitted: float, inc: int = 1,
     ) -> None:
         self.number = number
         self.id = id
@@ -301,6 +312,10 @@ class Message:
         self.err = err
         self.status = status
         self.submitted = submitted
+        self.inc = inc
+
+    def __lt__(self, other: Message) -> bool:
+        return (self.inc, self.number) < (other.inc, other.number)
 
 
 class Session:
@@ -379,13 +394,18 @@ class Session:
         engine = self.engine
         engine.n_submit += 1
         sequence = pdu.sequence
+        journal = engine.journal
         if not self.can_submit:
             engine.n_rejected += 1
+            if journal is not None:
+                engine.journal_submit(self, pdu, _RINVBNDSTS)
             return _pack_header(16, _SUBMIT_SM_RESP, _RINVBNDSTS, sequence)
         if engine.drop_countdown is not None:
             engine.drop_countdown -= 1
             if engine.drop_countdown <= 0:
                 engine.drop_countdown = None
+                if journal is not None:
+                    engine.journal_submit(self, pdu, None)
                 engine.drop(self, "drop_after")
                 return _DROP
         throttle = engine.throttle
@@ -396,26 +416,36 @@ class Session:
                 self.th_count = 0
             if self.th_count >= throttle:
                 engine.n_throttled += 1
+                if journal is not None:
+                    engine.journal_submit(self, pdu, _RTHROTTLED)
                 return self._respond(_pack_header(16, _SUBMIT_SM_RESP, _RTHROTTLED, sequence), now)
             self.th_count += 1
         if engine.queue_full_after is not None and engine.pending >= engine.queue_full_after:
             engine.n_queue_full += 1
+            if journal is not None:
+                engine.journal_submit(self, pdu, _RMSGQFUL)
             return self._respond(_pack_header(16, _SUBMIT_SM_RESP, _RMSGQFUL, sequence), now)
         body = pdu.body
         stat, err, submit_status, no_receipt = engine.rules.decide(body.get("destination_addr") or "")
         if submit_status:
             engine.n_rejected += 1
-            engine.ring.append(Message(0, None, self.system_id, pdu, None, None, submit_status, time.time()))
+            engine.ring.append(Message(0, None, self.system_id, pdu, None, None, submit_status, time.time(),
+                                       engine.incarnation))
+            if journal is not None:
+                engine.journal_submit(self, pdu, submit_status)
             return self._respond(_pack_header(16, _SUBMIT_SM_RESP, submit_status, sequence), now)
         number = engine.next_number
         engine.next_number = number + 1
         message_id = engine.format_id(number, engine.id_format)
-        message = Message(number, message_id, self.system_id, pdu, stat, err, 0, time.time())
+        message = Message(number, message_id, self.system_id, pdu, stat, err, 0, time.time(), engine.incarnation)
         engine.ring.append(message)
         engine.n_accepted += 1
         mid = message_id.encode("latin-1")
         answer = _pack_header(17 + len(mid), _SUBMIT_SM_RESP, 0, sequence) + mid + b"\0"
-        if not no_receipt and wants_receipt(body.get("registered_delivery") or 0, stat):
+        receipt = not no_receipt and wants_receipt(body.get("registered_delivery") or 0, stat)
+        if journal is not None:
+            engine.journal_submit(self, pdu, 0, message, receipt)
+        if receipt:
             engine.pending += 1
             if engine.receipt_before_response:
                 target = engine.send_receipt(message, time.time())
@@ -449,7 +479,7 @@ class Engine:
         self.receipt_id_format = settings.receipt_id_format
         self.receipt_tlvs = settings.receipt_tlvs
         self.format_id: Callable[[int, str], str] = format_id
-        self.next_number = settings.first_id
+        self.next_number = settings.first_id  # from first_id at every start: a restart reuses ids
         self.ring: deque[Message] = deque(maxlen=settings.message_log)
         self.sessions: set[Session] = set()
         self.receivers: dict[str, list[Session]] = {}
@@ -477,6 +507,71 @@ class Engine:
         self.n_receipts = self.n_deliver_sm_resp = self.n_deliver_sm_errors = self.n_mo = 0
         self.n_binds = self.n_bind_failures = self.n_drops = self.n_connections = 0
         self.n_receipts_requeued = 0
+        # the journal (pigeon smsc --journal FILE), and the receipts earlier incarnations owe
+        self.journal: Journal | None = None
+        self.incarnation = 1
+        if settings.journal:
+            self.journal = Journal(settings.journal)
+            self.incarnation = self.journal.incarnation
+            for entry in self.journal.owed:
+                self.replay(entry)
+            self.journal.start(len(self.journal.owed))
+            self.journal.owed = []
+
+    # -- journal -------------------------------------------------------------------------
+
+    def journal_submit(
+        self, session: Session, pdu: Pdu, status: int | None, message: Message | None = None, receipt: bool = False
+    ) -> None:
+        """Journal one submit_sm and what the SMSC answered (None: it dropped the link)."""
+        assert self.journal is not None
+        body, tlvs = pdu.body, pdu.tlvs
+        get = body.get
+        sm = bytes(get("short_message") or b"")
+        entry: dict[str, Any] = {
+            "e": "submit", "inc": self.incarnation, "n": message.number if message else None,
+            "id": message.id if message else None, "status": status, "at": time.time(),
+            "sys": session.system_id, "src": get("source_addr"), "dst": get("destination_addr"),
+            "ton": [get("source_addr_ton") or 0, get("source_addr_npi") or 0,
+                    get("dest_addr_ton") or 0, get("dest_addr_npi") or 0],
+            "dc": get("data_coding") or 0, "esm": get("esm_class") or 0, "rd": get("registered_delivery") or 0,
+            "sm": sm.hex(),
+        }
+        if tlvs:
+            entry["tlvs"] = {f"{tag:04x}": bytes(value).hex() for tag, value in tlvs.items()}
+        try:
+            from pigeon.smpp.coding import decode_message
+
+            segment = decode_message(sm, data_coding=entry["dc"], esm_class=entry["esm"], tlvs=tlvs)
+            entry.update(ref=segment.reference, seq=segment.seq, total=segment.total, text=segment.text)
+        except Exception:  # noqa: BLE001 - undecodable: the hex is still there
+            entry.update(ref=None, seq=1, total=1, text=None)
+        if status is None:
+            entry["dropped"] = True
+        if message is not None:
+            entry.update(stat=message.stat, err=message.err, receipt=receipt)
+        self.journal.write(entry)
+
+    def replay(self, entry: dict[str, Any]) -> None:
+        """Hold the receipt an earlier incarnation owed for the submit ``entry`` (a journal line)
+        until a receiver of its system_id binds."""
+        ton = entry.get("ton") or [0, 0, 0, 0]
+        body = {
+            "source_addr": entry.get("src") or "", "destination_addr": entry.get("dst") or "",
+            "source_addr_ton": ton[0], "source_addr_npi": ton[1], "dest_addr_ton": ton[2], "dest_addr_npi": ton[3],
+            "data_coding": entry.get("dc") or 0, "esm_class": entry.get("esm") or 0,
+            "registered_delivery": entry.get("rd") or 0, "short_message": bytes.fromhex(entry.get("sm") or ""),
+        }
+        tlvs = {int(tag, 16): bytes.fromhex(value) for tag, value in (entry.get("tlvs") or {}).items()}
+        message = Message(entry["n"], entry["id"], entry.get("sys") or "", Pdu(_SUBMIT_SM, 0, 0, body, tlvs),
+                          entry.get("stat"), entry.get("err"), 0, entry.get("at") or time.time(), entry["inc"])
+        self.held.setdefault(message.system_id, deque()).append(message)
+        self.pending += 1
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -592,7 +687,10 @@ class Engine:
         self.n_deliver_sm_resp += 1
         if pdu.status:
             self.n_deliver_sm_errors += 1
-        session.unacked.pop(pdu.sequence, None)
+        message = session.unacked.pop(pdu.sequence, None)
+        if message is not None and self.journal is not None:
+            self.journal.write({"e": "ack", "inc": message.inc, "n": message.number, "status": pdu.status,
+                                "at": time.time(), "by": self.incarnation})
 
     # -- receipts ------------------------------------------------------------------------
 
@@ -634,6 +732,9 @@ class Engine:
         self.n_receipts += 1
         sequence = target.next_sequence()
         target.unacked[sequence] = message
+        if self.journal is not None:
+            self.journal.write({"e": "receipt", "inc": message.inc, "n": message.number, "id": message.id,
+                                "stat": message.stat, "at": wall, "by": self.incarnation})
         target.out.append(self.receipt_pdu(sequence, message, wall))
         return target
 
@@ -714,9 +815,10 @@ class Engine:
                 self.flush(session)
         self.dirty.clear()
 
-    @staticmethod
-    def flush(session: Session) -> None:
+    def flush(self, session: Session) -> None:
         out = session.out
+        if self.journal is not None:  # what the answers say is on disk before they are on the wire
+            self.journal.flush()
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
@@ -1053,6 +1155,7 @@ class Smsc:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        engine.close()
 
     async def __aenter__(self) -> Smsc:
         await self.start()

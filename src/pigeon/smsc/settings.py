@@ -12,6 +12,7 @@ TOP-LEVEL keys (no ``[smsc]`` table), for example::
     receipt_tlvs = true
     enquire_link_interval = 30   # 0 = the SMSC never sends enquire_link
     seed = 42                    # for the outcomes draw
+    journal = "smsc.jsonl"       # every submit_sm, receipt and ack, kept across restarts (pigeon.smsc.journal)
     throttle = 500               # submit_sm per second per connection, then ESME_RTHROTTLED
 
     [[accounts]]
@@ -152,6 +153,8 @@ class SmscSettings(_Strict):
     drop_after: int | None = Field(None, ge=1)
     receipt_before_response: bool = False
     message_log: int = Field(10_000, ge=0, description="Submitted messages kept for GET /messages.")
+    journal: str | None = Field(None, description="Append every submit_sm, receipt and acknowledgement to this "
+                                "file (JSON lines), and on start send again the receipts it says are owed.")
     log_level: str = "INFO"
 
     @field_validator("outcomes")
