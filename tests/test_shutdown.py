@@ -9,13 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select
+from test_smpp_e2e import SmscProcess
 
 from conftest import API, Server, make_user
 from pigeon.db import Database
 from pigeon.db.migrate import upgrade
 from pigeon.incidents.models import Incident
 from pigeon.messages.models import Message
-from test_smpp_e2e import SmscProcess
 
 
 def statuses(db: Database) -> Counter:

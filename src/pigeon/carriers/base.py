@@ -59,6 +59,7 @@ class SubmitResult:
     #: some of it was written to the carrier twice: once on a link that dropped before the
     #: answer, then again (the at-least-once policy)
     in_doubt: bool = False
+    at: dt.datetime | None = None  # when the carrier's answer came (else: when it is recorded)
 
 
 #: ``report(index, result)``: a carrier tells the engine each answer as soon as it is final,
@@ -77,6 +78,8 @@ class Receipt:
     at: dt.datetime | None = None
     #: other spellings of the reference, tried when ``carrier_ref`` matches nothing
     alt_refs: tuple[str, ...] = ()
+    #: when it reached Pigeon: it belongs to no message the carrier took after that
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

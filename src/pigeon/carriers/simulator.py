@@ -54,7 +54,7 @@ class SimulatedCarrier(Carrier):
 
     async def submit(self, batch: list[Submission], report: Report | None = None) -> list[SubmitResult]:
         results = []
-        due = time.monotonic() + self.delay
+        due, now = time.monotonic() + self.delay, utcnow()
         for sub in batch:
             if self._reject.search(sub.to):
                 results.append(
@@ -64,7 +64,7 @@ class SimulatedCarrier(Carrier):
                 continue
             self._schedule(due, sub.message_id, sub.to)
             log.debug("accepted %s for %s", sub.message_id, sub.to)
-            results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id, carrier=self.name))
+            results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id, carrier=self.name, at=now))
         return results
 
     def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:
@@ -87,7 +87,8 @@ class SimulatedCarrier(Carrier):
                 _, ref, status = heapq.heappop(self._due)
                 error = "UNDELIV" if status is Status.FAILED else None
                 assert self._events is not None
-                self._events.receipt(Receipt(self.name, ref, status, error_code=error, at=utcnow()))
+                stamp = utcnow()
+                self._events.receipt(Receipt(self.name, ref, status, error_code=error, at=stamp, received_at=stamp))
             self._wake.clear()
             timeout = self._due[0][0] - now if self._due else None
             try:

@@ -179,7 +179,7 @@ class SmppCarrier(Carrier):
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
         if total == 1 and answers[0].status == 0 and not answers[0].in_doubt:  # the common case, quickly
             ref = P.normalise_message_id(answers[0].message_id or "")
-            return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name)
+            return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name, at=utcnow())
         refs = dict(sub.sent_parts)
         failure: Answer | None = None
         unanswered = temporary = doubt = lost = False
@@ -211,7 +211,7 @@ class SmppCarrier(Carrier):
                                 in_doubt=doubt)
         first = refs[min(refs)] if refs else ""
         return SubmitResult(Outcome.ACCEPTED, carrier_ref=first, carrier=self.name, part_refs=part_refs,
-                            in_doubt=doubt)
+                            in_doubt=doubt, at=utcnow())
 
     def _fields(self, sub: Submission) -> dict[str, object]:
         s = self.settings
@@ -296,7 +296,7 @@ class SmppCarrier(Carrier):
             if text_ref != ref:
                 alternatives = (text_ref,)
         # no time of its own: the receipts of a burst are written together, stamped at the write
-        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=alternatives)
+        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=alternatives, received_at=utcnow())
 
     def _inbound(self, pdu: P.Pdu, events: CarrierEvents) -> None:
         body = pdu.body

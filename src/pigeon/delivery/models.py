@@ -46,5 +46,6 @@ class MessagePart(Base):
     carrier_ref: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # SENT, DELIVERED, FAILED or UNKNOWN
     error_code: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # when the carrier acknowledged it
 
     __table_args__ = (Index("ix_message_parts_carrier_ref", "carrier", "carrier_ref"),)

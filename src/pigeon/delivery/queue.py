@@ -143,11 +143,11 @@ def record(
         message_id = sub.message_id
         new_parts = {seq: ref for seq, ref in result.part_refs.items() if seq not in sub.sent_parts}
         if new_parts:
-            parts.append((message_id, sub.sent_carrier or result.carrier or carrier, new_parts))
+            parts.append((message_id, sub.sent_carrier or result.carrier or carrier, new_parts, result.at or now))
         if result.in_doubt:
             doubted.append(message_id)
         if result.outcome is Outcome.ACCEPTED:
-            sent.append((message_id, result.carrier or carrier, stored_ref(result.carrier_ref or "")))
+            sent.append((message_id, result.at or now, result.carrier or carrier, stored_ref(result.carrier_ref or "")))
         elif result.outcome is Outcome.IN_DOUBT:
             unknown.append(message_id)
         elif result.outcome is Outcome.UNAVAILABLE:  # not the message's fault: not an attempt
@@ -163,7 +163,7 @@ def record(
         _keep_parts(session, parts)
     bulk.update(session, "messages", "id",
                 (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
-                sorted((message_id, Status.SENT.value, now, name, ref) for message_id, name, ref in sent),
+                sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
                 where=f"messages.status = '{Status.SCHEDULED.value}'")
     bulk.update(session, "outbound_queue", "message_id",
                 (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), retry)
@@ -176,7 +176,7 @@ def record(
             (mid, "written to the carrier, the link lost before its answer: "
                   + ("not sent again (policy: unknown)" if mid in unknown else "written again (policy: resend)"), None)
             for mid in doubted], now)
-    done = [message_id for message_id, _, _ in sent] + [message_id for message_id, _, _ in failed] + unknown
+    done = [message_id for message_id, _, _, _ in sent] + [message_id for message_id, _, _ in failed] + unknown
     if done:
         session.execute(delete(Q).where(Q.c.message_id.in_(done)))
 
@@ -204,12 +204,13 @@ def _sent_parts(session: Session, message_ids: list[str]) -> dict[str, tuple[str
     return out
 
 
-def _keep_parts(session: Session, parts: list[tuple[str, str, dict[int, str]]]) -> None:
+def _keep_parts(session: Session, parts: list[tuple[str, str, dict[int, str], dt.datetime]]) -> None:
     """Write newly acknowledged parts of these messages (a part already written is kept)."""
     bulk.insert_new(
         session,
         "message_parts",
-        (("message_id", "text"), ("seq", "integer"), ("carrier", "text"), ("carrier_ref", "text"), ("status", "text")),
-        [(message_id, seq, name, stored_ref(ref), Status.SENT.value)
-         for message_id, name, refs in parts for seq, ref in sorted(refs.items())],
+        (("message_id", "text"), ("seq", "integer"), ("carrier", "text"), ("carrier_ref", "text"), ("status", "text"),
+         ("sent_at", "timestamp")),
+        [(message_id, seq, name, stored_ref(ref), Status.SENT.value, at)
+         for message_id, name, refs, at in parts for seq, ref in sorted(refs.items())],
     )

@@ -1,13 +1,20 @@
 """Delivery receipts to message statuses: matched by (carrier, reference), applied once.
 
-A receipt matches the newest message still waiting (SENT) for its reference: a part of a
-concatenated message, or a message sent in one piece. Carriers reuse references (an SMSC
-restarted counts from 1 again), so a reference that only older, final messages carry is not
-a match: it is handed back, to be tried again a little later (the carrier may have answered
-before its acceptance was written, or even before its submit_sm_resp was read). A reference
-that matches nothing is tried again under its other spellings (``Receipt.alt_refs``, and the
-same number in decimal or hex). Two receipts for one reference in one write are applied one
-after the other, each to the newest message then still waiting.
+Carriers reuse references (an SMSC restarted counts from 1 again), and send a receipt again
+when its acknowledgement was lost. So a receipt is matched to the newest message (or part of
+a concatenated message) that the carrier took under its reference no later than the receipt
+arrived (``SKEW`` allows for clocks and a receipt read before its submit_sm_resp):
+
+- if that message is still waiting (SENT), the receipt is applied to it;
+- if it is final already, the receipt is a repeat of its own, or the early receipt of a
+  newer message whose acceptance is not written yet: it is handed back, to be tried again a
+  little later, and never applied to an older message still waiting under the same reference;
+- if there is none, it is handed back likewise (the carrier may have answered before its
+  acceptance was written, or even before its submit_sm_resp was read).
+
+A reference that matches nothing is tried again under its other spellings
+(``Receipt.alt_refs``, and the same number in decimal or hex). Two receipts for one reference
+in one write are applied one after the other.
 
 The message rows are locked (in id order) before their parts change, so when the receipts of
 a message's parts are applied by several processes at once, each sees what the others wrote,
@@ -20,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from itertools import groupby
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, literal, select
 from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Receipt
@@ -35,6 +42,7 @@ M = Message.__table__
 MP = MessagePart.__table__
 CHUNK = 500
 FAILED_DETAIL = "the carrier reported the message undelivered"
+SKEW = dt.timedelta(seconds=2)  # a receipt may arrive this much before its message's recorded acceptance
 SENT = Status.SENT.value
 
 
@@ -93,21 +101,24 @@ def spellings(receipt: Receipt) -> set[str]:
 
 
 def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.datetime) -> set[str]:
-    """Apply receipts keyed by stored reference; return the references that matched."""
+    """Apply receipts keyed by stored reference; return the references applied."""
     refs = list(by_ref)
-    # (message id, seq) waiting for each reference; seq 0 is a message sent in one piece
-    waiting: dict[str, tuple[str, int]] = {}
-    for row in session.execute(
-        select(MP.c.carrier_ref, MP.c.message_id, MP.c.seq).where(
-            MP.c.carrier == carrier, MP.c.carrier_ref.in_(refs), MP.c.status == SENT)
-    ):
-        _newest(waiting, row.carrier_ref, (row.message_id, row.seq))
-    whole = ~exists().where(MP.c.message_id == M.c.id)
-    for row in session.execute(
-        select(M.c.carrier_ref, M.c.id).where(
-            M.c.carrier == carrier, M.c.carrier_ref.in_(refs), M.c.status == SENT, whole)
-    ):
-        _newest(waiting, row.carrier_ref, (row.id, 0))
+    # the newest (sent_at, message id, seq, status) the carrier took under each reference
+    # before its receipt came; seq 0 is a message sent in one piece
+    newest: dict[str, tuple] = {}
+    parts = select(MP.c.carrier_ref, MP.c.sent_at, MP.c.message_id, MP.c.seq, MP.c.status).where(
+        MP.c.carrier == carrier, MP.c.carrier_ref.in_(refs))
+    whole = select(M.c.carrier_ref, M.c.sent_at, M.c.id, literal(0), M.c.status).where(
+        M.c.carrier == carrier, M.c.carrier_ref.in_(refs), ~exists().where(MP.c.message_id == M.c.id))
+    for query in (parts, whole):
+        for ref, sent_at, message_id, seq, status in session.execute(query):
+            received = by_ref[ref].received_at or now
+            if sent_at is not None and sent_at > received + SKEW:
+                continue  # taken after the receipt came: not its message
+            candidate = (sent_at or dt.datetime.min, message_id, seq, status)
+            if ref not in newest or candidate[:2] > newest[ref][:2]:
+                newest[ref] = candidate
+    waiting = {ref: (message_id, seq) for ref, (_, message_id, seq, status) in newest.items() if status == SENT}
     if not waiting:
         return set()
     # Lock the messages, in id order, before anything of theirs changes (see the module's doc).
@@ -128,13 +139,6 @@ def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.d
         _apply_to_parts(session, part_changes, now)
     _finish(session, done, failed, now)
     return set(waiting)
-
-
-def _newest(waiting: dict[str, tuple[str, int]], ref: str, candidate: tuple[str, int]) -> None:
-    """Keep the newest message for a reference (ids are time-ordered)."""
-    current = waiting.get(ref)
-    if current is None or candidate[0] > current[0]:
-        waiting[ref] = candidate
 
 
 def _apply_to_parts(session: Session, changes: list[tuple[str, int, str, str | None]], now: dt.datetime) -> None:
