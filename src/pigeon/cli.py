@@ -83,7 +83,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     db = _database(settings)
     if settings.demo_account:
         _ensure_demo(db, settings, settings.public_url or f"http://{host}:{port}")
-    options = dict(host=host, port=port, http="httptools", access_log=False,
+    from pigeon.api.limits import HttpToolsProtocol  # httptools, reading a request head only up to its limit
+
+    options = dict(host=host, port=port, http=HttpToolsProtocol, access_log=False,
                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     if workers == 1:
         uvicorn.run(create_app(settings, runtime=Runtime(settings, db=db)), **options)

@@ -64,6 +64,7 @@ class LimitSettings(BaseModel):
     """Sizes of requests: bigger ones are refused before they are read (see pigeon.api.limits)."""
 
     body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body (JSON, XML, form).")
+    bulk_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest body of sms/send-bulk (10,000 sends).")
     body_overrides: dict[str, int] = Field(
         default_factory=dict, description="Path prefix -> largest body there (routes that take media)."
     )

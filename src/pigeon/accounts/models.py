@@ -1,10 +1,12 @@
-"""An account is a team; each user of a team has its own tokens and credit balance."""
+"""An account is a team; each user of a team has its own tokens and credit balance. Beside
+them, what signing in needs: the server key of the token hashes, and failed sign-ins counted
+per client address and per email (pigeon.accounts.throttle)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base, utcnow
@@ -40,3 +42,25 @@ class User(Base):
     report_url: Mapped[str | None] = mapped_column(String(2048))
     webhook_secret: Mapped[str | None] = mapped_column(String(255))  # HMAC key: must be kept readable
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServerKey(Base):
+    """Secrets every process sharing the database must agree on; ``token`` is the key of the
+    token hashes when PIGEON_TOKEN_KEY is not set (made by migration 0005)."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class SigninFailures(Base):
+    """Failed sign-ins of one client address (``a:``) or one email (``e:`` and its SHA-256),
+    counted from ``window_start`` for one window."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index("ix_signin_failures_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime)
+    failures: Mapped[int] = mapped_column(Integer)

@@ -1,16 +1,27 @@
 """Plain functions over a session: create accounts and users, authenticate, read balances;
-a team's users (search, sub-accounts, profile updates) and credit transfers between them."""
+a team's users (search, sub-accounts, profile updates) and credit transfers between them.
+
+Tokens are stored keyed (see pigeon.accounts.security): the key is PIGEON_TOKEN_KEY when set,
+else the random one migration 0005 stored in the database, the same for every process."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pigeon.accounts.models import MILLI, Account, User
-from pigeon.accounts.security import hash_password, hash_token, new_token, token_matches
+from pigeon.accounts.models import MILLI, Account, ServerKey, User
+from pigeon.accounts.security import (
+    NO_USER,
+    Match,
+    check_token,
+    hash_password,
+    keyed_hash,
+    new_token,
+    plain_hash,
+)
 from pigeon.phone import normalise
 
 
@@ -80,8 +91,8 @@ def create_user(
         account_id=account_id,
         email=email,
         is_admin=is_admin,
-        token_hash=hash_token(token),
-        url_token_hash=hash_token(url_token),
+        token_hash=keyed_hash(token_key(session), token),
+        url_token_hash=keyed_hash(token_key(session), url_token),
         credit_balance=to_milli(credits),
         **profile,
     )
@@ -96,25 +107,101 @@ def rotate_tokens(session: Session, email: str) -> NewUser | None:
     if user is None:
         return None
     token, url_token = new_token(), new_token()
-    user.token_hash, user.url_token_hash = hash_token(token), hash_token(url_token)
+    key = token_key(session)
+    user.token_hash, user.url_token_hash = keyed_hash(key, token), keyed_hash(key, url_token)
     return NewUser(user, token, url_token)
 
 
 def authenticate(session: Session, email: str, token: str) -> Principal | None:
-    """The user whose email and API token these are, or None."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
-    if user is None:
-        token_matches(token, "0" * 64)  # same work whether or not the email exists
-        return None
-    if not token_matches(token, user.token_hash):
-        return None
-    return _principal(user)
+    """The user whose email and API token these are, or None. A legacy hash that matches is
+    rewritten keyed in this session (kept if the session commits)."""
+    principal, legacy = verify_token(session, email, token)
+    if legacy and principal is not None:
+        upgrade_token_hash(session, principal.user_id, token)
+    return principal
+
+
+def verify_token(session: Session, email: str, token: str) -> tuple[Principal | None, bool]:
+    """The user whose email and API token these are (or None), and whether its stored hash is
+    the legacy form. The same work whether or not the email exists: one query that always
+    returns one row (NULLs for nobody), one hashing, one comparison."""
+    key = token_key(session)
+    row = session.execute(_SIGN_IN, {"email": normalise_email(email)}).one()
+    match = check_token(key, token, row.token_hash if row.id is not None else NO_USER)
+    if row.id is None or not match:
+        return None, False
+    return Principal(row.id, row.account_id, row.email, row.is_admin), match == Match.LEGACY
+
+
+_SIGN_IN = (
+    select(User.id, User.account_id, User.email, User.is_admin, User.token_hash)
+    .select_from(select(literal(1).label("one")).subquery().outerjoin(User, User.email == bindparam("email")))
+)
+"""A user's sign-in columns by email: exactly one row, all NULL when there is no such user."""
 
 
 def authenticate_url_token(session: Session, url_token: str) -> Principal | None:
-    """The user whose URL-sending token this is, or None."""
-    user = session.scalar(select(User).where(User.url_token_hash == hash_token(url_token)))
-    return None if user is None else _principal(user)
+    """The user whose URL-sending token this is, or None (a legacy hash is rewritten keyed)."""
+    principal, legacy = verify_url_token(session, url_token)
+    if legacy and principal is not None:
+        upgrade_token_hash(session, principal.user_id, url_token, url=True)
+    return principal
+
+
+def verify_url_token(session: Session, url_token: str) -> tuple[Principal | None, bool]:
+    """The user whose URL-sending token this is (or None), found by its hash in either form."""
+    key = token_key(session)
+    hashes = (keyed_hash(key, url_token), plain_hash(url_token))
+    user = session.scalar(select(User).where(User.url_token_hash.in_(hashes)))
+    match = check_token(key, url_token, user.url_token_hash if user is not None else NO_USER)
+    if user is None or not match:
+        return None, False
+    return _principal(user), match == Match.LEGACY
+
+
+def upgrade_token_hash(session: Session, user_id: int, token: str, *, url: bool = False) -> bool:
+    """Rewrite a user's legacy (plain SHA-256) token hash in the keyed form, unless the token
+    changed meanwhile; True if it did."""
+    column = User.url_token_hash if url else User.token_hash
+    done = session.execute(
+        update(User).where(User.id == user_id, column == plain_hash(token))
+        .values({column: keyed_hash(token_key(session), token)})
+    )
+    return bool(done.rowcount)
+
+
+# -- the key of the token hashes -------------------------------------------------------------
+
+_UNSET = object()
+_configured: object = _UNSET
+_stored_keys: dict[str, bytes] = {}
+
+
+def configure_token_key(key: str | None) -> None:
+    """Hash tokens with ``key`` (the token_key setting); None: with the database's own key.
+    Without this call, the process's settings (pigeon.config.get_settings) decide."""
+    global _configured
+    _configured = key or None
+
+
+def token_key(session: Session) -> bytes:
+    """The key of the token hashes for the database ``session`` is on (read once per process)."""
+    global _configured
+    if _configured is _UNSET:
+        from pigeon.config import get_settings
+
+        secret = get_settings().token_key
+        _configured = secret.get_secret_value() if secret is not None else None
+    if isinstance(_configured, str):
+        return _configured.encode()
+    where = str(session.get_bind().url)
+    key = _stored_keys.get(where)
+    if key is None:
+        value = session.scalar(select(ServerKey.value).where(ServerKey.name == "token"))
+        if value is None:
+            raise RuntimeError("the database has no token key: run `pigeon migrate`")
+        key = _stored_keys[where] = value.encode()
+    return key
 
 
 def _principal(user: User) -> Principal:

@@ -1,5 +1,9 @@
 """The FastAPI application: dialects mounted, errors in each dialect's own format, and the
-runtime (batcher, delivery engine, carrier) started and stopped with the server."""
+runtime (batcher, delivery engine, carrier) started and stopped with the server.
+
+Every request passes, outermost first: ``FormatSuffix`` (``.json``/``.xml``), ``Limits``
+(header and body sizes), ``SignIn`` (Zoom Connect credentials, before any body is read),
+``RequestBody`` (XML to JSON; text no encoding can store refused), then the routes."""
 
 from __future__ import annotations
 
@@ -12,11 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from pigeon import __version__
+from pigeon.accounts.service import configure_token_key
+from pigeon.accounts.throttle import Throttle
 from pigeon.api import zoomconnect
 from pigeon.api.auth import AuthCache
-from pigeon.api.formats import FormatSuffix, XmlBody
+from pigeon.api.formats import FormatSuffix, RequestBody
+from pigeon.api.limits import Limits
+from pigeon.api.zoomconnect.deps import SignIn
 from pigeon.api.zoomconnect.errors import Code, ZoomError, error_response
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
@@ -45,8 +54,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
     app = FastAPI(title="Pigeon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.auth = AuthCache(rt.db, settings.auth_cache_seconds)
+    app.state.throttle = Throttle(rt.db, settings.signin)
+    configure_token_key(settings.token_key.get_secret_value() if settings.token_key else None)
     app.include_router(zoomconnect.router, tags=["Zoom Connect"])
-    app.add_middleware(XmlBody, on_error=_invalid_xml)
+    app.add_middleware(RequestBody, on_error=_invalid_body)  # the last added runs first
+    app.add_middleware(SignIn, auth=app.state.auth, throttle=app.state.throttle)
+    limits = settings.limits
+    overrides = {zoomconnect.PREFIX + "/sms/send-bulk": limits.bulk_body_bytes, **limits.body_overrides}
+    app.add_middleware(Limits, body_bytes=limits.body_bytes, header_bytes=limits.header_bytes,
+                       overrides=overrides, on_error=_refusal)
     app.add_middleware(FormatSuffix)
 
     @app.get("/health", include_in_schema=False)
@@ -93,8 +109,19 @@ def _security_schemes(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _invalid_xml(request: Request, detail: str) -> Response:
+def _invalid_body(request: Request, detail: str) -> Response:
     return error_response(request, 400, Code.INVALID_REQUEST, detail)
+
+
+STATUS_CODES = {401: Code.UNAUTHORIZED, 404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 429: Code.TOO_MANY_REQUESTS}
+
+
+def _refusal(scope: Scope, status: int, detail: str) -> Response:
+    """A request refused before any route saw it, in its dialect's format."""
+    request = Request(scope)
+    if _dialect(request) == "zoomconnect":
+        return error_response(request, status, STATUS_CODES.get(status, Code.INVALID_REQUEST), detail)
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def _dialect(request: Request) -> str | None:
@@ -104,7 +131,7 @@ def _dialect(request: Request) -> str | None:
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ZoomError)
     async def zoom_error(request: Request, exc: ZoomError) -> Response:
-        return error_response(request, exc.status, exc.code, exc.developer_message)
+        return error_response(request, exc.status, exc.code, exc.developer_message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -118,10 +145,8 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if _dialect(request) == "zoomconnect":
-            code = {401: Code.UNAUTHORIZED, 404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(
-                exc.status_code, Code.INVALID_REQUEST
-            )
-            return error_response(request, exc.status_code, code, str(exc.detail))
+            code = STATUS_CODES.get(exc.status_code, Code.INVALID_REQUEST)
+            return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(DataError)
@@ -131,6 +156,16 @@ def _errors(app: FastAPI) -> None:
         detail = str(exc.orig).splitlines()[0] if exc.orig else "a value the database cannot store"
         if _dialect(request) == "zoomconnect":
             return error_response(request, 400, Code.INVALID_REQUEST, f"Invalid request: {detail}")
+        return JSONResponse({"detail": detail}, status_code=400)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(request: Request, exc: UnicodeEncodeError) -> Response:
+        """Text no encoding can store (a lone surrogate) that got past RequestBody: the
+        request's fault, never a 500."""
+        bad = ascii(exc.object[exc.start:exc.end])[1:-1] if isinstance(exc.object, str) else "?"
+        detail = f"Invalid request: text contains a character that cannot be encoded ({bad}: {exc.reason})"
+        if _dialect(request) == "zoomconnect":
+            return error_response(request, 400, Code.INVALID_REQUEST, detail)
         return JSONResponse({"detail": detail}, status_code=400)
 
     @app.exception_handler(OperationalError)

@@ -5,7 +5,9 @@ The cache is keyed by the SHA-256 of the token, never the token. An entry lives
 quarter the next request refreshes it in the background while still being answered from
 memory, and concurrent misses for one key share a single database lookup, so an expiry never
 stalls a busy client. Only successful lookups are cached: a user created a moment ago is never
-refused from memory.
+refused from memory. ``cached`` answers from memory alone, so that a sign-in known good skips
+the failed-sign-in throttle. A token still stored in the legacy (unkeyed) form is rewritten
+keyed on its first successful lookup.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 import anyio.to_thread
 
 from pigeon.accounts import service as accounts
-from pigeon.accounts.security import hash_token
+from pigeon.accounts.security import plain_hash
 from pigeon.accounts.service import Principal
 from pigeon.db import Database
 
@@ -34,15 +36,32 @@ class AuthCache:
 
     async def user(self, email: str, token: str) -> Principal | None:
         """The user with this email and API token, or None."""
-        key = (email.strip().lower(), hash_token(token))
+        key = (email.strip().lower(), plain_hash(token))
         return await self._lookup(key, lambda: self._by_token(email, token))
 
     async def url_user(self, url_token: str) -> Principal | None:
         """The user with this URL-sending token, or None."""
-        key = ("", hash_token(url_token))
+        key = ("", plain_hash(url_token))
         return await self._lookup(key, lambda: self._by_url_token(url_token))
 
+    def cached(self, email: str, token: str) -> Principal | None:
+        """The user with this email and API token if memory knows it, else None (unknown yet)."""
+        key = (email.strip().lower(), plain_hash(token))
+        return self._hit(key, lambda: self._by_token(email, token))
+
+    def cached_url(self, url_token: str) -> Principal | None:
+        """The user with this URL-sending token if memory knows it, else None (unknown yet)."""
+        key = ("", plain_hash(url_token))
+        return self._hit(key, lambda: self._by_url_token(url_token))
+
     async def _lookup(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
+        principal = self._hit(key, load)
+        if principal is not None:
+            return principal
+        pending = self._loading.get(key) or self._start(key, load)
+        return await asyncio.shield(pending)
+
+    def _hit(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
         hit = self._entries.get(key)
         if hit is not None:
             expires, principal = hit
@@ -51,8 +70,7 @@ class AuthCache:
                 if left < self.ttl / 4 and key not in self._loading:
                     self._start(key, load)  # refreshed behind this answer
                 return principal
-        pending = self._loading.get(key) or self._start(key, load)
-        return await asyncio.shield(pending)
+        return None
 
     def _start(self, key: Key, load: Callable[[], Principal | None]) -> asyncio.Future[Principal | None]:
         """One lookup for ``key``, registered before it runs so that nobody starts a second."""
@@ -80,9 +98,17 @@ class AuthCache:
 
     def _by_token(self, email: str, token: str) -> Principal | None:
         with self.db.read() as session:
-            return accounts.authenticate(session, email, token)
+            principal, legacy = accounts.verify_token(session, email, token)
+        if legacy and principal is not None:
+            with self.db.write() as session:
+                accounts.upgrade_token_hash(session, principal.user_id, token)
+        return principal
 
     def _by_url_token(self, url_token: str) -> Principal | None:
         with self.db.read() as session:
-            return accounts.authenticate_url_token(session, url_token)
+            principal, legacy = accounts.verify_url_token(session, url_token)
+        if legacy and principal is not None:
+            with self.db.write() as session:
+                accounts.upgrade_token_hash(session, principal.user_id, url_token, url=True)
+        return principal
 

@@ -4,12 +4,16 @@
 (``/sms/send.json`` routes as ``/sms/send``) and remembers it; ``render`` then writes the body
 in that format, else the one the Accept header prefers, else JSON. XML follows JAXB's
 defaults: the root element is the type's name with a lower-case initial, a list is its element
-repeated, and None is an empty element. ``XmlBody`` turns an XML request body into the JSON
-the routes read (parsed with defusedxml: no entity expansion, no external entities).
+repeated, and None is an empty element. ``RequestBody`` turns an XML request body into the JSON
+the routes read (parsed with defusedxml: no entity expansion, no external entities), and
+refuses a JSON body holding text no encoding can store (a lone surrogate, ``"\ud800"``),
+naming the field, before it reaches a route or the database.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -88,8 +92,9 @@ def _fill(element: Element, value: Any) -> None:
         element.text = str(value)
 
 
-class XmlBody:
-    """ASGI middleware: under ``prefix``, an ``application/xml`` body is handed on as JSON."""
+class RequestBody:
+    """ASGI middleware: under ``prefix``, an XML body is handed on as JSON, and a JSON body
+    with a lone surrogate is refused (``on_error(request, detail)``) before any route reads it."""
 
     def __init__(self, app: ASGIApp, on_error, prefix: str = "/app/"):  # type: ignore[no-untyped-def]
         self.app = app
@@ -100,25 +105,38 @@ class XmlBody:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        if b"xml" not in headers.get(b"content-type", b""):
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.lower()
+                break
+        xml = b"xml" in content_type
+        if not xml and b"json" not in content_type:
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        try:
-            converted = orjson.dumps(xml_to_data(body)) if body.strip() else b""
-        except Exception as exc:  # malformed or hostile XML
-            response = self.on_error(Request(scope), f"Invalid XML body: {exc}")
-            await response(scope, receive, send)
-            return
-        headers[b"content-type"] = b"application/json"
-        headers[b"content-length"] = str(len(converted)).encode()
-        scope = dict(scope, headers=list(headers.items()))
+        message = await receive()
+        body = message.get("body", b"")
+        if message.get("more_body"):
+            chunks = [body]
+            while message.get("more_body"):
+                message = await receive()
+                chunks.append(message.get("body", b""))
+            body = b"".join(chunks)
+        if xml:
+            try:
+                body = orjson.dumps(xml_to_data(body)) if body.strip() else b""
+            except Exception as exc:  # malformed or hostile XML
+                await self.on_error(Request(scope), f"Invalid XML body: {exc}")(scope, receive, send)
+                return
+            headers = dict(scope["headers"])
+            headers[b"content-type"] = b"application/json"
+            headers[b"content-length"] = str(len(body)).encode()
+            scope = dict(scope, headers=list(headers.items()))
+        else:
+            problem = lone_surrogate(body)
+            if problem is not None:
+                await self.on_error(Request(scope), f"Invalid request: {problem}")(scope, receive, send)
+                return
         sent = False
 
         async def replay() -> dict:
@@ -126,9 +144,48 @@ class XmlBody:
             if sent:
                 return await receive()
             sent = True
-            return {"type": "http.request", "body": converted, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def lone_surrogate(body: bytes) -> str | None:
+    """Where a JSON document holds a lone surrogate (text no encoding can store), as
+    ``path: reason``; None when it holds none, or is not JSON (its parser will say so)."""
+    if _SURROGATE_ESCAPE.search(body) is None:  # the only way to write one in JSON
+        return None
+    try:
+        document = json.loads(body)
+    except Exception:  # not JSON, or nested too deep: the route's own parsing refuses it
+        return None
+    todo: list[tuple[str, Any]] = [("", document)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, str):
+            problem = _unencodable(value)
+            if problem is not None:
+                return f"{path or 'body'}: {problem}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                problem = _unencodable(key)
+                if problem is not None:
+                    return f"{path + '.' if path else ''}{key!a} (a name): {problem}"
+                todo.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            todo.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+    return None
+
+
+def _unencodable(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"text contains a lone surrogate ({ascii(text[exc.start])[1:-1]}), which no encoding can store; "
+                "write the character whole (UTF-8, or a \\uXXXX\\uXXXX surrogate pair)")
+    return None
 
 
 def xml_to_data(body: bytes) -> Any:

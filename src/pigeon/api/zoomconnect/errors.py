@@ -29,6 +29,7 @@ class Code(IntEnum):
     INTERNAL = 11
     DUPLICATE = 12
     FORBIDDEN = 13
+    TOO_MANY_REQUESTS = 14
 
 
 PROBLEM_CODES = {
@@ -53,17 +54,19 @@ MESSAGES = {
     Code.INTERNAL: "Internal error",
     Code.DUPLICATE: "Already exists",
     Code.FORBIDDEN: "Forbidden",
+    Code.TOO_MANY_REQUESTS: "Too many requests",
 }
 
 
 class ZoomError(Exception):
     """An error answered as RestErrorDTO."""
 
-    def __init__(self, status: int, code: Code, developer_message: str):
+    def __init__(self, status: int, code: Code, developer_message: str, headers: dict[str, str] | None = None):
         super().__init__(developer_message)
         self.status = status
         self.code = code
         self.developer_message = developer_message
+        self.headers = headers
 
 
 def error_body(status: int, code: Code, developer_message: str) -> dict:
@@ -76,8 +79,13 @@ def error_body(status: int, code: Code, developer_message: str) -> dict:
     }
 
 
-def error_response(request: Request, status: int, code: Code, developer_message: str) -> Response:
-    return render(request, error_body(status, code, developer_message), "restErrorDTO", status)
+def error_response(
+    request: Request, status: int, code: Code, developer_message: str, headers: dict[str, str] | None = None
+) -> Response:
+    response = render(request, error_body(status, code, developer_message), "restErrorDTO", status)
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 def refused(exc: SendError) -> ZoomError:

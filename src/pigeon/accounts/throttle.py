@@ -1,0 +1,85 @@
+"""Failed sign-ins, counted in the database so that every process sharing it sees them.
+
+One count per client address (``a:ADDRESS``) and one per email (``e:`` and the SHA-256 of
+the normalised email, so no caller-chosen text is stored), in fixed windows: a key's first
+failure opens a window of ``window`` seconds; once it holds ``limit`` failures, attempts with
+that key are refused until the window closes (``wait`` says how long). Only failures are
+written, with one upsert; a check is one primary-key read. Callers keep successful sign-ins
+off this path altogether (the credential cache answers them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from pigeon.accounts.models import SigninFailures
+from pigeon.config import SigninSettings
+from pigeon.db import Database, utcnow
+
+TABLE = SigninFailures.__table__
+
+
+class Throttle:
+    def __init__(self, db: Database, settings: SigninSettings):
+        self.db = db
+        self.settings = settings
+        self.window = dt.timedelta(seconds=settings.window)
+        self._purged = 0.0
+
+    def keys(self, address: str | None, email: str | None) -> dict[str, int]:
+        """The counted keys of an attempt, each with its limit (those without a limit left out)."""
+        keys = {}
+        if address and self.settings.address_failures:
+            keys["a:" + address[:78]] = self.settings.address_failures
+        if email and self.settings.email_failures:
+            digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+            keys["e:" + digest] = self.settings.email_failures
+        return keys
+
+    def wait(self, address: str | None, email: str | None) -> float:
+        """Seconds until an attempt from ``address`` for ``email`` may be checked; 0: now."""
+        keys = self.keys(address, email)
+        if not keys:
+            return 0.0
+        with self.db.read() as session:
+            rows = session.execute(select(TABLE.c.key, TABLE.c.window_start, TABLE.c.failures)
+                                   .where(TABLE.c.key.in_(list(keys)))).all()
+        now, wait = utcnow(), 0.0
+        for key, start, failures in rows:
+            if failures >= keys[key]:
+                wait = max(wait, (start + self.window - now).total_seconds())
+        return wait
+
+    def failed(self, address: str | None, email: str | None) -> None:
+        """Count a failed attempt against its address and its email."""
+        keys = self.keys(address, email)
+        if not keys:
+            return
+        now = utcnow()
+        insert = (sqlite if self.db.is_sqlite else postgresql).insert(TABLE).values(
+            [{"key": key, "window_start": now, "failures": 1} for key in sorted(keys)]  # one lock order
+        )
+        closed = TABLE.c.window_start <= now - self.window
+        upsert = insert.on_conflict_do_update(index_elements=[TABLE.c.key], set_={
+            "failures": case((closed, 1), else_=TABLE.c.failures + 1),
+            "window_start": case((closed, insert.excluded.window_start), else_=TABLE.c.window_start),
+        })
+        with self.db.write() as session:
+            session.execute(upsert)
+        if time.monotonic() - self._purged > self.settings.window:
+            self._purged = time.monotonic()
+            self.purge(now)
+
+    def purge(self, now: dt.datetime) -> None:
+        """Forget the counts of closed windows (its own transaction: it never holds up a count)."""
+        try:
+            with self.db.write() as session:
+                session.execute(delete(TABLE).where(TABLE.c.window_start <= now - self.window))
+        except OperationalError:  # a deadlock with another process's purge: it did the work
+            pass
