@@ -274,6 +274,23 @@ def test_a_receipt_belongs_to_no_message_taken_after_it_came(fresh: Database) ->
     assert status_of(fresh, late, early) == ["SENT", "DELIVERED"]
 
 
+def test_a_receipt_naming_its_phone_skips_namesakes_to_other_numbers(fresh: Database) -> None:
+    """The chaos suite's find on PostgreSQL: a worker was killed before recording a message the
+    SMSC took under a reused id; its receipt then found only an older message, to another
+    number, waiting under that id, and finished it. The phone the receipt names rules it out."""
+    principal = owner(fresh)
+    (silent,) = queued(fresh, principal, ["never answered"], first=1)  # to +27820000001
+    sent(fresh, {silent: "1a3fec"})
+    lost = Receipt("c", "1a3fec", Status.DELIVERED, phone="27824098233")  # its message's record was lost
+    national = Receipt("c", "1a3fec", Status.DELIVERED, phone="0820000001")  # the silent one's own, as spelt
+    with fresh.write() as session:
+        assert apply_receipts(session, [lost], utcnow()) == [lost]
+    assert status_of(fresh, silent) == ["SENT"]
+    with fresh.write() as session:
+        assert apply_receipts(session, [national], utcnow()) == []
+    assert status_of(fresh, silent) == ["DELIVERED"]
+
+
 def test_two_receipts_for_one_reference_in_one_write(fresh: Database) -> None:
     """Two messages wait under one reused reference (the older one's receipt was lost in an
     SMSC restart): the newer one takes the first receipt; the second is its repeat, handed
@@ -415,6 +432,55 @@ def test_a_message_in_doubt_follows_the_policy(fresh: Database, policy: str) -> 
                            timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert f"in_doubt/{policy}: 1" in shown.stdout and doubt in shown.stdout
+
+
+def test_a_late_answer_from_a_lapsed_claim_leaves_the_new_claim_alone(fresh: Database) -> None:
+    """Round A's lease lapsed and round B claimed the message again (in doubt); A's late answer
+    must not reschedule or drop B's row, or a third round would send it again unflagged."""
+    principal = owner(fresh)
+    (mid,) = queued(fresh, principal, ["x"])
+    lease, now = dt.timedelta(seconds=30), utcnow()
+    with fresh.write() as session:
+        (a,) = queue.claim(session, now, limit=1, lease=lease, skip_locked=False)
+    with fresh.write() as session:
+        (b,) = queue.claim(session, now + lease * 2, limit=1, lease=lease, skip_locked=False)
+    assert b.in_doubt
+    for late in (SubmitResult(Outcome.RETRY), SubmitResult(Outcome.ACCEPTED, carrier_ref="a")):
+        with fresh.write() as session:
+            queue.record(session, now + lease * 2, "c", [(a, late)], max_attempts=5, retry_base=1, retry_max=1)
+        with fresh.read() as session:
+            row = session.execute(select(QueueEntry.in_flight, QueueEntry.attempts)).one()
+        assert tuple(row) == (True, b.attempts)  # still B's
+    with fresh.write() as session:  # nobody else takes it while B holds it
+        assert queue.claim(session, now + lease * 2 + dt.timedelta(seconds=29), limit=1, lease=lease,
+                           skip_locked=False) == []
+        queue.record(session, now, "c", [(b, SubmitResult(Outcome.ACCEPTED, carrier_ref="b"))], max_attempts=5,
+                     retry_base=1, retry_max=1)
+    with fresh.read() as session:
+        assert session.scalar(select(func.count()).select_from(QueueEntry)) == 0
+
+
+def test_a_message_deleted_while_with_the_carrier_is_cancelled_if_it_comes_back(fresh: Database) -> None:
+    """Deleting a message in flight only hides it; if the carrier then does not take it, it is
+    cancelled and refunded at its next claim instead of being sent, hidden, hours later."""
+    from pigeon.messages.service import delete_message
+
+    principal = owner(fresh, credits=10)
+    (mid,) = queued(fresh, principal, ["x"])
+    with fresh.write() as session:
+        (claimed,) = queue.claim(session, utcnow(), limit=1, lease=dt.timedelta(seconds=30), skip_locked=False)
+    with fresh.write() as session:
+        assert delete_message(session, principal.user_id, mid, utcnow())
+    assert status_of(fresh, mid) == ["SCHEDULED"]  # with the carrier: not cancelled yet
+    with fresh.write() as session:
+        queue.record(session, utcnow(), "c", [(claimed, SubmitResult(Outcome.RETRY, retry_after=0.001))],
+                     max_attempts=5, retry_base=1, retry_max=1)
+    with fresh.write() as session:
+        assert queue.claim(session, utcnow() + dt.timedelta(seconds=1), limit=1, lease=dt.timedelta(seconds=30),
+                           skip_locked=False) == []
+    assert status_of(fresh, mid) == ["FAILED_REFUNDED"]
+    with fresh.read() as session:
+        assert balance(session, principal.user_id) == 10
 
 
 # -- concurrency through the API -------------------------------------------------------------------

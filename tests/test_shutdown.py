@@ -62,3 +62,42 @@ def test_sigterm_drains_mid_delivery_and_nothing_is_sent_twice(tmp_path: Path) -
         server.stop()
         smsc.stop()
         db.dispose()
+
+
+def test_a_drain_cut_short_leaves_in_doubt_only_what_was_written(tmp_path: Path) -> None:
+    """A drain that runs out of time takes back from the SMPP client what it never wrote:
+    those messages are claimed again as they were, never counted in doubt, and under the
+    at-most-once policy never made UNKNOWN."""
+    smsc = SmscProcess(tmp_path, "throttle = 100\n").start()
+    url = f"sqlite:///{tmp_path / 'cut.db'}"
+    db = Database(url)
+    upgrade(db)
+    env = {"PIGEON_CARRIER_URL": smsc.url, "PIGEON_DELIVERY__DRAIN_SECONDS": "1",
+           "PIGEON_DELIVERY__LEASE_SECONDS": "3", "PIGEON_DELIVERY__IN_DOUBT": "unknown"}
+    server = Server(url, tmp_path, extra_env=env).start()
+    try:
+        smsc.wait_bound()
+        user = make_user(db, server, credits=5000)
+        entries = [{"recipientNumber": f"+2782{i:06d}1", "message": f"cut {i}"} for i in range(600)]
+        assert user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries}).status_code == 200
+        deadline = time.monotonic() + 10
+        while smsc.stats()["accepted"] < 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.proc.terminate()
+        server.proc.wait(30)
+        server = Server(url, tmp_path, extra_env=env).start()
+        deadline = time.monotonic() + 90
+        while statuses(db)["SCHEDULED"] + statuses(db)["SENT"]:
+            assert time.monotonic() < deadline, statuses(db)
+            time.sleep(0.2)
+        final = statuses(db)
+        with db.read() as session:
+            in_doubt = session.scalar(select(func.count()).select_from(Incident))
+        assert final["UNKNOWN"] == in_doubt <= 64, (final, in_doubt)  # at most a window's worth
+        assert final["DELIVERED"] + final["UNKNOWN"] == 600
+        assert smsc.stats()["accepted"] <= 600  # nothing sent twice
+    finally:
+        server.stop()
+        smsc.stop()
+        db.dispose()

@@ -73,8 +73,10 @@ class Runtime:
         if self.batcher:
             await self.batcher.stop()
         if self.engine:
-            await self.engine.stop()
+            await self.engine.stop_rounds()
         await self.carrier.stop()
+        if self.engine:
+            await self.engine.stop()
         if self.events:
             await self.events.stop()
         if self.webhooks:

@@ -80,6 +80,8 @@ class Receipt:
     alt_refs: tuple[str, ...] = ()
     #: when it reached Pigeon: it belongs to no message the carrier took after that
     received_at: dt.datetime | None = None
+    #: the phone it reports on (an SMPP receipt's source_addr), when the carrier says
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,14 +167,18 @@ class SmppCarrier(Carrier):
             return
         batch = self.tx.send(requests, answered)
         try:
-            await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
-            return
-        except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
+            try:
+                await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
+                return
+            except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
+                self.tx.withdraw(batch)
+            try:
+                await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
+            except TimeoutError:
+                self.tx.abandon(batch)
+        except asyncio.CancelledError:  # cut short (a shutdown): what was never written is not in doubt
             self.tx.withdraw(batch)
-        try:
-            await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
-        except TimeoutError:
-            self.tx.abandon(batch)
+            raise
 
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
         if total == 1 and answers[0].status == 0 and not answers[0].in_doubt:  # the common case, quickly
@@ -296,7 +300,8 @@ class SmppCarrier(Carrier):
             if text_ref != ref:
                 alternatives = (text_ref,)
         # no time of its own: the receipts of a burst are written together, stamped at the write
-        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=alternatives, received_at=utcnow())
+        return Receipt(self.name, ref, status, error_code=code[:32], alt_refs=alternatives, received_at=utcnow(),
+                       phone=body.get("source_addr") or None)
 
     def _inbound(self, pdu: P.Pdu, events: CarrierEvents) -> None:
         body = pdu.body

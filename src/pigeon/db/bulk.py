@@ -84,30 +84,56 @@ def update(
     rows: list[tuple],
     *,
     where: str = "",
+    match: Sequence[tuple[str, str]] = (),
 ) -> int:
     """``UPDATE table SET column = value ... WHERE key = row[0]`` for every row
-    ``(key, value, ...)``; ``columns`` are (name, PostgreSQL type) pairs and ``where`` a fixed
-    extra condition. One statement on PostgreSQL. Returns the rows updated."""
+    ``(key, matched..., value, ...)``; ``columns`` and ``match`` are (name, PostgreSQL type)
+    pairs: ``match`` columns must hold the row's values for it to change (a fence), and
+    ``where`` is a fixed extra condition. One statement on PostgreSQL. Returns the rows updated."""
     if not rows:
         return 0
     cursor, sqlite = _cursor(session)
     extra = f" AND {where}" if where else ""
+    fixed = 1 + len(match)
     try:
         if sqlite:
             sets = ", ".join(f"{name} = ?" for name, _ in columns)
+            keys = " AND ".join(f"{name} = ?" for name in (key, *(name for name, _ in match)))
             cursor.executemany(
-                f"UPDATE {table} SET {sets} WHERE {key} = ?{extra}",
-                [(*row[1:], row[0]) for row in rows],
+                f"UPDATE {table} SET {sets} WHERE {keys}{extra}",
+                [(*row[fixed:], *row[:fixed]) for row in rows],
             )
         else:
             sets = ", ".join(f"{name} = v.{name}" for name, _ in columns)
-            arrays = ", ".join(f"%s::{kind}[]" for kind in ("text", *(kind for _, kind in columns)))
-            names = ", ".join((key, *(name for name, _ in columns)))
+            kinds = ("text", *(kind for _, kind in match), *(kind for _, kind in columns))
+            arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
+            names = ", ".join((key, *(f"m_{name}" for name, _ in match), *(name for name, _ in columns)))
+            keys = " AND ".join((f"{table}.{key} = v.{key}", *(f"{table}.{name} = v.m_{name}" for name, _ in match)))
             cursor.execute(
-                f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) "
-                f"WHERE {table}.{key} = v.{key}{extra}",
+                f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) WHERE {keys}{extra}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def delete(session: Session, table: str, columns: Sequence[tuple[str, str]], rows: list[tuple]) -> int:
+    """``DELETE FROM table WHERE`` every column equals the row's value, for every row; one
+    statement on PostgreSQL. Returns the rows deleted."""
+    if not rows:
+        return 0
+    cursor, sqlite = _cursor(session)
+    try:
+        if sqlite:
+            keys = " AND ".join(f"{name} = ?" for name, _ in columns)
+            cursor.executemany(f"DELETE FROM {table} WHERE {keys}", rows)
+        else:
+            arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+            names = ", ".join(name for name, _ in columns)
+            keys = " AND ".join(f"{table}.{name} = v.{name}" for name, _ in columns)
+            cursor.execute(f"DELETE FROM {table} USING unnest({arrays}) AS v({names}) WHERE {keys}",
+                           [list(column) for column in zip(*rows, strict=True)])
         return cursor.rowcount
     finally:
         cursor.close()

@@ -15,10 +15,12 @@ work and the unwritten items are handed back for the caller to retry as they are
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import psycopg
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,8 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """An error of the database's, not of the items being written."""
-    return isinstance(exc, OperationalError)
+    """An error of the database's, not of the items being written: SQLAlchemy's, or the
+    driver's own from the raw cursors of ``db.bulk`` (a deadlock, a cancelled statement, a
+    lost connection, a locked SQLite file)."""
+    return isinstance(exc, (OperationalError, sqlite3.OperationalError, psycopg.OperationalError))
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from pigeon.incidents.models import Kind
 
 log = logging.getLogger(__name__)
 RETRY_WRITE = 0.5  # seconds between tries of a write the database refused (it is down, say)
+MAX_WRITE = 2000  # carrier answers in one record write (its IN lists stay far below any bind limit)
 
 
 class DeliveryEngine:
@@ -58,9 +59,16 @@ class DeliveryEngine:
                        for i in range(self.settings.rounds)]
 
     async def stop(self, drain: float | None = None) -> None:
+        """``stop_rounds``, then write the answers that came meanwhile and stop the recorder."""
+        await self.stop_rounds(drain)
+        await self.recorder.stop()
+
+    async def stop_rounds(self, drain: float | None = None) -> None:
         """Stop claiming; give the rounds in flight up to ``drain`` seconds (the settings'
         ``drain_seconds`` by default) to hand over their batches and record the answers, then
-        cut them short (what they had handed over unanswered is in doubt after the lease)."""
+        cut them short. The recorder still takes what the carrier reports until ``stop``: stop
+        the carrier in between, so that what it never wrote is answered as such (claimed
+        again, not in doubt), and what it wrote and never heard of is in doubt."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
@@ -71,7 +79,6 @@ class DeliveryEngine:
             if cut:
                 log.warning("%d delivery rounds cut short at shutdown", len(cut))
         self._tasks = []
-        await self.recorder.stop()
 
     def wake(self) -> None:
         self._wake.set()
@@ -107,10 +114,33 @@ class DeliveryEngine:
                 reported[i] = True
                 self.recorder.add(claimed[i], result)
 
-        results = await self.carrier.submit([c.submission for c in claimed], report)
+        renewing = asyncio.create_task(self._renew(claimed, reported))
+        try:
+            results = await self.carrier.submit([c.submission for c in claimed], report)
+        finally:
+            renewing.cancel()
         for i, result in enumerate(results):
             report(i, result)
         await self.recorder.written()
+
+    async def _renew(self, claimed: list[queue.Claimed], reported: list[bool]) -> None:
+        """Keep the lease of what is still with the carrier while this process lives, so a
+        slow carrier's round is not taken for a dead one's (and its messages for in doubt)."""
+        loop = asyncio.get_running_loop()
+        lease = dt.timedelta(seconds=self.settings.lease_seconds)
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            waiting = [c for c, done in zip(claimed, reported, strict=True) if not done]
+            if not waiting:
+                return
+            try:
+                await loop.run_in_executor(self.executor, self._extend, waiting, lease)
+            except Exception:
+                log.exception("could not renew the lease of %d messages", len(waiting))
+
+    def _extend(self, claimed: list[queue.Claimed], lease: dt.timedelta) -> None:
+        with self.db.write() as session:
+            queue.extend(session, utcnow(), claimed, lease)
 
     def _claim(self) -> list[queue.Claimed]:
         with self.db.write() as session:
@@ -134,15 +164,18 @@ class DeliveryEngine:
                          retry_base=s.retry_base, retry_max=s.retry_max)
 
         out = write_isolated(self.db, items, write)
-        for (claimed, result), exc in out.failed:
+        left = list(out.unwritten)
+        for item, exc in out.failed:
+            claimed, result = item
             try:
                 with self.db.write() as session:
                     queue.set_aside(session, now, claimed, result, describe(exc))
-            except Exception:  # its row stays in flight: in doubt once its lease lapses
+            except Exception:  # kept, and tried again: the answer is known, it must not be lost
                 log.exception("could not set aside the answer for %s", claimed.submission.message_id)
+                left.append(item)
         if out.error is not None:
             log.warning("recording %d carrier answers failed (%s); retrying", len(out.unwritten), describe(out.error))
-        return out.unwritten
+        return left
 
 
 @dataclass(slots=True)
@@ -212,7 +245,7 @@ class Recorder:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            items, self._pending = self._pending, []
+            items, self._pending = self._pending[:MAX_WRITE], self._pending[MAX_WRITE:]
             try:
                 left = await loop.run_in_executor(self.executor, self.write, items)
             except Exception:
@@ -388,13 +421,14 @@ class EventSink:
 
         out = write_isolated(self.db, items, write)
         stored = _Stored([r for unmatched in out.results for r in unmatched])
-        for item in out.unwritten:
+        left = list(out.unwritten)
+        if out.failed and not self._set_aside(out.failed, now):
+            left += [item for item, _ in out.failed]  # not even set aside: kept, never acknowledged
+        for item in left:
             (stored.inbound_left if isinstance(item, InboundSms) else stored.receipts_left).append(item)  # type: ignore[arg-type]
-        if out.failed:
-            self._set_aside(out.failed, now)
         return stored
 
-    def _set_aside(self, failed: list, now: dt.datetime) -> None:
+    def _set_aside(self, failed: list, now: dt.datetime) -> bool:
         rows: dict[str, list] = {"receipt": [], "inbound": []}
         for item, exc in failed:
             if isinstance(item, InboundSms):
@@ -411,6 +445,8 @@ class EventSink:
                     incidents.record(session, Kind.SET_ASIDE, stage, items, now)
         except Exception:
             log.exception("could not write %d set-aside carrier events as incidents", len(failed))
+            return False
+        return True
 
 
 def _resolve(waiters: list[asyncio.Future[None]]) -> None:

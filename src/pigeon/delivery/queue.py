@@ -70,16 +70,19 @@ def claim(
     ).all()
     attempts = dict(leased)
     rows = session.execute(
-        select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status)
+        select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status, M.c.deleted)
         .where(M.c.id.in_(attempts))
     ).all()
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
-    claimed, stale, unknown = [], [], []
+    claimed, stale, unknown, cancelled = [], [], [], []
     for row in rows:
         if row.status != Status.SCHEDULED:
             stale.append(row.id)
             continue
-        if row.id in doubtful and in_doubt == UNKNOWN:
+        if row.deleted and row.id not in doubtful and row.id not in sent_parts:
+            cancelled.append(row.id)  # deleted while it was with a carrier that then did not take it
+            continue
+        if row.id in doubtful and (in_doubt == UNKNOWN or row.deleted):  # a deleted one is not sent again
             unknown.append(row.id)
             continue
         sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts)
@@ -90,6 +93,10 @@ def claim(
     if unknown:
         _give_up_unknown(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
         stale += unknown
+    if cancelled:
+        fail_and_refund(session, [(mid, "CANCELLED", "deleted before it was sent") for mid in cancelled], now,
+                        from_statuses=(Status.SCHEDULED,))
+        stale += cancelled
     if stale:
         session.execute(delete(Q).where(Q.c.message_id.in_(stale)))
     resent = [c.submission.message_id for c in claimed if c.in_doubt]
@@ -98,6 +105,13 @@ def claim(
                       for mid in resent], now)
     incidents.record(session, Kind.IN_DOUBT, UNKNOWN, [(mid, IN_DOUBT_DETAIL, None) for mid in unknown], now)
     return claimed
+
+
+def extend(session: Session, now: dt.datetime, claimed: list[Claimed], lease: dt.timedelta) -> int:
+    """Renew the lease of rows this claim still holds (still in flight, the claim's attempts)."""
+    return bulk.update(session, "outbound_queue", "message_id", (("available_at", "timestamp"),),
+                       sorted((c.submission.message_id, c.attempts, now + lease) for c in claimed),
+                       match=(("attempts", "integer"),), where="outbound_queue.in_flight")
 
 
 def _give_up_unknown(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
@@ -113,9 +127,15 @@ def _give_up_unknown(session: Session, message_ids: list[str], code: str, detail
 
 def set_aside(session: Session, now: dt.datetime, claimed: Claimed, result: SubmitResult, reason: str) -> None:
     """A carrier's answer that could not be recorded, even alone: the message is made UNKNOWN
-    (never sent again: the carrier may have it), its queue row dropped, and an incident kept."""
+    (never sent again: the carrier may have it) or, if the carrier said it did not take it,
+    failed and refunded; its queue row dropped, and an incident kept."""
     message_id = claimed.submission.message_id
-    _give_up_unknown(session, [message_id], "SET_ASIDE", f"its carrier's answer could not be recorded: {reason}", now)
+    detail = f"its carrier's answer could not be recorded: {reason}"
+    taken = result.outcome in (Outcome.ACCEPTED, Outcome.IN_DOUBT) or result.in_doubt or result.part_refs
+    if taken:  # the carrier may have it: charged, never sent again
+        _give_up_unknown(session, [message_id], "SET_ASIDE", detail, now)
+    else:  # the carrier said it did not take it
+        fail_and_refund(session, [(message_id, "SET_ASIDE", detail[:255])], now, from_statuses=(Status.SCHEDULED,))
     session.execute(delete(Q).where(Q.c.message_id == message_id))
     payload = {"outcome": result.outcome.value, "carrier": result.carrier, "carrier_ref": result.carrier_ref,
                "error_code": result.error_code, "detail": result.detail, "part_refs": dict(result.part_refs)}
@@ -152,10 +172,10 @@ def record(
             unknown.append(message_id)
         elif result.outcome is Outcome.UNAVAILABLE:  # not the message's fault: not an attempt
             wait = result.retry_after or UNAVAILABLE_WAIT
-            retry.append((message_id, now + dt.timedelta(seconds=wait), claimed.attempts - 1, False))
+            retry.append((message_id, claimed.attempts, now + dt.timedelta(seconds=wait), claimed.attempts - 1, False))
         elif result.outcome is Outcome.RETRY and claimed.attempts < max_attempts:
             delay = result.retry_after or min(retry_max, retry_base * 2 ** (claimed.attempts - 1))
-            retry.append((message_id, now + dt.timedelta(seconds=delay), claimed.attempts, False))
+            retry.append((message_id, claimed.attempts, now + dt.timedelta(seconds=delay), claimed.attempts, False))
         else:
             code = result.error_code or ("RETRIES_EXHAUSTED" if result.outcome is Outcome.RETRY else None)
             failed.append((message_id, code, result.detail))
@@ -165,8 +185,11 @@ def record(
                 (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
                 sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
                 where=f"messages.status = '{Status.SCHEDULED.value}'")
+    # The queue row is changed only while this claim still holds it (its attempts are the
+    # claim's): after a lapsed lease another claim may hold it, and its answer decides.
     bulk.update(session, "outbound_queue", "message_id",
-                (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), retry)
+                (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), retry,
+                match=(("attempts", "integer"),))
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(Status.SCHEDULED,))
     if unknown:
@@ -176,9 +199,9 @@ def record(
             (mid, "written to the carrier, the link lost before its answer: "
                   + ("not sent again (policy: unknown)" if mid in unknown else "written again (policy: resend)"), None)
             for mid in doubted], now)
-    done = [message_id for message_id, _, _, _ in sent] + [message_id for message_id, _, _ in failed] + unknown
-    if done:
-        session.execute(delete(Q).where(Q.c.message_id.in_(done)))
+    done = {message_id for message_id, _, _, _ in sent} | {message_id for message_id, _, _ in failed} | set(unknown)
+    bulk.delete(session, "outbound_queue", (("message_id", "text"), ("attempts", "integer")),
+                sorted((c.submission.message_id, c.attempts) for c, _ in results if c.submission.message_id in done))
 
 
 def sent_through(session: Session, carrier: str) -> list[tuple[str, str, dt.datetime]]:

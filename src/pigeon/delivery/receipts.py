@@ -12,6 +12,10 @@ arrived (``SKEW`` allows for clocks and a receipt read before its submit_sm_resp
 - if there is none, it is handed back likewise (the carrier may have answered before its
   acceptance was written, or even before its submit_sm_resp was read).
 
+When the receipt names its phone (an SMPP receipt's source address), a message to another
+number is not a candidate at all: an older namesake waiting under a reused reference never
+takes a receipt meant for a message whose acceptance is not written yet, or was lost.
+
 A reference that matches nothing is tried again under its other spellings
 (``Receipt.alt_refs``, and the same number in decimal or hex). Two receipts for one reference
 in one write are applied one after the other.
@@ -84,6 +88,17 @@ def _apply_pass(session: Session, receipts: list[Receipt], now: dt.datetime) -> 
     return unmatched
 
 
+def same_phone(reported: str, to_number: str) -> bool:
+    """Whether a carrier's spelling of a number (international or national, with or without
+    a plus or leading zeros) can be this E.164 number: the shorter one's digits end the longer
+    one's. A spelling too short to tell (under 6 digits, or none) matches anything."""
+    digits = "".join(c for c in reported if c.isdigit()).lstrip("0")
+    if len(digits) < 6:
+        return True
+    mine = to_number.lstrip("+")
+    return mine.endswith(digits) or digits.endswith(mine)
+
+
 def spellings(receipt: Receipt) -> set[str]:
     """Other ways the carrier may have written the reference: the alternatives it gave, and
     each of those read as decimal and written in hex, or read as hex and written in decimal
@@ -106,15 +121,17 @@ def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.d
     # the newest (sent_at, message id, seq, status) the carrier took under each reference
     # before its receipt came; seq 0 is a message sent in one piece
     newest: dict[str, tuple] = {}
-    parts = select(MP.c.carrier_ref, MP.c.sent_at, MP.c.message_id, MP.c.seq, MP.c.status).where(
-        MP.c.carrier == carrier, MP.c.carrier_ref.in_(refs))
-    whole = select(M.c.carrier_ref, M.c.sent_at, M.c.id, literal(0), M.c.status).where(
+    parts = select(MP.c.carrier_ref, MP.c.sent_at, MP.c.message_id, MP.c.seq, MP.c.status, M.c.to_number).join(
+        M, M.c.id == MP.c.message_id).where(MP.c.carrier == carrier, MP.c.carrier_ref.in_(refs))
+    whole = select(M.c.carrier_ref, M.c.sent_at, M.c.id, literal(0), M.c.status, M.c.to_number).where(
         M.c.carrier == carrier, M.c.carrier_ref.in_(refs), ~exists().where(MP.c.message_id == M.c.id))
     for query in (parts, whole):
-        for ref, sent_at, message_id, seq, status in session.execute(query):
-            received = by_ref[ref].received_at or now
-            if sent_at is not None and sent_at > received + SKEW:
+        for ref, sent_at, message_id, seq, status, to_number in session.execute(query):
+            receipt = by_ref[ref]
+            if sent_at is not None and sent_at > (receipt.received_at or now) + SKEW:
                 continue  # taken after the receipt came: not its message
+            if receipt.phone and not same_phone(receipt.phone, to_number):
+                continue  # a namesake: another number under a reused reference
             candidate = (sent_at or dt.datetime.min, message_id, seq, status)
             if ref not in newest or candidate[:2] > newest[ref][:2]:
                 newest[ref] = candidate

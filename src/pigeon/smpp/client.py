@@ -347,9 +347,11 @@ class SmppClient:
             if now >= self._paused_until:  # answers to requests written before the pause don't count
                 self._backoff = min(5.0, self._backoff * 2 or 0.05)
                 self._paused_until = now + self._backoff
+            request.sent_at = 0.0  # answered: not taken, and not in doubt
             self._queue.appendleft(request)
         elif status == Status.ESME_RSYSERR and request.tries < self.settings.retries:
             request.tries += 1
+            request.sent_at = 0.0
             self._queue.append(request)
         else:
             request.settle(Answer(status, in_doubt=request.in_doubt))
