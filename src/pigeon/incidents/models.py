@@ -23,7 +23,8 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
-    #: where it happened: accept, record, receipt, inbound, webhook; for in-doubt, the policy applied
+    #: set aside: the write it failed in (record, receipt, inbound, webhook); in doubt: how it
+    #: was found and what was done (resend or unknown: a lapsed claim; link: a dropped link)
     stage: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(128))  # a message id, a carrier reference, an event id
     reason: Mapped[str] = mapped_column(Text)

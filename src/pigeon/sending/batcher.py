@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
+
 from pigeon.accounts.service import Principal
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import Written, write_isolated
@@ -96,7 +98,10 @@ class AcceptBatcher:
                     if job.future.done():
                         continue
                     if id(job) in failed:
-                        job.future.set_exception(failed[id(job)])
+                        error = failed[id(job)]
+                        if job.remember is not None and isinstance(error, IntegrityError):
+                            error = idempotency.KeyTaken(job.remember.key)  # a retry raced it, and lost
+                        job.future.set_exception(error)
                     elif id(job) in unwritten:
                         job.future.set_exception(out.error or RuntimeError("not written"))
                     elif job.error is not None:

@@ -21,6 +21,11 @@ from sqlalchemy.orm import Session
 from pigeon.sending.models import IdempotencyKey
 
 K = IdempotencyKey.__table__
+
+
+class KeyTaken(Exception):
+    """Another request with the same key was accepted first (look its answer up)."""
+
 KEEP = dt.timedelta(hours=24)
 MAX_KEY = 255
 

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -100,9 +99,8 @@ async def _submit(request: Request, user: Principal, batch: list[Outgoing], reme
         await rt.batcher.submit(user, batch, remember)
     except SendError as exc:
         raise refused(exc) from None
-    except IntegrityError:
-        if remember is None:
-            raise
+    except idempotency.KeyTaken:
+        assert remember is not None
         found = await _stored(request, user, remember.key)
         if found is None:
             raise
