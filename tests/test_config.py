@@ -55,3 +55,18 @@ def test_errors_name_the_key(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "pigeon", "migrate"], cwd=tmp_path, capture_output=True, text=True,
                              env={"PIGEON_CONFIG": str(tmp_path / "nope.toml"), "PATH": "/usr/bin:/bin"})
     assert missing.returncode != 0 and "nope.toml" in missing.stderr
+
+
+def test_a_misspelt_key_is_an_error_that_names_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A typo must not silently run on a default (a misspelt database_url ran on ./pigeon.db)."""
+    from pydantic import ValidationError
+
+    from pigeon.config import describe
+
+    config = tmp_path / "pigeon.toml"
+    config.write_text('databse_url = "sqlite:///elsewhere.db"\n[delivery]\nbatch_sise = 3\n')
+    monkeypatch.setenv("PIGEON_CONFIG", str(config))
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    text = describe(caught.value)
+    assert "databse_url" in text and "delivery.batch_sise" in text

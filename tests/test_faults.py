@@ -535,6 +535,24 @@ def test_an_idempotency_key_makes_a_retry_send_nothing(user, db: Database) -> No
         count = session.scalar(select(func.count()).select_from(Message).where(Message.user_id == user.user_id))
     assert count == 7
     assert user.http.post(f"{API}/sms/send", json=body, headers={"Idempotency-Key": ""}).status_code == 400
+    # a retry that signs in another way (credentials in the URL) is the same request
+    url_key = uuid.uuid4().hex
+    first_url = user.http.post(f"{API}/sms/send", json=body, headers={"Idempotency-Key": url_key})
+    with httpx.Client(base_url=str(user.http.base_url), timeout=10) as anonymous:
+        again_url = anonymous.post(f"{API}/sms/send", json=body, headers={"Idempotency-Key": url_key},
+                                   params={"email": user.email, "token": user.token})
+    assert again_url.status_code == 200 and again_url.json() == first_url.json(), again_url.text
+
+
+def test_url_parameters_that_are_not_utf8_are_refused(user) -> None:  # type: ignore[no-untyped-def]
+    """Old: %ED%A0%80 (a surrogate) or %FF in send-url-parameters was stored as U+FFFD, sent
+    and charged as UCS-2."""
+    for raw in ("a%ED%A0%80b", "a%FFb"):
+        answer = user.http.get(f"{API}/sms/send-url-parameters?recipientNumber=%2B27821234567&message={raw}")
+        assert answer.status_code == 400 and answer.json()["code"] == 1, answer.text
+    fine = user.http.get(f"{API}/sms/send-url-parameters?recipientNumber=%2B27821234567&message=caf%C3%A9")
+    assert fine.status_code == 200
+    assert user.balance() == 99.0
 
 
 def test_message_parts_rows_of_a_message_sent_in_parts(fresh: Database) -> None:

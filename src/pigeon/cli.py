@@ -287,7 +287,7 @@ def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
     from pigeon.incidents.models import Kind
 
     settings = _settings()
-    db = _database(settings, migrate=False)
+    db = _database(settings)
     with db.read() as session:
         totals = service.counts(session)
         rows = service.recent(session, kind=Kind(kind) if kind else None, limit=limit)

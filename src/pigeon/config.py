@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,8 @@ from pigeon.carriers.settings import CarrierSettings
 class SimulatorSettings(BaseModel):
     """The embedded simulated carrier (see pigeon.carriers.simulator)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
+
     delivery_delay: float = Field(1.0, ge=0, description="Seconds from submission to receipt.")
     fail_pattern: str = Field(r"666$", description="Regex on the E.164 number: receipt UNDELIV.")
     silent_pattern: str = Field(r"999$", description="Regex on the E.164 number: no receipt, ever.")
@@ -34,6 +36,8 @@ class SimulatorSettings(BaseModel):
 
 class DeliverySettings(BaseModel):
     """The delivery engine: how the outbound queue is drained."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
 
     batch_size: int = Field(500, ge=1, le=10_000)
     rounds: int = Field(2, ge=1, le=16, description="Batches in flight at once per process.")
@@ -51,6 +55,8 @@ class DeliverySettings(BaseModel):
 class WebhookSettings(BaseModel):
     """Pushing replies and delivery reports to users' servers (see pigeon.webhooks)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
+
     timeout: float = Field(5.0, gt=0, le=60, description="Seconds a receiver has to answer one POST.")
     retry_base: float = Field(10.0, gt=0, description="First retry delay; doubles per attempt.")
     retry_max: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
@@ -63,6 +69,8 @@ class WebhookSettings(BaseModel):
 class LimitSettings(BaseModel):
     """Sizes of requests: bigger ones are refused before they are read (see pigeon.api.limits)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
+
     body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body (JSON, XML, form).")
     bulk_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest body of sms/send-bulk (10,000 sends).")
     body_overrides: dict[str, int] = Field(
@@ -74,6 +82,8 @@ class LimitSettings(BaseModel):
 class SigninSettings(BaseModel):
     """Failed sign-ins, counted in the database per client address and per email (pigeon.accounts.throttle)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
+
     email_failures: int = Field(10, ge=0, description="Failures per email per window before 429 (0: no limit).")
     address_failures: int = Field(50, ge=0, description="Failures per client address per window (0: no limit).")
     window: float = Field(60.0, gt=0, description="Seconds a count lasts, from its first failure.")
@@ -83,7 +93,7 @@ class Settings(BaseSettings):
     """Everything Pigeon can be told; see the README's configuration table."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PIGEON_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="PIGEON_", env_nested_delimiter="__", extra="forbid"
     )
 
     database_url: str = "sqlite:///pigeon.db"

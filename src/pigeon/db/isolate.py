@@ -78,7 +78,7 @@ def write_isolated(
                 out.unwritten = chunk + [item for rest in reversed(stack) for item in rest]
                 return out
             if len(chunk) == 1:
-                log.warning("an item failed on its own and was set aside: %s", _first_line(exc))
+                log.debug("an item failed on its own: %s", _first_line(exc))  # the caller says what it does
                 out.failed.append((chunk[0], exc))
             else:
                 middle = len(chunk) // 2

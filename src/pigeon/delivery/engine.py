@@ -167,6 +167,8 @@ class DeliveryEngine:
         left = list(out.unwritten)
         for item, exc in out.failed:
             claimed, result = item
+            log.warning("the answer for %s could not be recorded; set aside: %s", claimed.submission.message_id,
+                        describe(exc))
             try:
                 with self.db.write() as session:
                     queue.set_aside(session, now, claimed, result, describe(exc))
@@ -422,6 +424,8 @@ class EventSink:
         out = write_isolated(self.db, items, write)
         stored = _Stored([r for unmatched in out.results for r in unmatched])
         left = list(out.unwritten)
+        for _, exc in out.failed:
+            log.warning("a carrier event could not be written; set aside: %s", describe(exc))
         if out.failed and not self._set_aside(out.failed, now):
             left += [item for item, _ in out.failed]  # not even set aside: kept, never acknowledged
         for item in left:

@@ -35,7 +35,8 @@ M = Message.__table__
 MP = MessagePart.__table__
 UNAVAILABLE_WAIT = 5.0  # seconds before a message no carrier could take is tried again
 RESEND, UNKNOWN = "resend", "unknown"  # what becomes of a message in doubt
-IN_DOUBT_DETAIL = "handed to a carrier whose answer was never recorded; not sent again (policy: unknown)"
+IN_DOUBT_DETAIL = ("claimed by a process that stopped before recording its carrier's answer (it may have been "
+                   "handed over); not sent again (policy: unknown)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,8 @@ def claim(
         session.execute(delete(Q).where(Q.c.message_id.in_(stale)))
     resent = [c.submission.message_id for c in claimed if c.in_doubt]
     incidents.record(session, Kind.IN_DOUBT, RESEND,
-                     [(mid, "claimed again after its lease lapsed unanswered; sent again (policy: resend)", None)
+                     [(mid, "claimed again after its lease lapsed with no answer recorded (it may have been handed "
+                            "over); sent again (policy: resend)", None)
                       for mid in resent], now)
     incidents.record(session, Kind.IN_DOUBT, UNKNOWN, [(mid, IN_DOUBT_DETAIL, None) for mid in unknown], now)
     return claimed

@@ -101,6 +101,8 @@ class AcceptBatcher:
                         error = failed[id(job)]
                         if job.remember is not None and isinstance(error, IntegrityError):
                             error = idempotency.KeyTaken(job.remember.key)  # a retry raced it, and lost
+                        else:
+                            log.warning("a send failed on its own (its request alone gets the error): %s", error)
                         job.future.set_exception(error)
                     elif id(job) in unwritten:
                         job.future.set_exception(out.error or RuntimeError("not written"))

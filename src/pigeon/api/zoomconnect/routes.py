@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Annotated
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -51,6 +51,7 @@ def _prepare(rt: Runtime, req: SendSmsRequest, send_at: dt.datetime | None = Non
 
 
 IDEMPOTENCY_KEY = "idempotency-key"
+CREDENTIAL_PARAMS = frozenset({"email", "token"})
 
 
 async def _replayed(request: Request, user: Principal) -> tuple[Response | None, Remembered | None]:
@@ -62,7 +63,9 @@ async def _replayed(request: Request, user: Principal) -> tuple[Response | None,
     if not key or len(key) > idempotency.MAX_KEY or not key.isprintable():
         raise ZoomError(400, Code.INVALID_REQUEST, f"Idempotency-Key must be 1 to {idempotency.MAX_KEY} "
                                                    "printable characters")
-    digest = idempotency.request_hash(request.method, request.url.path, request.url.query, await request.body())
+    query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                       if k not in CREDENTIAL_PARAMS])  # a retry may sign in another way
+    digest = idempotency.request_hash(request.method, request.url.path, query, await request.body())
     found = await _stored(request, user, key)
     if found is None:
         return None, Remembered(key, digest, 200, None)
@@ -179,11 +182,19 @@ async def send_bulk(
 
 
 async def _url_parameters(request: Request) -> SendSmsRequest:
-    params = dict(request.query_params)
+    """The send's parameters from the query string and a form body; bytes that are not UTF-8
+    are refused (400), never stored as replacement characters."""
+    sources = [request.scope.get("query_string", b"")]
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
-        params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        sources.append(await request.body())
+    params: dict[str, str] = {}
+    for raw in sources:
+        try:
+            params.update(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict"))
+        except UnicodeDecodeError:
+            raise ZoomError(400, Code.INVALID_REQUEST, "Invalid request: parameters must be UTF-8") from None
     return SendSmsRequest.model_validate(params)
 
 
