@@ -403,11 +403,13 @@ def test_a_message_in_doubt_follows_the_policy(fresh: Database, policy: str) -> 
     """Claimed and handed over, then the process died before recording the answer: once the
     lease lapses the message is resent (at least once) or made UNKNOWN (at most once)."""
     principal = owner(fresh, credits=10)
-    queued(fresh, principal, ["x", "y"])
+    queued(fresh, principal, ["x", "y", "z"])
     now = utcnow()
     lease = dt.timedelta(seconds=30)
     with fresh.write() as session:
-        first, second = queue.claim(session, now, limit=10, lease=lease, skip_locked=False)
+        first, second, third = queue.claim(session, now, limit=10, lease=lease, skip_locked=False)
+    with fresh.write() as session:  # two handed to the carrier; the third never was
+        assert queue.hand_over(session, [first, second]) == {first.submission.message_id, second.submission.message_id}
     with fresh.write() as session:  # one answer recorded (try later); the process dies before the other's
         queue.record(session, now, "c", [(first, SubmitResult(Outcome.RETRY, retry_after=1))],
                      max_attempts=3, retry_base=1, retry_max=1)
@@ -418,14 +420,15 @@ def test_a_message_in_doubt_follows_the_policy(fresh: Database, policy: str) -> 
         incidents = session.execute(select(Incident.kind, Incident.stage, Incident.subject)).all()
     assert [(row.kind, row.stage, row.subject) for row in incidents] == [("in_doubt", policy, doubt)]
     by_id = {c.submission.message_id: c for c in again}
+    never_handed = third.submission.message_id
     if policy == "resend":
-        assert set(by_id) == {first.submission.message_id, doubt} and by_id[doubt].in_doubt
-        assert not by_id[first.submission.message_id].in_doubt
+        assert set(by_id) == {first.submission.message_id, doubt, never_handed} and by_id[doubt].in_doubt
+        assert not by_id[first.submission.message_id].in_doubt and not by_id[never_handed].in_doubt
     else:
-        assert set(by_id) == {first.submission.message_id}
+        assert set(by_id) == {first.submission.message_id, never_handed}  # not in doubt: claimed again as it was
         assert status_of(fresh, doubt) == ["UNKNOWN"]
         with fresh.read() as session:
-            assert balance(session, principal.user_id) == 8  # UNKNOWN is charged: the carrier may have it
+            assert balance(session, principal.user_id) == 7  # UNKNOWN is charged: the carrier may have it
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIGEON_")}
     env["PIGEON_DATABASE_URL"] = fresh.url.render_as_string(hide_password=False)
     shown = subprocess.run([sys.executable, "-m", "pigeon", "incidents"], env=env, capture_output=True, text=True,
@@ -442,8 +445,11 @@ def test_a_late_answer_from_a_lapsed_claim_leaves_the_new_claim_alone(fresh: Dat
     lease, now = dt.timedelta(seconds=30), utcnow()
     with fresh.write() as session:
         (a,) = queue.claim(session, now, limit=1, lease=lease, skip_locked=False)
+        queue.hand_over(session, [a])
     with fresh.write() as session:
         (b,) = queue.claim(session, now + lease * 2, limit=1, lease=lease, skip_locked=False)
+        assert queue.hand_over(session, [a]) == set()  # A's claim no longer holds the row
+        queue.hand_over(session, [b])
     assert b.in_doubt
     for late in (SubmitResult(Outcome.RETRY), SubmitResult(Outcome.ACCEPTED, carrier_ref="a")):
         with fresh.write() as session:
@@ -469,6 +475,7 @@ def test_a_message_deleted_while_with_the_carrier_is_cancelled_if_it_comes_back(
     (mid,) = queued(fresh, principal, ["x"])
     with fresh.write() as session:
         (claimed,) = queue.claim(session, utcnow(), limit=1, lease=dt.timedelta(seconds=30), skip_locked=False)
+        queue.hand_over(session, [claimed])
     with fresh.write() as session:
         assert delete_message(session, principal.user_id, mid, utcnow())
     assert status_of(fresh, mid) == ["SCHEDULED"]  # with the carrier: not cancelled yet

@@ -50,6 +50,8 @@ class DeliverySettings(BaseModel):
         "resend", description="A message handed to a carrier whose answer was lost (a crash, a dropped link): "
         "send it again (at least once) or make it UNKNOWN (at most once).")
     drain_seconds: float = Field(10.0, ge=0, description="On SIGTERM: how long rounds in flight may take to finish.")
+    handover: int = Field(64, ge=1, le=10_000, description="Messages marked in flight and handed to the carrier at "
+                          "a time (a crash leaves at most about two lots per round in doubt).")
 
 
 class WebhookSettings(BaseModel):

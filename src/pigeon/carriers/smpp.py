@@ -140,14 +140,17 @@ class SmppCarrier(Carrier):
                 results[i] = self._result(sub, len(parts), [], [])
         got: list[list[Answer | None]] = [[None] * len(seqs) for _, seqs in plans]
         remaining = [len(seqs) for _, seqs in plans]
+        first_taken: list[dt.datetime | None] = [None] * len(batch)  # a receipt can come no earlier
 
         def answered(k: int, answer: Answer) -> None:
             i, j = owners[k]
             got[i][j] = answer
             remaining[i] -= 1
+            if answer.status == 0 and first_taken[i] is None:
+                first_taken[i] = utcnow()
             if not remaining[i]:
                 total, seqs = plans[i]
-                results[i] = self._result(batch[i], total, seqs, got[i])  # type: ignore[arg-type]
+                results[i] = self._result(batch[i], total, seqs, got[i], first_taken[i])  # type: ignore[arg-type]
                 if report is not None:
                     report(i, results[i])  # type: ignore[arg-type]
 
@@ -180,10 +183,13 @@ class SmppCarrier(Carrier):
             self.tx.withdraw(batch)
             raise
 
-    def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer]) -> SubmitResult:
+    def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer],
+                taken: dt.datetime | None = None) -> SubmitResult:
+        """The message's result from its parts' answers; ``taken`` is when the first part
+        this time was accepted (the parts' and the message's sent_at)."""
         if total == 1 and answers[0].status == 0 and not answers[0].in_doubt:  # the common case, quickly
             ref = P.normalise_message_id(answers[0].message_id or "")
-            return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name, at=utcnow())
+            return SubmitResult(Outcome.ACCEPTED, carrier_ref=ref, carrier=self.name, at=taken or utcnow())
         refs = dict(sub.sent_parts)
         failure: Answer | None = None
         unanswered = temporary = doubt = lost = False
@@ -202,20 +208,20 @@ class SmppCarrier(Carrier):
         if failure is not None:
             code = _status_name(failure.status)
             return SubmitResult(Outcome.REJECTED, error_code=code, carrier=self.name, part_refs=part_refs,
-                                detail=f"the carrier refused the message ({code})", in_doubt=doubt)
+                                detail=f"the carrier refused the message ({code})", in_doubt=doubt, at=taken)
         if unanswered:
             if lost and not self.resend_in_doubt:
                 outcome = Outcome.IN_DOUBT
             else:
                 outcome = Outcome.UNAVAILABLE if not self.tx.bound else Outcome.RETRY
             return SubmitResult(outcome, error_code="CARRIER_UNAVAILABLE", carrier=self.name, part_refs=part_refs,
-                                detail="no answer from the carrier", in_doubt=doubt)
+                                detail="no answer from the carrier", in_doubt=doubt, at=taken)
         if temporary:
             return SubmitResult(Outcome.RETRY, error_code="CARRIER_BUSY", carrier=self.name, part_refs=part_refs,
-                                in_doubt=doubt)
+                                in_doubt=doubt, at=taken)
         first = refs[min(refs)] if refs else ""
         return SubmitResult(Outcome.ACCEPTED, carrier_ref=first, carrier=self.name, part_refs=part_refs,
-                            in_doubt=doubt, at=utcnow())
+                            in_doubt=doubt, at=taken or utcnow())
 
     def _fields(self, sub: Submission) -> dict[str, object]:
         s = self.settings

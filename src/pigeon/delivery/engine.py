@@ -106,22 +106,55 @@ class DeliveryEngine:
                 pass
 
     async def _deliver(self, claimed: list[queue.Claimed]) -> None:
-        """Hand the batch over; each answer goes to the recorder as soon as it is known."""
+        """Hand the batch over ``handover`` messages at a time, each lot marked in flight (and
+        committed) before the carrier gets it, and the next lot only once the carrier has no
+        more than one lot unanswered: a crash leaves in doubt only what was handed over. Each
+        answer goes to the recorder as soon as it is known."""
+        loop = asyncio.get_running_loop()
         reported = [False] * len(claimed)
+        answered = asyncio.Event()
+        lot = self.settings.handover
 
         def report(i: int, result: SubmitResult) -> None:
             if not reported[i]:
                 reported[i] = True
                 self.recorder.add(claimed[i], result)
+                answered.set()
+
+        async def submit(indices: list[int]) -> None:
+            results = await self.carrier.submit([claimed[i].submission for i in indices],
+                                                lambda j, result: report(indices[j], result))
+            for i, result in zip(indices, results, strict=True):
+                report(i, result)
 
         renewing = asyncio.create_task(self._renew(claimed, reported))
+        handing: list[asyncio.Task[None]] = []
+        handed = 0
         try:
-            results = await self.carrier.submit([c.submission for c in claimed], report)
+            for start in range(0, len(claimed), lot):
+                while handed - sum(reported) > lot:
+                    answered.clear()
+                    await answered.wait()
+                indices = list(range(start, min(len(claimed), start + lot)))
+                taken = await loop.run_in_executor(self.executor, self._hand_over, [claimed[i] for i in indices])
+                for i in indices:
+                    if claimed[i].submission.message_id not in taken:
+                        reported[i] = True  # cancelled meanwhile, or claimed by another: not ours to send
+                indices = [i for i in indices if claimed[i].submission.message_id in taken]
+                handed += len(indices)
+                if indices:
+                    handing.append(asyncio.create_task(submit(indices)))
+            await asyncio.gather(*handing)
         finally:
             renewing.cancel()
-        for i, result in enumerate(results):
-            report(i, result)
+            for task in handing:
+                task.cancel()
+            await asyncio.gather(*handing, return_exceptions=True)
         await self.recorder.written()
+
+    def _hand_over(self, claimed: list[queue.Claimed]) -> set[str]:
+        with self.db.write() as session:
+            return queue.hand_over(session, claimed)
 
     async def _renew(self, claimed: list[queue.Claimed], reported: list[bool]) -> None:
         """Keep the lease of what is still with the carrier while this process lives, so a

@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
@@ -55,7 +55,8 @@ def claim(
     skip_locked: bool,
     in_doubt: str = RESEND,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due messages, oldest due first, and mark them in flight."""
+    """Lease up to ``limit`` due messages, oldest due first (``hand_over`` marks those given
+    to the carrier in flight)."""
     due = select(Q.c.message_id, Q.c.in_flight).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
@@ -66,7 +67,7 @@ def claim(
     leased = session.execute(
         update(Q)
         .where(Q.c.message_id.in_([row.message_id for row in found]))
-        .values(available_at=now + lease, attempts=Q.c.attempts + 1, in_flight=True)
+        .values(available_at=now + lease, attempts=Q.c.attempts + 1, in_flight=False)
         .returning(Q.c.message_id, Q.c.attempts)
     ).all()
     attempts = dict(leased)
@@ -109,11 +110,27 @@ def claim(
     return claimed
 
 
+def hand_over(session: Session, claimed: list[Claimed]) -> set[str]:
+    """Mark claimed messages in flight, committed before the carrier gets them: from now on a
+    crash leaves them in doubt. Returns those marked (a row cancelled meanwhile, or claimed by
+    another after a lapsed lease, is not: it must not be sent)."""
+    if not claimed:
+        return set()
+    rows = session.execute(
+        update(Q)
+        .where(tuple_(Q.c.message_id, Q.c.attempts).in_(sorted((c.submission.message_id, c.attempts)
+                                                              for c in claimed)))
+        .values(in_flight=True)
+        .returning(Q.c.message_id)
+    ).scalars().all()
+    return set(rows)
+
+
 def extend(session: Session, now: dt.datetime, claimed: list[Claimed], lease: dt.timedelta) -> int:
-    """Renew the lease of rows this claim still holds (still in flight, the claim's attempts)."""
+    """Renew the lease of rows this claim still holds (the claim's attempts)."""
     return bulk.update(session, "outbound_queue", "message_id", (("available_at", "timestamp"),),
                        sorted((c.submission.message_id, c.attempts, now + lease) for c in claimed),
-                       match=(("attempts", "integer"),), where="outbound_queue.in_flight")
+                       match=(("attempts", "integer"),))
 
 
 def _give_up_unknown(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
