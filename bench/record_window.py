@@ -7,8 +7,8 @@ committed. This runs the real DeliveryEngine with an SmppCarrier bound to `pigeo
 process, window 64) on a fresh database holding --messages queued messages, and stamps each
 answer when the carrier reports it and when the write holding it commits. Two modes, interleaved
 in the same run: `as-they-come` (each answer handed to the Recorder as soon as it is final, as
-Pigeon runs) and `end-of-round` (answers held until the whole batch of 500 is back, as Pigeon ran
-before issue 9). Each runs against an SMSC that answers at once, and one that answers each
+Pigeon runs) and `end-of-round` (answers held until the carrier call returns, as before issue 9:
+with --handover 500 that is the whole batch of 500, as Pigeon ran then). Each runs against an SMSC that answers at once, and one that answers each
 submit_sm 50 ms later (a carrier a little way off: window 64, about 1,280 submit_sm/s). It
 prints the answer-to-commit delay (p50, p99, max), messages/s and the number of record writes.
 """
@@ -56,7 +56,7 @@ def queue_messages(url: str, n: int) -> None:
     db.dispose()
 
 
-async def one_run(url: str, port: int, n: int, early: bool) -> dict:
+async def one_run(url: str, port: int, n: int, early: bool, handover: int = 64) -> dict:
     from pigeon.carriers.settings import CarrierSettings
     from pigeon.carriers.smpp import SmppCarrier
     from pigeon.config import DeliverySettings
@@ -71,7 +71,7 @@ async def one_run(url: str, port: int, n: int, early: bool) -> dict:
     sink.start()
     await carrier.start(sink)
     assert await carrier.wait_bound(10)
-    engine = DeliveryEngine(db, carrier, DeliverySettings(poll_interval=0.05), executor)
+    engine = DeliveryEngine(db, carrier, DeliverySettings(poll_interval=0.05, handover=handover), executor)
     writes = 0
     reported: dict[str, float] = {}
     delays: list[float] = []
@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--handover", type=int, default=64, help="delivery.handover: messages handed over at a time")
     args = parser.parse_args()
     port, control = free_port(), free_port()
     smsc = subprocess.Popen([sys.executable, "-m", "pigeon", "smsc", "--port", str(port), "--control-port",
@@ -170,7 +171,7 @@ def main() -> None:
                             url, name = fresh_url(backend, Path(tmp))
                             try:
                                 queue_messages(url, args.messages)
-                                result = asyncio.run(one_run(url, port, args.messages, early))
+                                result = asyncio.run(one_run(url, port, args.messages, early, args.handover))
                             finally:
                                 drop(name)
                             print(f"{backend} {delay}: {json.dumps(result)}", file=sys.stderr, flush=True)
