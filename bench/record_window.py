@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from smpp import free_port  # noqa: E402
+from smpp import free_port, start_smsc  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -147,19 +146,9 @@ def main() -> None:
     parser.add_argument("--handover", type=int, default=64, help="delivery.handover: messages handed over at a time")
     args = parser.parse_args()
     port, control = free_port(), free_port()
-    smsc = subprocess.Popen([sys.executable, "-m", "pigeon", "smsc", "--port", str(port), "--control-port",
-                             str(control), "--receipt-delay", "0.2", "--log-level", "WARNING"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL)
+    smsc = start_smsc(port, control, 0.2)
     summary = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{control}/stats", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
         with tempfile.TemporaryDirectory() as tmp:
             for delay in (0.0, 0.05):

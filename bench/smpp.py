@@ -30,6 +30,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PYSPY = str(Path(sys.executable).parent / "py-spy")
 
 
+def start_smsc(port: int, control: int, receipt_delay: float) -> subprocess.Popen:
+    """`pigeon smsc` on these ports, returned once its control endpoint answers."""
+    smsc = subprocess.Popen(
+        [sys.executable, "-m", "pigeon", "smsc", "--port", str(port), "--control-port", str(control),
+         "--receipt-delay", str(receipt_delay), "--log-level", "WARNING"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{control}/stats", timeout=1)
+            return smsc
+        except OSError:
+            if time.monotonic() > deadline:
+                smsc.kill()
+                raise
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -164,21 +183,8 @@ def main() -> None:
     args = parser.parse_args()
 
     port, control = free_port(), free_port()
-    smsc = subprocess.Popen(
-        [sys.executable, "-m", "pigeon", "smsc", "--port", str(port), "--control-port", str(control),
-         "--receipt-delay", "0", "--log-level", "WARNING"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    smsc = start_smsc(port, control, 0)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{control}/stats", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         profilers = []
         if args.profile:
             for name, pid in (("smsc", smsc.pid), ("client", os.getpid())):

@@ -23,23 +23,31 @@ def statuses(db: Database) -> Counter:
         return Counter(dict(session.execute(select(Message.status, func.count()).group_by(Message.status)).all()))
 
 
-def test_sigterm_drains_mid_delivery_and_nothing_is_sent_twice(tmp_path: Path) -> None:
-    smsc = SmscProcess(tmp_path, "throttle = 300\n").start()
-    url = f"sqlite:///{tmp_path / 'drain.db'}"
+def sending_through_a_throttled_smsc(tmp_path: Path, throttle: int, env: dict[str, str], messages: int,
+                                     until: str, count: int) -> tuple[SmscProcess, Database, str, Server]:
+    """`pigeon serve` delivering ``messages`` through a `pigeon smsc` that takes ``throttle``
+    submit_sm a second, returned once the SMSC's ``until`` counter reaches ``count``."""
+    smsc = SmscProcess(tmp_path, f"throttle = {throttle}\n").start()
+    url = f"sqlite:///{tmp_path / 'pigeon.db'}"
     db = Database(url)
     upgrade(db)
-    env = {"PIGEON_CARRIER_URL": smsc.url, "PIGEON_DELIVERY__DRAIN_SECONDS": "8",
-           "PIGEON_DELIVERY__LEASE_SECONDS": "5", "PIGEON_LOG_LEVEL": "INFO"}
-    server = Server(url, tmp_path, extra_env=env).start()
+    server = Server(url, tmp_path, extra_env={"PIGEON_CARRIER_URL": smsc.url, **env}).start()
+    smsc.wait_bound()
+    user = make_user(db, server, credits=5000)
+    entries = [{"recipientNumber": f"+2782{i:06d}1", "message": f"drain {i}"} for i in range(messages)]
+    assert user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries}).status_code == 200
+    deadline = time.monotonic() + 10
+    while smsc.stats()[until] < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return smsc, db, url, server
+
+
+def test_sigterm_drains_mid_delivery_and_nothing_is_sent_twice(tmp_path: Path) -> None:
+    env = {"PIGEON_DELIVERY__DRAIN_SECONDS": "8", "PIGEON_DELIVERY__LEASE_SECONDS": "5", "PIGEON_LOG_LEVEL": "INFO"}
+    # throttled: a round is with the SMSC
+    smsc, db, url, server = sending_through_a_throttled_smsc(tmp_path, 300, env, 1200, "submit_sm", 200)
     try:
-        smsc.wait_bound()
-        user = make_user(db, server, credits=5000)
-        entries = [{"recipientNumber": f"+2782{i:06d}1", "message": f"drain {i}"} for i in range(1200)]
-        assert user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries}).status_code == 200
-        deadline = time.monotonic() + 10
-        while smsc.stats()["submit_sm"] < 200:  # throttled: a round is with the SMSC
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         started = time.monotonic()
         server.proc.terminate()
         code = server.proc.wait(30)
@@ -52,7 +60,7 @@ def test_sigterm_drains_mid_delivery_and_nothing_is_sent_twice(tmp_path: Path) -
             assert session.scalar(select(func.count()).select_from(Incident)) == 0
         after_stop = statuses(db)
         assert after_stop["SCHEDULED"] > 0 and after_stop["SENT"] + after_stop["DELIVERED"] > 0, after_stop
-        server = Server(url, tmp_path, extra_env=env).start()
+        server = Server(url, tmp_path, extra_env={"PIGEON_CARRIER_URL": smsc.url, **env}).start()
         deadline = time.monotonic() + 60
         while statuses(db)["DELIVERED"] < 1200:
             assert time.monotonic() < deadline, statuses(db)
@@ -68,25 +76,13 @@ def test_a_drain_cut_short_leaves_in_doubt_only_what_was_written(tmp_path: Path)
     """A drain that runs out of time takes back from the SMPP client what it never wrote:
     those messages are claimed again as they were, never counted in doubt, and under the
     at-most-once policy never made UNKNOWN."""
-    smsc = SmscProcess(tmp_path, "throttle = 100\n").start()
-    url = f"sqlite:///{tmp_path / 'cut.db'}"
-    db = Database(url)
-    upgrade(db)
-    env = {"PIGEON_CARRIER_URL": smsc.url, "PIGEON_DELIVERY__DRAIN_SECONDS": "1",
-           "PIGEON_DELIVERY__LEASE_SECONDS": "3", "PIGEON_DELIVERY__IN_DOUBT": "unknown"}
-    server = Server(url, tmp_path, extra_env=env).start()
+    env = {"PIGEON_DELIVERY__DRAIN_SECONDS": "1", "PIGEON_DELIVERY__LEASE_SECONDS": "3",
+           "PIGEON_DELIVERY__IN_DOUBT": "unknown"}
+    smsc, db, url, server = sending_through_a_throttled_smsc(tmp_path, 100, env, 600, "accepted", 50)
     try:
-        smsc.wait_bound()
-        user = make_user(db, server, credits=5000)
-        entries = [{"recipientNumber": f"+2782{i:06d}1", "message": f"cut {i}"} for i in range(600)]
-        assert user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries}).status_code == 200
-        deadline = time.monotonic() + 10
-        while smsc.stats()["accepted"] < 50:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         server.proc.terminate()
         server.proc.wait(30)
-        server = Server(url, tmp_path, extra_env=env).start()
+        server = Server(url, tmp_path, extra_env={"PIGEON_CARRIER_URL": smsc.url, **env}).start()
         deadline = time.monotonic() + 90
         while statuses(db)["SCHEDULED"] + statuses(db)["SENT"]:
             assert time.monotonic() < deadline, statuses(db)
