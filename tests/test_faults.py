@@ -5,6 +5,7 @@ record, retried requests. Each test here failed on the code before issue 9."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -349,6 +350,37 @@ def test_an_unstorable_inbound_message_is_set_aside_and_the_receipts_beside_it_a
             (incident,) = session.scalars(select(Incident)).all()
         assert (incident.kind, incident.stage) == ("set_aside", "inbound")
         assert "bad" in incident.payload and incident.reason
+        db.dispose()
+
+
+def test_a_webhook_outcome_that_cannot_be_written_is_set_aside_and_the_others_are(tmp_path: Path) -> None:
+    """The dispatcher writes its POSTs' outcomes and its next claim in one transaction; an
+    outcome that fails even alone (here an event id PostgreSQL cannot hold) is set aside, and
+    the outcomes beside it are written."""
+    from pigeon.webhooks import service as webhooks
+    from pigeon.webhooks.dispatcher import WebhookDispatcher
+
+    with fresh_postgres() as url:
+        db = Database(url)
+        upgrade(db)
+        principal = owner(db, report_url="http://127.0.0.1:9/reports")
+        ids = queued(db, principal, ["x", "y"])
+        sent(db, {mid: f"w{n}" for n, mid in enumerate(ids)})
+        with db.write() as session:
+            apply_receipts(session, [Receipt("c", f"w{n}", Status.DELIVERED) for n in range(2)], utcnow())
+        with db.write() as session:
+            due = webhooks.claim(session, utcnow(), lanes={}, others=10, limit=10, lease=dt.timedelta(seconds=60),
+                                 skip_locked=True)
+        assert len(due) == 2
+        bad = dataclasses.replace(due[1], id="bad\x00event")
+        dispatcher = WebhookDispatcher(db, ThreadPoolExecutor(1), Settings(database_url=url))
+        outcomes = [webhooks.Outcome(due[0], True), webhooks.Outcome(bad, False, "HTTP 500")]
+        dispatcher._write_and_claim(outcomes, {}, 0, 0)
+        with db.read() as session:
+            states = dict(session.execute(select(WebhookEvent.id, WebhookEvent.state)).all())
+            (incident,) = session.scalars(select(Incident)).all()
+        assert states[due[0].id] == "DELIVERED" and states[due[1].id] == "PENDING"
+        assert (incident.kind, incident.stage) == ("set_aside", "webhook") and incident.subject == "bad\\0event"
         db.dispose()
 
 

@@ -23,7 +23,7 @@ def record(
 ) -> int:
     """Write one incident per (subject, reason, payload); the payload is kept as JSON."""
     rows = [
-        {"kind": kind.value, "stage": stage, "subject": (subject or None) and subject[:128],
+        {"kind": kind.value, "stage": stage, "subject": (subject or None) and _clean(subject)[:128],
          "reason": _clean(reason)[:2000], "payload": _json(payload), "created_at": now}
         for subject, reason, payload in items
     ]

@@ -253,13 +253,17 @@ class WebhookDispatcher:
         the operator finds them among the incidents."""
         try:
             with self.db.write() as session:
-                service.fail_events(session, [o.event.id for o in outcomes], "set aside: its outcome could not be written",
-                                    now)
                 incidents.record(session, Kind.SET_ASIDE, "webhook", [
                     (o.event.id, describe(exc), {"event": o.event.id, "ok": o.ok, "error": o.error})
                     for o, exc in zip(outcomes, errors, strict=True)], now)
         except Exception:
             log.exception("could not set aside %d webhook outcomes", len(outcomes))
+        for outcome in outcomes:
+            try:
+                with self.db.write() as session:
+                    service.fail_events(session, [outcome.event.id], "set aside: its outcome could not be written", now)
+            except Exception:  # its lease lapses, and it is tried again
+                log.exception("could not fail webhook event %r", outcome.event.id)
 
     def _purge(self) -> None:
         with self.db.write() as session:
