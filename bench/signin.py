@@ -21,47 +21,14 @@ import argparse
 import asyncio
 import hashlib
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 
-import psycopg
-
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
-
-
-class Fresh:
-    """A fresh, migrated database; yields its Database."""
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        from pigeon.db import Database
-        from pigeon.db.migrate import upgrade
-
-        if self.kind == "sqlite":
-            self.dir = tempfile.mkdtemp(prefix="pigeon-signin-")
-            url = f"sqlite:///{self.dir}/p.db"
-        else:
-            self.name = f"pigeon_signin_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_BASE + "/postgres", autocommit=True) as c:
-                c.execute(f'CREATE DATABASE "{self.name}"')
-            url = f"{PG_BASE}/{self.name}"
-        self.db = Database(url)
-        upgrade(self.db)
-        return self.db
-
-    def __exit__(self, *exc: object) -> None:
-        self.db.dispose()
-        if self.kind == "sqlite":
-            shutil.rmtree(self.dir, ignore_errors=True)
-        else:
-            with psycopg.connect(PG_BASE + "/postgres", autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from micro import Fresh  # noqa: E402
 
 
 def figure(rounds: list[float]) -> str:
@@ -176,7 +143,7 @@ if __name__ == "__main__":
         del os.environ[key]
     os.chdir(tempfile.gettempdir())  # no ./pigeon.toml
     for kind in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        with Fresh(kind) as db:
+        with Fresh(kind) as (db, _, _):  # bench/micro.py's: a fresh, migrated database
             from pigeon.accounts import service
 
             if hasattr(service, "verify_token"):  # (so that the http figures can be had of older code too)

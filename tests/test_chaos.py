@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from chaos import ChaosConfig, run_chaos
 from chaos.plan import Expect, plan_events, plan_requests
+from test_smsc import Transport
 
 from pigeon.smpp import pdu as P
 from pigeon.smpp.pdu import Tag
@@ -71,27 +72,6 @@ def test_the_plan_is_the_seeds() -> None:
 
 # ---------------------------------------------------------------------------------------
 # The SMSC's journal
-
-
-class Transport:
-    """Collects what the engine writes, instead of a socket."""
-
-    def __init__(self) -> None:
-        self.data, self.closed = bytearray(), False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def take(self) -> list[P.Pdu]:
-        pdus = P.Decoder().feed(bytes(self.data))
-        self.data.clear()
-        return pdus
 
 
 def bound(engine: Engine) -> tuple[Session, Transport]:

@@ -85,6 +85,16 @@ def sent(db: Database, refs: dict[str, str | dict[int, str]], carrier: str = "c"
         queue.record(session, utcnow(), carrier, results, max_attempts=3, retry_base=1, retry_max=1)
 
 
+def namesakes(db: Database, ref: str) -> tuple[str, str]:
+    """Two messages the carrier took one after the other under the same reference."""
+    principal = owner(db)
+    (older,) = queued(db, principal, ["older"], first=1)
+    sent(db, {older: ref})
+    (newer,) = queued(db, principal, ["newer"], first=2)
+    sent(db, {newer: ref})
+    return older, newer
+
+
 def status_of(db: Database, *ids: str) -> list[str]:
     with db.read() as session:
         found = dict(session.execute(select(Message.id, Message.status).where(Message.id.in_(ids))).all())
@@ -247,11 +257,7 @@ def test_a_repeated_receipt_never_lands_on_an_older_namesake(fresh: Database) ->
     never answered); the SMSC restarts and gives that reference to a new message, whose receipt
     is applied, then sent again (its acknowledgement was lost). The repeat is not the old
     message's receipt."""
-    principal = owner(fresh)
-    (silent,) = queued(fresh, principal, ["never answered"], first=1)
-    sent(fresh, {silent: "1a323b"})
-    (new,) = queued(fresh, principal, ["new"], first=2)
-    sent(fresh, {new: "1a323b"})
+    silent, new = namesakes(fresh, "1a323b")
     receipt = Receipt("c", "1a323b", Status.DELIVERED)
     with fresh.write() as session:
         assert apply_receipts(session, [receipt], utcnow()) == []
@@ -296,11 +302,7 @@ def test_two_receipts_for_one_reference_in_one_write(fresh: Database) -> None:
     """Two messages wait under one reused reference (the older one's receipt was lost in an
     SMSC restart): the newer one takes the first receipt; the second is its repeat, handed
     back, and the older message is left waiting."""
-    principal = owner(fresh)
-    (older,) = queued(fresh, principal, ["a"], first=1)
-    sent(fresh, {older: "5"})
-    (newer,) = queued(fresh, principal, ["b"], first=2)
-    sent(fresh, {newer: "5"})
+    older, newer = namesakes(fresh, "5")
     repeat = Receipt("c", "5", Status.FAILED)
     with fresh.write() as session:
         assert apply_receipts(session, [Receipt("c", "5", Status.DELIVERED), repeat], utcnow()) == [repeat]

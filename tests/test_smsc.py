@@ -227,21 +227,30 @@ def test_ids_and_receipt_text() -> None:
     assert decoded.body["short_message"] == text
 
 
+class Transport:
+    """Collects what the engine writes, instead of a socket."""
+
+    def __init__(self) -> None:
+        self.data, self.closed = bytearray(), False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> list[P.Pdu]:
+        """The PDUs written since the last take."""
+        pdus = P.Decoder().feed(bytes(self.data))
+        self.data.clear()
+        return pdus
+
+
 def test_engine_without_sockets() -> None:
     """The SMPP handling runs on any object with write/close: here a list."""
-
-    class Transport:
-        def __init__(self) -> None:
-            self.data, self.closed = bytearray(), False
-
-        def write(self, data: bytes) -> None:
-            self.data += data
-
-        def is_closing(self) -> bool:
-            return self.closed
-
-        def close(self) -> None:
-            self.closed = True
 
     engine = Engine(SmscSettings(receipt_delay=0.5))
     transport = Transport()

@@ -45,7 +45,7 @@ class DeliveryEngine:
         self.carrier = carrier
         self.settings = settings
         self.executor = executor
-        self.recorder = Recorder(db, executor, self._record)
+        self.recorder = Recorder(executor, self._record)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -224,8 +224,7 @@ class Recorder:
     (a group commit with no fixed wait). Items the database cannot take now are kept, in
     order, and tried again."""
 
-    def __init__(self, db: Database, executor: Executor, write: Callable[[list], list]):
-        self.db = db
+    def __init__(self, executor: Executor, write: Callable[[list], list]):
         self.executor = executor
         self.write = write  # returns the items not written (to try again)
         self._pending: list = []

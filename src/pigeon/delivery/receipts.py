@@ -161,24 +161,8 @@ def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.d
 def _apply_to_parts(session: Session, changes: list[tuple[str, int, str, str | None]], now: dt.datetime) -> None:
     """Set the parts' states (those still SENT; the message rows are locked), then settle
     their messages."""
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
-        if session.connection().dialect.name == "sqlite":
-            cursor.executemany(
-                "UPDATE message_parts SET status = ?, error_code = ? WHERE message_id = ? AND seq = ? AND status = ?",
-                [(status, code, message_id, seq, SENT) for message_id, seq, status, code in changes],
-            )
-        else:
-            columns = list(zip(*changes, strict=True))
-            cursor.execute(
-                "UPDATE message_parts SET status = v.status, error_code = v.code "
-                "FROM unnest(%s::text[], %s::integer[], %s::text[], %s::text[]) AS v(message_id, seq, status, code) "
-                "WHERE message_parts.message_id = v.message_id AND message_parts.seq = v.seq "
-                "AND message_parts.status = 'SENT'",
-                [list(column) for column in columns],
-            )
-    finally:
-        cursor.close()
+    bulk.update(session, "message_parts", "message_id", (("status", "text"), ("error_code", "text")), changes,
+                match=(("seq", "integer"),), where=f"message_parts.status = '{SENT}'")
     _settle(session, sorted({message_id for message_id, _, _, _ in changes}), now)
 
 
