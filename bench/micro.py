@@ -147,7 +147,7 @@ def bench_http(requests: int = 3000, rounds: int = 5) -> dict:
     from pigeon.runtime import Runtime
 
     class StubBatcher:
-        async def submit(self, principal, batch):
+        async def submit(self, principal, batch, remember=None):
             return None
 
     out = {}

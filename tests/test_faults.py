@@ -335,7 +335,7 @@ def test_an_unstorable_inbound_message_is_set_aside_and_the_receipts_beside_it_a
         sent(db, {mid: f"r{n}" for n, mid in enumerate(ids)})
 
         async def run() -> None:
-            sink = EventSink(db, ThreadPoolExecutor(1), "ZA", flush_every=0.01)
+            sink = EventSink(db, ThreadPoolExecutor(1), "ZA")
             sink.start()
             sink.receipt(Receipt("c", "r0", Status.FAILED))
             sink.inbound(InboundSms("c", "+27820000001", None, "bad \x00 text"))

@@ -29,6 +29,7 @@ from pigeon.delivery.receipts import apply_receipts
 from pigeon.inbound.service import receive
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
+from pigeon.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 RETRY_WRITE = 0.5  # seconds between tries of a write the database refused (it is down, say)
@@ -38,7 +39,7 @@ MAX_WRITE = 2000  # carrier answers in one record write (its IN lists stay far b
 class DeliveryEngine:
     """Claims due messages, submits them, and records what the carrier said."""
 
-    GATHER = 0.05  # seconds a wake-up waits so that one round carries many sends
+    GATHER = 0.05  # seconds a wake-up waits, while another round is in flight, so that one round carries many sends
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor):
         self.db = db
@@ -49,6 +50,7 @@ class DeliveryEngine:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._busy = 0  # rounds claiming or delivering
 
     def start(self) -> None:
         """Run ``settings.rounds`` rounds side by side: one claims and records while another's
@@ -86,6 +88,7 @@ class DeliveryEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            self._busy += 1
             try:
                 claimed = await loop.run_in_executor(self.executor, self._claim)
                 if claimed:
@@ -95,13 +98,17 @@ class DeliveryEngine:
                 raise
             except Exception:  # the leases lapse and the messages are claimed again
                 log.exception("delivery round failed; retrying")
+            finally:
+                self._busy -= 1
             if self._stopping:
                 return
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
-                if not self._stopping:
-                    await asyncio.sleep(self.GATHER)  # woken by a send: let its neighbours join the round
+                if self._busy and not self._stopping:
+                    # Another round is in flight: let this one fill while it works. When
+                    # none is, a wake-up is claimed at once.
+                    await asyncio.sleep(self.GATHER)
             except TimeoutError:
                 pass
 
@@ -136,7 +143,10 @@ class DeliveryEngine:
                     answered.clear()
                     await answered.wait()
                 indices = list(range(start, min(len(claimed), start + lot)))
-                taken = await loop.run_in_executor(self.executor, self._hand_over, [claimed[i] for i in indices])
+                if all(claimed[i].handed for i in indices):  # the claim marked this lot in flight
+                    taken = {claimed[i].submission.message_id for i in indices}
+                else:
+                    taken = await loop.run_in_executor(self.executor, self._hand_over, [claimed[i] for i in indices])
                 for i in indices:
                     if claimed[i].submission.message_id not in taken:
                         reported[i] = True  # cancelled meanwhile, or claimed by another: not ours to send
@@ -184,6 +194,7 @@ class DeliveryEngine:
                 lease=dt.timedelta(seconds=self.settings.lease_seconds),
                 skip_locked=not self.db.is_sqlite,
                 in_doubt=self.settings.in_doubt,
+                hand_over_first=self.settings.handover,
             )
 
     def _record(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> list[tuple[queue.Claimed, SubmitResult]]:
@@ -311,10 +322,12 @@ class _Stored:
     unmatched: list[Receipt] = field(default_factory=list)
     receipts_left: list[tuple[Receipt, float]] = field(default_factory=list)  # the database refused them
     inbound_left: list[InboundSms] = field(default_factory=list)
+    events: int = 0  # webhook events queued
 
 
 class EventSink:
-    """Collects carrier receipts and inbound messages and writes them in batches.
+    """Collects carrier receipts and inbound messages and writes them in batches: each write
+    takes all that arrived while the last one ran, at once (a group commit with no fixed wait).
 
     Receipts that match no waiting message yet are tried again every ``retry_every`` seconds
     for up to ``retry_for`` seconds, then logged and dropped. A receipt or inbound message that
@@ -330,7 +343,6 @@ class EventSink:
         *,
         timezone: str = "UTC",
         on_written: Callable[[], None] | None = None,
-        flush_every: float = 0.05,
         retry_every: float = 0.5,
         retry_for: float = 120.0,
     ):
@@ -338,8 +350,7 @@ class EventSink:
         self.executor = executor
         self.default_region = default_region
         self.timezone = timezone
-        self.on_written = on_written  # told after each write (its webhooks may be waiting)
-        self.flush_every = flush_every
+        self.on_written = on_written  # told after a write that queued webhook events
         self.retry_every = retry_every
         self.retry_for = retry_for
         self._receipts: list[tuple[Receipt, float]] = []
@@ -402,7 +413,7 @@ class EventSink:
                 except TimeoutError:
                     pass
                 self._wake.clear()
-                await asyncio.sleep(self.flush_every)  # let a burst gather into one transaction
+            # No wait here: what arrives while a write is in flight gathers for the next one.
             if loop.time() >= next_retry:
                 self._receipts += self._waiting
                 self._waiting = []
@@ -429,7 +440,7 @@ class EventSink:
                 await asyncio.sleep(self.retry_every)
                 continue
             _resolve(waiters)
-            if self.on_written is not None:
+            if self.on_written is not None and stored.events:
                 self.on_written()
             first_seen = {id(r): since for r, since in receipts}
             now = loop.time()
@@ -451,10 +462,11 @@ class EventSink:
             for item in chunk:
                 if isinstance(item, InboundSms):
                     receive(session, item, now, self.default_region, self.timezone)
-            return unmatched
+            return unmatched, webhooks.queued(session)
 
         out = write_isolated(self.db, items, write)
-        stored = _Stored([r for unmatched in out.results for r in unmatched])
+        stored = _Stored([r for unmatched, _ in out.results for r in unmatched],
+                         events=sum(events for _, events in out.results))
         left = list(out.unwritten)
         for _, exc in out.failed:
             log.warning("a carrier event could not be written; set aside: %s", describe(exc))

@@ -44,6 +44,7 @@ class Claimed:
     submission: Submission
     attempts: int
     in_doubt: bool = False  # a claim before this one handed it over and never recorded the answer
+    handed: bool = False  # marked in flight by the claim itself (its first lot): hand it to the carrier
 
 
 def claim(
@@ -54,9 +55,11 @@ def claim(
     lease: dt.timedelta,
     skip_locked: bool,
     in_doubt: str = RESEND,
+    hand_over_first: int = 0,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due messages, oldest due first (``hand_over`` marks those given
-    to the carrier in flight)."""
+    to the carrier in flight). The first ``hand_over_first`` of them are marked in flight in
+    this same transaction (``Claimed.handed``): a round of one lot costs one commit, not two."""
     due = select(Q.c.message_id, Q.c.in_flight).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
@@ -64,10 +67,11 @@ def claim(
     if not found:
         return []
     doubtful = {row.message_id for row in found if row.in_flight}
+    whole = len(found) <= hand_over_first  # all of it goes in the first lot: in flight at once
     leased = session.execute(
         update(Q)
         .where(Q.c.message_id.in_([row.message_id for row in found]))
-        .values(available_at=now + lease, attempts=Q.c.attempts + 1, in_flight=False)
+        .values(available_at=now + lease, attempts=Q.c.attempts + 1, in_flight=whole)
         .returning(Q.c.message_id, Q.c.attempts)
     ).all()
     attempts = dict(leased)
@@ -107,6 +111,11 @@ def claim(
                             "over); sent again (policy: resend)", None)
                       for mid in resent], now)
     incidents.record(session, Kind.IN_DOUBT, UNKNOWN, [(mid, IN_DOUBT_DETAIL, None) for mid in unknown], now)
+    if hand_over_first and claimed:
+        first = claimed[:hand_over_first]
+        if not whole:
+            hand_over(session, first)  # this claim's own rows: all of them are marked
+        claimed[:len(first)] = [dataclasses.replace(c, handed=True) for c in first]
     return claimed
 
 

@@ -82,16 +82,7 @@ class AcceptBatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                jobs, size = [], 0
-                while self._pending and (not jobs or size + len(self._pending[0].batch) <= self.max_messages):
-                    job = self._pending.popleft()
-                    jobs.append(job)
-                    size += len(job.batch)
-                try:
-                    out = await loop.run_in_executor(self.executor, self._write, jobs)
-                except Exception as exc:  # nothing was written
-                    log.exception("accepting %d sends failed", len(jobs))
-                    out = Written(unwritten=jobs, error=exc)
+                jobs, out = await loop.run_in_executor(self.executor, self._take_and_write)
                 failed = {id(job): exc for job, exc in out.failed}
                 unwritten = {id(job) for job in out.unwritten}
                 for job in jobs:
@@ -112,6 +103,22 @@ class AcceptBatcher:
                         job.future.set_result(None)
                 if self.on_commit is not None:
                     self.on_commit()
+
+    def _take_and_write(self) -> tuple[list[_Job], Written]:
+        """On the database thread: take the jobs waiting now (those that came while this
+        write was queued behind others too), and write them."""
+        jobs, size = [], 0
+        while self._pending and (not jobs or size + len(self._pending[0].batch) <= self.max_messages):
+            job = self._pending.popleft()  # a deque: safe beside the event loop's appends
+            jobs.append(job)
+            size += len(job.batch)
+        if not jobs:
+            return jobs, Written()
+        try:
+            return jobs, self._write(jobs)
+        except Exception as exc:  # nothing was written
+            log.exception("accepting %d sends failed", len(jobs))
+            return jobs, Written(unwritten=jobs, error=exc)
 
     def _write(self, jobs: list[_Job]) -> Written:
         now = utcnow()

@@ -141,6 +141,9 @@ EVENT_COLUMNS = (
 )
 
 
+QUEUED = "pigeon.webhook_events"  # the session.info key counting the events it queued
+
+
 def _row(id_: str, user_id: int, kind: Kind, message_id: str, url: str, params: dict, now: dt.datetime) -> tuple:
     return (id_, user_id, kind.value, message_id, url, receiver(url), orjson.dumps(params).decode(),
             State.PENDING.value, 0, now, now)
@@ -148,7 +151,15 @@ def _row(id_: str, user_id: int, kind: Kind, message_id: str, url: str, params: 
 
 def _insert(session: Session, rows: list[tuple]) -> None:
     """Insert events; one already there (the same change, written twice) is left as it is."""
-    bulk.insert_new(session, "webhook_events", EVENT_COLUMNS, rows)
+    if rows:
+        bulk.insert_new(session, "webhook_events", EVENT_COLUMNS, rows)
+        session.info[QUEUED] = session.info.get(QUEUED, 0) + len(rows)
+
+
+def queued(session: Session) -> int:
+    """How many events this session has queued (so a writer wakes the dispatcher only when
+    there is something to send)."""
+    return session.info.get(QUEUED, 0)
 
 
 # -- the outbox ----------------------------------------------------------------------------
