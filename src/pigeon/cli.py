@@ -87,31 +87,58 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     options = dict(host=host, port=port, http=HttpToolsProtocol, access_log=False,
                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
-    if workers == 1:
-        uvicorn.run(create_app(settings, runtime=Runtime(settings, db=db)), **options)
+    beside = settings.delivery_process
+    if beside is None:
+        beside = not db.is_sqlite
+    child = None
+    if beside:  # delivery in a process of its own, woken by the API's commits
+        from pigeon.processes import DeliveryProcess
+
+        child = DeliveryProcess(drain_seconds=settings.delivery.drain_seconds)
+        os.environ["PIGEON_WAKE_SOCKET"] = child.wake_path  # for this process and its API workers
+        get_settings.cache_clear()
+        settings = _settings()
+        child.start()
+    if workers == 1:  # the app's shutdown stops the child (uvicorn then re-raises SIGTERM)
+        app = create_app(settings, runtime=Runtime(settings, db=db, delivery_process=child), deliver=not beside)
+        uvicorn.run(app, **options)
         return
-    db.dispose()  # each worker process opens its own
-    uvicorn.run("pigeon.api.app:create_app_from_settings", factory=True, workers=workers, **options)
+    db.dispose()  # each worker process opens its own; with a wake socket, none delivers
+    try:
+        uvicorn.run("pigeon.api.app:create_app_from_settings", factory=True, workers=workers, **options)
+    finally:
+        if child is not None:
+            child.stop()
 
 
 @main.command()
 @_carrier_option
-def worker() -> None:
+@click.option("--wake", "wake_path", hidden=True, help="(pigeon serve's own child) wake-ups come to this socket.")
+@click.option("--parent", type=int, hidden=True, help="(pigeon serve's own child) stop when this process does.")
+def worker(wake_path: str | None, parent: int | None) -> None:
     """The delivery engine and the scheduler alone, beside other processes on one database."""
+    from pigeon.processes import die_with_parent, listen
     from pigeon.runtime import Runtime
 
+    if parent:
+        die_with_parent(parent)
     settings = _settings()
     db = _database(settings)
 
     async def run() -> None:
-        runtime = Runtime(settings, db=db)
-        await runtime.start(accept=False)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        runtime = Runtime(settings, db=db)
+        await runtime.start(accept=False)
+        if wake_path:
+            assert runtime.engine is not None
+            close = listen(wake_path, runtime.engine.wake)
         logging.getLogger("pigeon").info("worker running; Ctrl-C to stop")
         await stop.wait()
+        if wake_path:
+            close()
         await runtime.stop()
 
     asyncio.run(run())

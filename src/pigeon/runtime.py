@@ -16,6 +16,7 @@ from pigeon.config import Settings
 from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
+from pigeon.processes import DeliveryProcess, Wake
 from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
@@ -28,8 +29,10 @@ HOUSEKEEPING_EVERY = 600.0  # seconds
 class Runtime:
     """Database, sender, batcher, carrier, delivery engine and webhook dispatcher of one process."""
 
-    def __init__(self, settings: Settings, db: Database | None = None, carrier: Carrier | None = None):
+    def __init__(self, settings: Settings, db: Database | None = None, carrier: Carrier | None = None,
+                 delivery_process: DeliveryProcess | None = None):
         self.settings = settings
+        self.delivery_process = delivery_process  # delivering beside this process: stopped with it
         self.db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         self.sender = Sender(settings)
         self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
@@ -39,6 +42,7 @@ class Runtime:
         self.events: EventSink | None = None
         self.webhooks: WebhookDispatcher | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._wake: Wake | None = None
 
     async def start(self, *, deliver: bool = True, accept: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -60,7 +64,11 @@ class Runtime:
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)
             self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
         if accept:
-            self.batcher = AcceptBatcher(self.db, self.executor, on_commit=self.engine.wake if self.engine else None)
+            wake = self.engine.wake if self.engine else None
+            if wake is None and self.settings.wake_socket:  # delivery is in another process
+                self._wake = Wake(self.settings.wake_socket)
+                wake = self._wake
+            self.batcher = AcceptBatcher(self.db, self.executor, on_commit=wake)
             self.batcher.start()
 
     async def stop(self) -> None:
@@ -72,6 +80,10 @@ class Runtime:
             await asyncio.gather(self._housekeeping, return_exceptions=True)
         if self.batcher:
             await self.batcher.stop()
+        if self._wake:
+            self._wake.close()
+        if self.delivery_process:
+            await asyncio.get_running_loop().run_in_executor(None, self.delivery_process.stop)
         if self.engine:
             await self.engine.stop_rounds()
         await self.carrier.stop()

@@ -75,10 +75,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
 
 
 def create_app_from_settings() -> FastAPI:
-    """The application from the environment's settings: the factory of each worker process."""
+    """The application from the environment's settings: the factory of each worker process
+    (which delivers too, unless `pigeon serve` runs a delivery process it wakes)."""
     from pigeon.config import get_settings
 
-    return create_app(get_settings())
+    settings = get_settings()
+    return create_app(settings, deliver=not settings.wake_socket)
 
 
 SECURITY_SCHEMES = {
