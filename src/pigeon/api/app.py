@@ -3,7 +3,8 @@ runtime (batcher, delivery engine, carrier) started and stopped with the server.
 
 Every request passes, outermost first: ``FormatSuffix`` (``.json``/``.xml``), ``Limits``
 (header and body sizes), ``SignIn`` (Zoom Connect credentials, before any body is read),
-``RequestBody`` (XML to JSON; text no encoding can store refused), then the routes."""
+``RequestBody`` (XML to JSON; text no encoding can store refused), ``LeanRoutes`` (the hot
+sends, without FastAPI's routing when they are the common case), then the routes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pigeon.accounts.service import configure_token_key
 from pigeon.accounts.throttle import Throttle
 from pigeon.api import zoomconnect
 from pigeon.api.auth import AuthCache
+from pigeon.api.fast import LeanRoutes
 from pigeon.api.formats import FormatSuffix, RequestBody
 from pigeon.api.limits import Limits
 from pigeon.api.zoomconnect.deps import SignIn
@@ -51,13 +53,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
         finally:
             await rt.stop()
 
-    app = FastAPI(title="Pigeon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's OpenTelemetry hooks looked for providers on every request: Pigeon has none.
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(title="Pigeon", version=__version__, description=DESCRIPTION, lifespan=lifespan, telemetry=off)
     app.state.runtime = rt
     app.state.auth = AuthCache(rt.db, settings.auth_cache_seconds)
     app.state.throttle = Throttle(rt.db, settings.signin)
     configure_token_key(settings.token_key.get_secret_value() if settings.token_key else None)
     app.include_router(zoomconnect.router, tags=["Zoom Connect"])
-    app.add_middleware(RequestBody, on_error=_invalid_body)  # the last added runs first
+    app.add_middleware(LeanRoutes, routes=dict(zoomconnect.LEAN))  # innermost: the last added runs first
+    app.add_middleware(RequestBody, on_error=_invalid_body)
     app.add_middleware(SignIn, auth=app.state.auth, throttle=app.state.throttle)
     limits = settings.limits
     overrides = {zoomconnect.PREFIX + "/sms/send-bulk": limits.bulk_body_bytes, **limits.body_overrides}

@@ -13,5 +13,6 @@ from pigeon.api.zoomconnect.deps import PREFIX
 router = APIRouter()
 for module in (routes, contacts, team, developer):
     router.include_router(module.router)
+LEAN = routes.LEAN  # the hot routes, served without FastAPI's machinery (pigeon.api.fast)
 
-__all__ = ["PREFIX", "router"]
+__all__ = ["LEAN", "PREFIX", "router"]

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -20,7 +21,7 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
-from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, User, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
@@ -137,8 +138,11 @@ async def send_example(request: Request, user: User) -> Response:
 
 @router.post("/sms/send", summary="Send a single message")
 async def send(request: Request, user: User, body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
-    return await _send_one(request, user, body or SendSmsRequest(), "webServiceSendSmsResponse",
-                           lambda message_id: {"messageId": message_id, "error": None})
+    return await _send_one(request, user, body or SendSmsRequest(), "webServiceSendSmsResponse", _sent)
+
+
+def _sent(message_id: str) -> dict:
+    return {"messageId": message_id, "error": None}
 
 
 @router.get("/sms/send-bulk", summary="An example of the data to POST to send many messages")
@@ -151,11 +155,14 @@ async def send_bulk_example(request: Request, user: User) -> Response:
 async def send_bulk(
     request: Request, user: User, body: Annotated[SendSmsRequests | None, Body()] = None
 ) -> Response:
+    return await _send_many(request, user, body or SendSmsRequests())
+
+
+async def _send_many(request: Request, user: Principal, body: SendSmsRequests) -> Response:
     replay, remember = await _replayed(request, user)
     if replay is not None:
         return replay
     rt = runtime(request)
-    body = body or SendSmsRequests()
     try:
         default_at = send_time(rt, body.defaultDateToSend, "defaultDateToSend")
     except SendError as exc:
@@ -390,3 +397,34 @@ def balance(request: Request, user: User) -> Response:
     with runtime(request).db.read() as session:
         credits = accounts.balance(session, user.user_id)
     return render(request, {"creditBalance": credits, "links": []}, "webServiceAccount")
+
+
+# -- lean routes (pigeon.api.fast) ------------------------------------------------------------
+
+def _json_body(request: Request, body: bytes, model: type[BaseModel]) -> BaseModel | None:
+    """The body as ``model`` when the request is the common case (JSON, no Idempotency-Key),
+    else None: the full route answers it."""
+    headers = request.headers
+    if IDEMPOTENCY_KEY in headers or not headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        return model.model_validate_json(body) if body else model()
+    except ValidationError:
+        return None
+
+
+async def _send_lean(request: Request, body: bytes) -> Response | None:
+    req = _json_body(request, body, SendSmsRequest)
+    if req is None:
+        return None
+    return await _send_one(request, request.scope[PRINCIPAL_KEY], req, "webServiceSendSmsResponse", _sent)
+
+
+async def _send_bulk_lean(request: Request, body: bytes) -> Response | None:
+    req = _json_body(request, body, SendSmsRequests)
+    if req is None:
+        return None
+    return await _send_many(request, request.scope[PRINCIPAL_KEY], req)
+
+
+LEAN = {("POST", PREFIX + "/sms/send"): _send_lean, ("POST", PREFIX + "/sms/send-bulk"): _send_bulk_lean}
