@@ -96,3 +96,39 @@ def test_api_workers_wake_one_delivery_process(db: Database, database_url: str, 
             user.wait_status(message_id, "DELIVERED")
     finally:
         srv.stop()
+
+
+def test_sqlite_writers_in_two_processes_take_turns_on_the_file_lock(tmp_path: Path) -> None:
+    """A write waits, in the kernel, while another process holds the writer's lock, and goes
+    the moment it is let go (SQLite's own busy handler would sleep and poll instead)."""
+    import subprocess
+    import sys
+    import threading
+
+    from sqlalchemy import text
+
+    from pigeon.db.migrate import upgrade
+
+    path = tmp_path / "turns.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", f"{path}.lock"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    done = threading.Event()
+
+    def write() -> None:
+        with db.write() as session:
+            session.execute(text("INSERT INTO server_keys (name, value) VALUES ('turns', 'x')"))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.5), "wrote while another process held the writer's lock"
+    holder.stdin.close()  # it exits, and lets go
+    holder.wait(10)
+    assert done.wait(10)
+    writer.join()
+    db.dispose()

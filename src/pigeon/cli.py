@@ -88,8 +88,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     options = dict(host=host, port=port, http=HttpToolsProtocol, access_log=False,
                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     beside = settings.delivery_process
-    if beside is None:
-        beside = not db.is_sqlite
     child = None
     if beside:  # delivery in a process of its own, woken by the API's commits
         from pigeon.processes import DeliveryProcess

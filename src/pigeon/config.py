@@ -103,9 +103,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(1, ge=1, le=64, description="Processes of `pigeon serve` sharing the port.")
-    delivery_process: bool | None = Field(
-        None, description="`pigeon serve` runs delivery (engine, carriers, receipts, webhooks) in a process of "
-        "its own beside the API, so each has a core; unset: on PostgreSQL yes, on SQLite no (see the README).")
+    delivery_process: bool = Field(
+        True, description="`pigeon serve` runs delivery (engine, carriers, receipts, webhooks) in a process of "
+        "its own beside the API, so each has a core.")
     wake_socket: str | None = Field(None, description="Internal: where `pigeon serve` wakes its delivery process.")
     public_url: str | None = Field(None, description="Base URL printed in examples.")
     default_region: str = Field("ZA", description="Region for numbers written without +country.")

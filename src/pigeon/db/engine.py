@@ -8,8 +8,11 @@ deferred ``BEGIN`` for readers.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -32,6 +35,7 @@ class Database:
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
             )
+        self._writer = _WriterLock(self.url.database) if self.is_sqlite else None
         self.write_engine = self.engine.execution_options(pigeon_write=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
@@ -45,11 +49,47 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one transaction, committed on success, rolled back on error."""
-        with self._write() as session, session.begin():
+        with self._writer or nullcontext(), self._write() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writer is not None:
+            self._writer.close()
+
+
+class _WriterLock:
+    """SQLite's one writer, taken in turn by the processes (and threads) on one file.
+
+    SQLite makes a writer that finds the file locked sleep and try again (1, 2, 5, 10 ms...),
+    so two busy processes lose milliseconds at every turn. Here each write first takes an
+    exclusive flock on ``<file>.lock``: a waiter sleeps in the kernel and wakes the moment the
+    other commits. A process that dies lets go of it."""
+
+    def __init__(self, database: str | None):
+        self._thread = threading.Lock()  # flock is per open file: threads of one process queue here
+        self._fd: int | None = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
