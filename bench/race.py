@@ -549,6 +549,9 @@ def measure(system_kind: str, phase: str, args: argparse.Namespace) -> dict:
                 raise RuntimeError(f"warm-up load failed: {warm.stderr.strip()[-2000:]}")
             warmed = json.loads(warm.stdout.strip().splitlines()[-1])
             stats = await_receipts(responder, warmed["messages_ok"], 60)
+            if not warmed["messages_ok"] or stats["deliver_sm_resp"] < warmed["messages_ok"]:
+                raise RuntimeError(f"warm-up: {warmed['messages_ok']} of {args.warmup} accepted, "
+                                   f"{stats['deliver_sm_resp']} receipts processed: {warmed['samples']}")
             if system_kind == "kannel":  # the warm-up's dlr-url callbacks must not count later
                 wait_for("the warm-up's DLR callbacks",
                          lambda: responder.stats()["dlr_callbacks"] >= warmed["messages_ok"], 30)
