@@ -534,7 +534,7 @@ def await_receipts(responder: Responder, count: int, limit: float) -> dict:
 def measure(system_kind: str, phase: str, args: argparse.Namespace) -> dict:
     spec = phase_spec(phase, args)
     workdir = Path(tempfile.mkdtemp(prefix=f"pigeon-race-{system_kind}-{phase}-"))
-    responder = system = None
+    responder = system = load = None
     result: dict = {"system": system_kind, "phase": phase, **spec}
     try:
         responder = Responder(args.receipt_delay, workdir)
@@ -617,6 +617,9 @@ def measure(system_kind: str, phase: str, args: argparse.Namespace) -> dict:
     except Exception as e:  # one run failing must not lose the others
         result["error"] = f"{type(e).__name__}: {e}"
     finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.wait(10)
         if system is not None:
             system.stop()
         if responder is not None:
@@ -707,7 +710,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
     lines.append(f"Race: Pigeon against {results['kannel_version'] or 'Kannel'}, {results['when']} UTC, "
                  f"{os.cpu_count()} cores, Python {platform.python_version()}; "
                  f"{'median of %d rounds' % args.rounds if args.rounds > 1 else '1 round'}"
-                 + (" (--quick)" if args.quick else ""))
+                 + (" (--quick)" if args.quick else "") + (" INTERRUPTED" if results.get("interrupted") else ""))
     lines.append(f"code: {code['branch']} {(code['commit'] or '?')[:12]}"
                  + (" + uncommitted changes in src/" if code["src_modified"] else "")
                  + f", src/ sha256 {code['src_sha256'][:12]}")
@@ -848,6 +851,37 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def quiet(args: argparse.Namespace) -> dict:
+    """Wait (at most --wait-quiet s) until other work stays under --max-other cores for 3 s running."""
+    deadline = time.monotonic() + args.wait_quiet
+    calm = 0
+    while True:
+        bg = procstat.background_cores(1.0)
+        calm = calm + 1 if bg["busy_cores"] < args.max_other else 0
+        if calm >= 3 or time.monotonic() >= deadline:
+            return bg
+
+
+def race_all(args: argparse.Namespace, systems: list[str], results: dict) -> None:
+    """Rounds, phase by phase, the systems one after the other; a disturbed run is run again."""
+    for round_ in range(1, args.rounds + 1):
+        for phase in args.phases_list:
+            for system in systems:
+                for attempt in range(1, args.retries + 2):
+                    bg = quiet(args)
+                    log(f"round {round_}/{args.rounds}: {LABELS[system]}, {phase}"
+                        + (f" (attempt {attempt})" if attempt > 1 else "")
+                        + f" ... (other work: {bg['busy_cores']} cores busy)")
+                    r = measure(system, phase, args)
+                    r.update(round=round_, attempt=attempt, busy_before_start=bg)
+                    r["disturbed"] = (r.get("other_cores") or 0) > args.max_other
+                    log(f"  {one_line(r)}" + ("  [disturbed by other work]" if r["disturbed"] else ""))
+                    if not r["disturbed"] or attempt == args.retries + 1:
+                        break
+                    results["discarded"].append(r)
+                results["runs"].append(r)
+
+
 def main() -> int:
     args = parse_args()
     systems = args.systems_list
@@ -866,25 +900,21 @@ def main() -> int:
                "args": {k: v for k, v in vars(args).items()}, "systems": systems, "phases": args.phases_list,
                "runs": []}
     results["discarded"] = []
-    for round_ in range(1, args.rounds + 1):
-        for phase in args.phases_list:
-            for system in systems:
-                for attempt in range(1, args.retries + 2):
-                    bg = procstat.background_cores(1.0)
-                    deadline = time.monotonic() + args.wait_quiet
-                    while bg["busy_cores"] >= args.max_other and time.monotonic() < deadline:
-                        bg = procstat.background_cores(1.0)
-                    log(f"round {round_}/{args.rounds}: {LABELS[system]}, {phase}"
-                        + (f" (attempt {attempt})" if attempt > 1 else "")
-                        + f" ... (other work: {bg['busy_cores']} cores busy)")
-                    r = measure(system, phase, args)
-                    r.update(round=round_, attempt=attempt, busy_before_start=bg)
-                    r["disturbed"] = (r.get("other_cores") or 0) > args.max_other
-                    log(f"  {one_line(r)}" + ("  [disturbed by other work]" if r["disturbed"] else ""))
-                    if not r["disturbed"] or attempt == args.retries + 1:
-                        break
-                    results["discarded"].append(r)
-                results["runs"].append(r)
+
+    def interrupted(signum, frame):  # noqa: ANN001
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    # SIGTERM too (and SIGINT even when started in the background, where it is ignored): the run in
+    # progress is stopped (its processes and database too) and the runs done so far reported
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        race_all(args, systems, results)
+    except KeyboardInterrupt:
+        log("interrupted: reporting the runs done so far")
+        results["interrupted"] = True
     results["medians"] = {s: {ph: medians([r for r in results["runs"] if r["system"] == s and r["phase"] == ph])
                               for ph in args.phases_list} for s in systems}
     text = report(results, args)
