@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TextClause, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base, utcnow
@@ -26,6 +26,17 @@ class Status(StrEnum):
     FAILED_REFUNDED = "FAILED_REFUNDED"  # failed, and its credits went back
     FAILED_OPTOUT = "FAILED_OPTOUT"
     UNKNOWN = "UNKNOWN"  # the carrier could not tell
+
+
+DATA_FIELD_HEAD = 64
+DATA_FIELD_KEY = f"substr(data_field, 1, {DATA_FIELD_HEAD})"
+"""What the data field's index holds, its head: the whole of it may be longer than an index
+entry can be."""
+
+
+def _listing(name: str, *middle: str | TextClause, where: str | None = None) -> Index:
+    condition = {} if where is None else {"sqlite_where": text(where), "postgresql_where": text(where)}
+    return Index(name, "user_id", "deleted", *middle, "created_at", "id", **condition)
 
 
 class Message(Base):
@@ -58,7 +69,23 @@ class Message(Base):
     error_detail: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
-        Index("ix_messages_user_created", "user_id", "created_at"),
+        # The lists (messages/all), newest first: each index starts with (user_id, deleted),
+        # which every listing asks for, then what one filter asks for, and ends in the order,
+        # so that a page is a seek and a walk of the page's rows. Columns mostly empty are
+        # indexed only where they are not. The message text has none (it is looked for on
+        # the way). See pigeon.messages.service.page.
+        _listing("ix_messages_list"),
+        _listing("ix_messages_list_direction", "direction"),
+        _listing("ix_messages_list_status", "status"),
+        _listing("ix_messages_list_to", "to_number"),
+        _listing("ix_messages_list_from", "from_number", where="from_number IS NOT NULL"),
+        _listing("ix_messages_list_campaign", "campaign", where="campaign IS NOT NULL"),
+        _listing("ix_messages_list_data_field", text(DATA_FIELD_KEY), where="data_field IS NOT NULL"),
+        _listing("ix_messages_list_read", "read"),
+        _listing("ix_messages_list_replies", "replied_to_id", where="replied_to_id IS NOT NULL"),
+        _listing("ix_messages_list_sent", "sent_at", where="sent_at IS NOT NULL"),
+        _listing("ix_messages_list_received", "received_at", where="received_at IS NOT NULL"),
+        # the newest message to a number, from any user (inbound replies find their user)
         Index("ix_messages_to_created", "to_number", "created_at"),
         Index("ix_messages_carrier_ref", "carrier", "carrier_ref"),
     )
