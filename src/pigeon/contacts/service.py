@@ -19,8 +19,7 @@ from pigeon.ids import new_id
 
 CONTACTS = Listing("contacts", (Contact.created_at, Contact.id))
 GROUPS = Listing("groups", (Group.created_at, Group.id))
-MEMBERS = Listing("group members", (GroupMember.contact_created_at, GroupMember.contact_id),
-                  item_key=lambda contact: (contact.created_at, contact.id))
+MEMBERS = Listing("group members", (GroupMember.contact_created_at, GroupMember.contact_id), row_id=Contact.id)
 LIMITS = {"title": 64, "first_name": 255, "last_name": 255}
 LABELS = {"title": "title", "first_name": "firstName", "last_name": "lastName"}
 MAX_GROUP_NAME = 255

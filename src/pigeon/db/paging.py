@@ -16,11 +16,14 @@ index entries, never a scan (keyset pagination), whatever page scheme the dialec
   columns alone, which an index answers without reading the rows (a skip of n rows costs
   about n index entries), then the page's rows are fetched by id.
 
-Totals (``Totals``): counted exactly when there are at most ``exact_up_to`` rows (a count of
-at most that many index entries, on every request); a larger total is counted in full once,
-remembered per list for ``fresh`` seconds and then recounted in the background while the
-remembered figure is still served. Whatever the figure, it agrees with the page served: it
-is never below what the page shows to exist, and it is exact when the page is the last one.
+Totals: the last page says how many rows there are (rows are fetched one beyond the page, so
+a page knows whether it is the last); before it, ``Totals`` counts them: exactly when there
+are at most ``exact_up_to`` (a count of at most that many index entries, on every request); a
+larger total is counted in full once, remembered per list for ``fresh`` seconds and then
+recounted in the background while the remembered figure is still served (so is a total of
+any size that no index counts: the text search). Whatever the figure, it agrees with the page
+served: it is never below what the page shows to exist, nor above what comes before an empty
+page.
 """
 
 from __future__ import annotations
@@ -44,19 +47,19 @@ MAX_PAGE = 1_000_000  # far beyond any real listing; keeps OFFSET within a 64-bi
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """How one kind of list is ordered: ``key`` (columns, unique together, the last one unique
-    on its own within a list: the id), oldest first or newest first (``descending``)."""
+    """How one kind of list is ordered: ``key`` (columns, unique together, the last one the
+    listed entity's primary key, or holding it), oldest first or newest first (``descending``)."""
 
     name: str
     key: tuple[Any, ...]
     descending: bool = False
-    #: the key of a fetched item, when it is not simply its attributes named like the columns
-    item_key: Callable[[Any], tuple] | None = None
+    #: the primary key of the listed entity, which the key's last column holds (by default
+    #: that column itself)
+    row_id: Any = None
 
-    def of(self, item: Any) -> tuple:
-        if self.item_key is not None:
-            return self.item_key(item)
-        return tuple(getattr(item, column.key) for column in self.key)
+    @property
+    def row(self) -> Any:
+        return self.key[-1] if self.row_id is None else self.row_id
 
     def order(self) -> list[ColumnElement]:
         return [column.desc() if self.descending else column.asc() for column in self.key]
@@ -149,6 +152,7 @@ class _Recount:
     key: Hashable
     bind: Any
     statement: Select
+    remember: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -164,8 +168,9 @@ class Totals:
         self._queue: queue.SimpleQueue[_Recount] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
 
-    def count(self, session: Session, key: Hashable, rows: Select) -> int:
-        """The number of rows ``rows`` (a SELECT of the listing's key columns) returns."""
+    def count(self, session: Session, key: Hashable, rows: Select, *, remember: bool = False) -> int:
+        """The number of rows ``rows`` (a SELECT of the listing's key columns) returns; with
+        ``remember``, remembered whatever its size (for rows no index counts)."""
         now = self.clock()
         full = rows.with_only_columns(func.count()).order_by(None)
         with self._lock:
@@ -175,21 +180,22 @@ class Totals:
                 known.used = now
                 if now - known.counted >= self.fresh and not known.refreshing:
                     known.refreshing = True
-                    self._submit(_Recount(key, session.get_bind(), full))
+                    self._submit(_Recount(key, session.get_bind(), full, remember))
                 return known.value
-        capped = session.scalar(select(func.count()).select_from(rows.limit(self.exact_up_to + 1).subquery())) or 0
-        if capped <= self.exact_up_to:
-            self._forget(key)
-            return capped
+        if not remember:
+            capped = session.scalar(select(func.count()).select_from(rows.limit(self.exact_up_to + 1).subquery())) or 0
+            if capped <= self.exact_up_to:
+                self._forget(key)
+                return capped
         value = session.scalar(full) or 0
-        self._store(key, value)
+        self._store(key, value, remember)
         return value
 
-    def _store(self, key: Hashable, value: int) -> None:
+    def _store(self, key: Hashable, value: int, remember: bool) -> None:
         now = self.clock()
         with self._lock:
             self._totals.pop(key, None)
-            if value > self.exact_up_to:
+            if value > self.exact_up_to or remember:
                 self._totals[key] = _Total(value, now, now)
                 while len(self._totals) > self.lists:
                     self._totals.popitem(last=False)
@@ -216,7 +222,7 @@ class Totals:
                 with self._lock:
                     known = self._totals.get(job.key)
                 if known is not None:
-                    self._store(job.key, value)
+                    self._store(job.key, value, job.remember)
             except Exception:  # the next request counts again
                 log.exception("recounting a list's total failed")
                 self._forget(job.key)
@@ -251,12 +257,14 @@ def paged(
     *,
     keys: Select[Any] | None = None,
     counted: Select[Any] | None = None,
+    remember: bool = False,
 ) -> Page:
     """Page ``number`` (from 1) of ``size`` rows of ``query`` (a SELECT of the listed entity,
     filtered, unordered) in the listing's order, and the total. ``scope`` names the list within
     the listing (the user and the filter); ``keys``, the same rows as a SELECT of the key
     columns, when the caller wants a particular index for them; ``counted``, the same again,
-    to count them from another index."""
+    to count them from another index; ``remember``, when no index counts them (a total of
+    any size is then remembered, as a large one is)."""
     rows = keys if keys is not None else query.with_only_columns(*listing.key)
     walk = (listing.name, scope, size)
     start, skip = WALKS.start(walk, number, size)
@@ -264,22 +272,26 @@ def paged(
     found = [tuple(row) for row in session.execute(seek.order_by(*listing.order()).offset(skip or None).limit(size + 1))]
     more = len(found) > size
     found = found[:size]
-    items = _fetch(session, listing, query, found)
+    items = _fetch(session, listing, found)
     if found:
         WALKS.remember(listing, walk, number, found[-1])
-    total = TOTALS.count(session, (listing.name, scope), counted if counted is not None else rows)
+    if found and not more:  # the last page: it says how many there are
+        return Page(items, (number - 1) * size + len(found), more)
+    if not found and number == 1:
+        return Page(items, 0, more)
+    total = TOTALS.count(session, (listing.name, scope), counted if counted is not None else rows, remember=remember)
     return Page(items, _agreeing(total, number, size, len(found), more), more)
 
 
-def _fetch(session: Session, listing: Listing, query: Select[Any], keys: Sequence[tuple]) -> list:
-    """The rows of these keys, in their order (a row changed meanwhile so that it no longer
-    matches the query is left out)."""
+def _fetch(session: Session, listing: Listing, keys: Sequence[tuple]) -> list:
+    """The rows of these keys, in their order, by their primary key alone (the keys came from
+    the list's own query; a planner offered its filters too may walk them instead)."""
     if not keys:
         return []
     ids = [key[-1] for key in keys]
     position = {key_id: i for i, key_id in enumerate(ids)}
-    found = session.scalars(query.where(listing.key[-1].in_(ids))).unique().all()
-    return sorted(found, key=lambda item: position[listing.of(item)[-1]])
+    found = session.scalars(select(listing.row.class_).where(listing.row.in_(ids))).all()
+    return sorted(found, key=lambda item: position[getattr(item, listing.row.key)])
 
 
 def _agreeing(total: int, number: int, size: int, shown: int, more: bool) -> int:

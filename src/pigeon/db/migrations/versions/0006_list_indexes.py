@@ -6,9 +6,10 @@ Revises: 0005
 Create Date: 2026-11-30 18:00:00
 
 Every index of messages/all starts with (user_id, deleted) and ends in the list's order
-(created_at, id), with one filter's column between; the contacts, groups, group members and
-templates lists get theirs. Building them reads the tables once: about 20 s per million
-messages on this project's machine, during which the database takes no writes.
+(created_at, id), with one filter's column between, and holds only the rows that filter finds
+(see pigeon.messages.models); the contacts, groups, group members and templates lists get
+theirs. Building them reads the tables once: about 10 s per million messages on this
+project's machine, during which the database takes no writes.
 """
 
 import sqlalchemy as sa
@@ -19,16 +20,16 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
+FAILURES = "status IN ('FAILED', 'FAILED_REFUNDED', 'FAILED_OPTOUT', 'UNKNOWN')"
 MESSAGE_LISTS = [
-    # name, the filter's column (or expression), partial on
+    # name, the filter's column (or expression), the rows it holds (SQLite's, PostgreSQL's)
     ('ix_messages_list', None, None),
-    ('ix_messages_list_direction', 'direction', None),
-    ('ix_messages_list_status', 'status', None),
-    ('ix_messages_list_to', 'to_number', None),
+    ('ix_messages_list_inbound', None, "direction = 'INBOUND'"),
+    ('ix_messages_list_failed', 'status', FAILURES),
+    ('ix_messages_list_read', None, ('read = 1', 'read')),
     ('ix_messages_list_from', 'from_number', 'from_number IS NOT NULL'),
     ('ix_messages_list_campaign', 'campaign', 'campaign IS NOT NULL'),
     ('ix_messages_list_data_field', sa.text('substr(data_field, 1, 64)'), 'data_field IS NOT NULL'),
-    ('ix_messages_list_read', 'read', None),
     ('ix_messages_list_replies', 'replied_to_id', 'replied_to_id IS NOT NULL'),
     ('ix_messages_list_sent', 'sent_at', 'sent_at IS NOT NULL'),
     ('ix_messages_list_received', 'received_at', 'received_at IS NOT NULL'),
@@ -40,7 +41,8 @@ def upgrade() -> None:
         batch_op.drop_index('ix_messages_user_created')
     for name, column, where in MESSAGE_LISTS:
         columns = ['user_id', 'deleted', *([] if column is None else [column]), 'created_at', 'id']
-        condition = {} if where is None else {'sqlite_where': sa.text(where), 'postgresql_where': sa.text(where)}
+        lite, pg = where if isinstance(where, tuple) else (where, where)
+        condition = {} if where is None else {'sqlite_where': sa.text(lite), 'postgresql_where': sa.text(pg)}
         op.create_index(name, 'messages', columns, unique=False, **condition)
 
     op.create_index('ix_contacts_list', 'contacts', ['user_id', 'created_at', 'id'], unique=False)
