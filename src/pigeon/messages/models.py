@@ -32,8 +32,6 @@ DATA_FIELD_HEAD = 64
 DATA_FIELD_KEY = f"substr(data_field, 1, {DATA_FIELD_HEAD})"
 """What the data field's index holds, its head: the whole of it may be longer than an index
 entry can be."""
-FAILURES = (Status.FAILED, Status.FAILED_REFUNDED, Status.FAILED_OPTOUT, Status.UNKNOWN)
-ONLY_FAILURES = "status IN (" + ", ".join(f"'{s.value}'" for s in FAILURES) + ")"
 ONLY_INBOUND = "direction = 'INBOUND'"
 ONLY_READ = {"sqlite": "read = 1", "postgresql": "read"}
 """The rows some indexes hold, as their WHERE and as a query's condition that matches it
@@ -79,14 +77,13 @@ class Message(Base):
         # The lists (messages/all), newest first. Each index starts with (user_id, deleted),
         # which every listing asks for, then what one filter asks for, and ends in the order,
         # so that a page is a seek and a walk of the page's rows. Each holds only the rows its
-        # filter can find where the others are many (inbound, failed, read, with a campaign...),
-        # so that sending a message writes to none but ix_messages_list and the two of its
-        # campaign and data field, and a receipt to none. The common values (outbound,
-        # DELIVERED, SENT, SCHEDULED, unread) are met on the way down ix_messages_list, as is
-        # the text. See pigeon.messages.service.page.
+        # filter finds where the others are many (inbound, read, with a campaign...), so that
+        # sending a message writes to none but ix_messages_list and those of its campaign and
+        # data field, the carrier's answer to ix_messages_list_sent, and a receipt to none
+        # (bench/list_indexes.py measured each). Statuses, outbound, unread and the text are
+        # met on the way down ix_messages_list. See pigeon.messages.service.page.
         _listing("ix_messages_list"),
         _listing("ix_messages_list_inbound", where=ONLY_INBOUND),
-        _listing("ix_messages_list_failed", "status", where=ONLY_FAILURES),
         _listing("ix_messages_list_read", where=ONLY_READ),
         _listing("ix_messages_list_from", "from_number", where="from_number IS NOT NULL"),
         _listing("ix_messages_list_campaign", "campaign", where="campaign IS NOT NULL"),

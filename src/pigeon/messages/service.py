@@ -16,8 +16,6 @@ from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import (
     DATA_FIELD_HEAD,
     DATA_FIELD_KEY,
-    FAILURES,
-    ONLY_FAILURES,
     ONLY_INBOUND,
     Direction,
     Message,
@@ -112,7 +110,7 @@ def _counted_by_index(f: MessageFilter) -> bool:
         return False
     (name,) = given
     return (name in ALONE or (name == "direction" and f.direction == Direction.INBOUND)
-            or (name == "status" and f.status in FAILURES) or (name == "read" and f.read is True))
+            or (name == "read" and f.read is True))
 
 
 def _index(f: MessageFilter) -> str | None:
@@ -128,8 +126,6 @@ def _index(f: MessageFilter) -> str | None:
         return "ix_messages_to_created"
     if f.from_number is not None:
         return "ix_messages_list_from"
-    if f.status in FAILURES:
-        return "ix_messages_list_failed"
     if f.campaign is not None:
         return "ix_messages_list_campaign"
     if f.read:
@@ -151,7 +147,7 @@ def _filtered(query: Select, f: MessageFilter, *, unindexed: set[str] = frozense
 
     conditions = [
         (f.direction, lambda v: text(ONLY_INBOUND) if v == Direction.INBOUND else Message.direction == v),
-        (f.status, lambda v: (Message.status == v) & text(ONLY_FAILURES) if v in FAILURES else Message.status == v),
+        (f.status, lambda v: Message.status == v),
         (f.sent_from, lambda v: col("sent_at") >= v),
         (f.sent_before, lambda v: col("sent_at") < v),
         (f.received_from, lambda v: col("received_at") >= v),

@@ -20,12 +20,10 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-FAILURES = "status IN ('FAILED', 'FAILED_REFUNDED', 'FAILED_OPTOUT', 'UNKNOWN')"
 MESSAGE_LISTS = [
     # name, the filter's column (or expression), the rows it holds (SQLite's, PostgreSQL's)
     ('ix_messages_list', None, None),
     ('ix_messages_list_inbound', None, "direction = 'INBOUND'"),
-    ('ix_messages_list_failed', 'status', FAILURES),
     ('ix_messages_list_read', None, ('read = 1', 'read')),
     ('ix_messages_list_from', 'from_number', 'from_number IS NOT NULL'),
     ('ix_messages_list_campaign', 'campaign', 'campaign IS NOT NULL'),
