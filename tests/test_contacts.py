@@ -50,7 +50,8 @@ def crowd(db: Database, user: User, name: str, size: int) -> str:
         ids, now = [new_id() for _ in range(size)], utcnow()
         session.execute(insert(Contact), [{"id": cid, "account_id": account_id, "user_id": user.user_id,
                                            "number": f"+2782{i:07d}", "created_at": now} for i, cid in enumerate(ids)])
-        session.execute(insert(GroupMember), [{"group_id": gid, "contact_id": cid} for cid in ids])
+        session.execute(insert(GroupMember), [{"group_id": gid, "contact_id": cid, "contact_created_at": now}
+                                              for cid in ids])
     return gid
 
 
@@ -118,7 +119,7 @@ def test_an_integrity_error_is_a_409_only_for_a_duplicate(db: Database, user: Us
     request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(db=db))))
     cid = contact_id(user, "+27821234567")
     with pytest.raises(ZoomError) as gone, writing(request) as session:  # the group deleted meanwhile
-        session.execute(insert(GroupMember).values(group_id="0" * 24, contact_id=cid))
+        session.execute(insert(GroupMember).values(group_id="0" * 24, contact_id=cid, contact_created_at=utcnow()))
     assert (gone.value.status, gone.value.code) == (404, 7) and "no longer exists" in gone.value.developer_message
     with pytest.raises(ZoomError) as taken, writing(request, "taken") as session:  # the number taken meanwhile
         account_id = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))

@@ -93,6 +93,9 @@ def report(
             select(M.c.user_id, M.c.campaign, M.c.status, amount)
             .where(
                 M.c.user_id.in_(users),
+                # deleted or not, both count; said so, the window is a range of the lists'
+                # index (user_id, deleted, created_at, id)
+                M.c.deleted.in_([False, True]),
                 M.c.direction == Direction.OUTBOUND.value,
                 M.c.created_at >= start,
                 M.c.created_at < end,

@@ -198,7 +198,8 @@ def _write(db: Database, principal: Principal, candidates: list[_Candidate], gro
     with db.write() as session:
         inserted = _insert_new(session, rows)
         if group_id is not None:
-            bulk.insert(session, "group_members", ("group_id", "contact_id"), [(group_id, cid) for cid, _ in inserted])
+            bulk.insert(session, "group_members", ("group_id", "contact_id", "contact_created_at"),
+                        [(group_id, cid, now) for cid, _ in inserted])
     new = {number for _, number in inserted}
     return [Refused(c.row.line, c.number, "already in the address book") for c in candidates if c.number not in new]
 

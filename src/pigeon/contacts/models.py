@@ -22,7 +22,10 @@ class Contact(Base):
     last_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("user_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "number"),
+        Index("ix_contacts_list", "user_id", "created_at", "id"),  # contacts/all, oldest first
+    )
 
 
 class Group(Base):
@@ -34,7 +37,10 @@ class Group(Base):
     name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "name"),
+        Index("ix_contact_groups_list", "user_id", "created_at", "id"),  # groups/all, oldest first
+    )
 
 
 class GroupMember(Base):
@@ -42,5 +48,11 @@ class GroupMember(Base):
 
     group_id: Mapped[str] = mapped_column(ForeignKey("contact_groups.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    #: the contact's created_at (which never changes), so that a group's contacts are listed
+    #: in the contacts' order from one index
+    contact_created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_group_members_contact", "contact_id"),)
+    __table_args__ = (
+        Index("ix_group_members_contact", "contact_id"),
+        Index("ix_group_members_list", "group_id", "contact_created_at", "contact_id"),
+    )

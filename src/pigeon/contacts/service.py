@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session
 from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact, Group, GroupMember
 from pigeon.db import utcnow
-from pigeon.db.paging import Page, paged
+from pigeon.db.paging import Listing, Page, paged
 from pigeon.ids import new_id
 
+CONTACTS = Listing("contacts", (Contact.created_at, Contact.id))
+GROUPS = Listing("groups", (Group.created_at, Group.id))
+MEMBERS = Listing("group members", (GroupMember.contact_created_at, GroupMember.contact_id), row_id=Contact.id)
 LIMITS = {"title": 64, "first_name": 255, "last_name": 255}
 LABELS = {"title": "title", "first_name": "firstName", "last_name": "lastName"}
 MAX_GROUP_NAME = 255
@@ -114,10 +117,10 @@ def delete_contact(session: Session, user_id: int, contact_id: str) -> bool:
     return True
 
 
-def page_contacts(session: Session, user_id: int, *, number: int, size: int) -> Page:
-    """One page (from 1) of the user's contacts, oldest first."""
+def page_contacts(session: Session, user_id: int, *, number: int, size: int) -> Page[Contact]:
+    """One page (from 1) of the user's contacts, oldest first (see pigeon.db.paging)."""
     query = select(Contact).where(Contact.user_id == user_id)
-    return paged(session, query, (Contact.created_at, Contact.id), number, size)
+    return paged(session, CONTACTS, user_id, query, number, size)
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -183,10 +186,10 @@ def delete_group(session: Session, user_id: int, group_id: str) -> bool:
     return True
 
 
-def page_groups(session: Session, user_id: int, *, number: int, size: int) -> Page:
+def page_groups(session: Session, user_id: int, *, number: int, size: int) -> Page[Group]:
     """One page (from 1) of the user's groups, oldest first."""
     query = select(Group).where(Group.user_id == user_id)
-    return paged(session, query, (Group.created_at, Group.id), number, size)
+    return paged(session, GROUPS, user_id, query, number, size)
 
 
 # -- membership ------------------------------------------------------------------------------
@@ -199,7 +202,9 @@ def add_members(session: Session, group_id: str, contact_ids: Iterable[str]) -> 
     present = set(session.scalars(
         select(GroupMember.contact_id).where(GroupMember.group_id == group_id, GroupMember.contact_id.in_(wanted))
     ))
-    rows = [{"group_id": group_id, "contact_id": cid} for cid in wanted if cid not in present]
+    created = dict(session.execute(select(Contact.id, Contact.created_at).where(Contact.id.in_(wanted))).all())
+    rows = [{"group_id": group_id, "contact_id": cid, "contact_created_at": created[cid]}
+            for cid in wanted if cid not in present and cid in created]
     if rows:
         session.execute(insert(GroupMember), rows)
 
@@ -229,6 +234,9 @@ def members_to_send(session: Session, group: Group) -> list[Contact]:
     return members(session, group.id)
 
 
-def page_members(session: Session, group_id: str, *, number: int, size: int) -> Page:
+def page_members(session: Session, group_id: str, *, number: int, size: int) -> Page[Contact]:
+    """One page (from 1) of the group's contacts, in the contacts' order (oldest first), from
+    the members' own index (each member row holds its contact's created_at)."""
     query = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == group_id)
-    return paged(session, query, (Contact.created_at, Contact.id), number, size)
+    keys = select(GroupMember.contact_created_at, GroupMember.contact_id).where(GroupMember.group_id == group_id)
+    return paged(session, MEMBERS, group_id, query, number, size, keys=keys)

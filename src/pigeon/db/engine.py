@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,8 +93,17 @@ class _WriterLock:
             self._fd = None
 
 
+class _SQLiteCompiler(SQLiteCompiler):
+    """SQLAlchemy's SQLite compiler leaves table hints out; this one writes them after the
+    table (``select(...).with_hint(Message, "INDEXED BY ix_...", "sqlite")``)."""
+
+    def get_from_hint_text(self, table, text):  # type: ignore[no-untyped-def]
+        return text
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine.dialect.statement_compiler = _SQLiteCompiler
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

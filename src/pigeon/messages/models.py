@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TextClause, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base, utcnow
@@ -26,6 +26,22 @@ class Status(StrEnum):
     FAILED_REFUNDED = "FAILED_REFUNDED"  # failed, and its credits went back
     FAILED_OPTOUT = "FAILED_OPTOUT"
     UNKNOWN = "UNKNOWN"  # the carrier could not tell
+
+
+DATA_FIELD_HEAD = 64
+DATA_FIELD_KEY = f"substr(data_field, 1, {DATA_FIELD_HEAD})"
+"""What the data field's index holds, its head: the whole of it may be longer than an index
+entry can be."""
+ONLY_INBOUND = "direction = 'INBOUND'"
+ONLY_READ = {"sqlite": "read = 1", "postgresql": "read"}
+"""The rows some indexes hold, as their WHERE and as a query's condition that matches it
+(SQLite takes a partial index only for a condition written as its WHERE is)."""
+
+
+def _listing(name: str, *middle: str | TextClause, where: str | dict[str, str] | None = None) -> Index:
+    by_dialect = where if isinstance(where, dict) else {"sqlite": where, "postgresql": where}
+    condition = {} if where is None else {f"{d}_where": text(w) for d, w in by_dialect.items()}
+    return Index(name, "user_id", "deleted", *middle, "created_at", "id", **condition)
 
 
 class Message(Base):
@@ -58,7 +74,25 @@ class Message(Base):
     error_detail: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
-        Index("ix_messages_user_created", "user_id", "created_at"),
+        # The lists (messages/all), newest first. Each index starts with (user_id, deleted),
+        # which every listing asks for, then what one filter asks for, and ends in the order,
+        # so that a page is a seek and a walk of the page's rows. Each holds only the rows its
+        # filter finds where the others are many (inbound, read, with a campaign...), so that
+        # sending a message writes to none but ix_messages_list and those of its campaign and
+        # data field, the carrier's answer to ix_messages_list_sent, and a receipt to none
+        # (bench/list_indexes.py measured each). Statuses, outbound, unread and the text are
+        # met on the way down ix_messages_list. See pigeon.messages.service.page.
+        _listing("ix_messages_list"),
+        _listing("ix_messages_list_inbound", where=ONLY_INBOUND),
+        _listing("ix_messages_list_read", where=ONLY_READ),
+        _listing("ix_messages_list_from", "from_number", where="from_number IS NOT NULL"),
+        _listing("ix_messages_list_campaign", "campaign", where="campaign IS NOT NULL"),
+        _listing("ix_messages_list_data_field", text(DATA_FIELD_KEY), where="data_field IS NOT NULL"),
+        _listing("ix_messages_list_replies", "replied_to_id", where="replied_to_id IS NOT NULL"),
+        _listing("ix_messages_list_sent", "sent_at", where="sent_at IS NOT NULL"),
+        _listing("ix_messages_list_received", "received_at", where="received_at IS NOT NULL"),
+        # the newest message to a number: inbound replies find their user by it, and the list
+        # filtered by toNumber walks it
         Index("ix_messages_to_created", "to_number", "created_at"),
         Index("ix_messages_carrier_ref", "carrier", "carrier_ref"),
     )

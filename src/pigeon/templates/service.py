@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pigeon.accounts.service import Principal
 from pigeon.db import utcnow
-from pigeon.db.paging import Page, paged
+from pigeon.db.paging import Listing, Page, paged
 from pigeon.sending.service import Outgoing, Sender, SendError
 from pigeon.templates.models import Template
 
@@ -25,6 +25,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 FIELDS = {"firstName": "first_name", "lastName": "last_name", "title": "title", "contactNumber": "number"}
 KNOWN = ", ".join(f"{{{{{name}}}}}" for name in FIELDS)
 MAX_NAME = 255
+TEMPLATES = Listing("templates", (Template.id,))
 MAX_ID = 2**31 - 1
 
 
@@ -171,6 +172,6 @@ def delete(session: Session, user_id: int, template_id: int) -> bool:
     return True
 
 
-def page(session: Session, user_id: int, *, number: int, size: int) -> Page:
-    """One page (from 1) of a user's templates, oldest first."""
-    return paged(session, select(Template).where(Template.user_id == user_id), (Template.id,), number, size)
+def page(session: Session, user_id: int, *, number: int, size: int) -> Page[Template]:
+    """One page (from 1) of a user's templates, oldest first (see pigeon.db.paging)."""
+    return paged(session, TEMPLATES, user_id, select(Template).where(Template.user_id == user_id), number, size)
