@@ -95,6 +95,13 @@ class Run:
             self.first_send_wall = time.time()
         return item
 
+
+    def _sample(self, status: int, head: bytes) -> None:
+        """Keep a count of up to 8 kinds of answer, to show what went wrong."""
+        key = f"{status} {head.decode('latin-1', 'replace')}"
+        if key in self.samples or len(self.samples) < 8:
+            self.samples[key] = self.samples.get(key, 0) + 1
+
     def record(self, status: int, body: bytes, messages: int, started: int, finished: int) -> None:
         self.latencies.append(finished - started)
         self.last_done_wall = time.time()
@@ -105,16 +112,12 @@ class Run:
             else:
                 self.non_2xx += 1
                 self.failed_messages += messages
-            key = f"{status} {body[:60].decode('latin-1', 'replace')}"
-            if key in self.samples or len(self.samples) < 8:
-                self.samples[key] = self.samples.get(key, 0) + 1
+            self._sample(status, body[:60])
             return
         if status != 200:
             self.non_2xx += 1
             self.failed_messages += messages
-            key = f"{status} {body[:120].decode('latin-1', 'replace')}"
-            if key in self.samples or len(self.samples) < 8:
-                self.samples[key] = self.samples.get(key, 0) + 1
+            self._sample(status, body[:120])
             return
         if messages == 1 and self.args.batch == 1:
             if b'"error":null' in body:
