@@ -95,7 +95,6 @@ class Run:
             self.first_send_wall = time.time()
         return item
 
-
     def _sample(self, status: int, head: bytes) -> None:
         """Keep a count of up to 8 kinds of answer, to show what went wrong."""
         key = f"{status} {head.decode('latin-1', 'replace')}"
