@@ -72,7 +72,7 @@ def _carrier_option(function):  # type: ignore[no-untyped-def]
 @click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
 @_carrier_option
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """The HTTP API, the delivery engine and the scheduler, in one process (or --workers N)."""
+    """The HTTP API (--workers N: N processes), and delivery in a process of its own (unless delivery_process is false)."""
     import uvicorn
 
     from pigeon.api.app import create_app
