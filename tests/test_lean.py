@@ -44,6 +44,10 @@ VARIANTS = [
     ("xml body", {"content-type": "application/xml"},
      b"<sendSmsRequest><recipientNumber>+27821234567</recipientNumber><message>hi</message></sendSmsRequest>"),
     ("no type", {}, b'{"recipientNumber": "+27821234567", "message": "hi"}'),
+    ("jsonl", {"content-type": "application/jsonl"}, b'{"recipientNumber": "+27821234567", "message": "hi"}'),
+    ("json-seq", {"content-type": "application/json-seq"}, b'{"recipientNumber": "+27821234567", "message": "h"}'),
+    ("+json", {"content-type": "application/vnd.api+json"}, b'{"recipientNumber": "+27821234567", "message": "h"}'),
+    ("upper case", {"content-type": "Application/JSON"}, b'{"recipientNumber": "+27821234567", "message": "h"}'),
     ("too costly", {"content-type": "application/json"}, b'{"recipientNumber": "+27821234567", "message": "'
                                                           + b"x" * 1500 + b'"}'),
 ]
@@ -68,7 +72,7 @@ def clients(tmp_path: Path):  # type: ignore[no-untyped-def]
     credentials = []
     for _ in range(2):  # a user each, with as many credits
         with db.write() as session:
-            new = create_account(session, f"{uuid.uuid4().hex[:8]}@example.com", credits=3)
+            new = create_account(session, f"{uuid.uuid4().hex[:8]}@example.com", credits=12)
         credentials.append({"email": new.user.email, "token": new.token})
     settings = Settings(_env_file=None, database_url=url, demo_account=False, auth_cache_seconds=0)
     lean = create_app(settings, runtime=Runtime(settings, db=Database(url)), deliver=False)

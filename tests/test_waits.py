@@ -156,3 +156,36 @@ def test_receipts_wake_the_webhook_dispatcher_only_when_they_queued_events(fresh
         await sink.stop()
 
     asyncio.run(run())
+
+
+def test_a_wake_up_during_an_empty_claim_is_not_lost(fresh: Database) -> None:  # noqa: F811
+    """Old: the round cleared its wake-up after a claim that found nothing, so a send committed
+    (by another process) after the claim's SELECT, and its wake-up, waited for the next poll."""
+    principal = owner(fresh)
+    selected = threading.Event()
+    hold = threading.Event()
+
+    class Slow(DeliveryEngine):
+        def _claim(self):  # type: ignore[no-untyped-def]
+            found = super()._claim()
+            selected.set()
+            hold.wait(5)  # the claim's commit is slow (an fsync, the writer's lock...)
+            return found
+
+    async def run() -> None:
+        engine = Slow(fresh, Taking(), DeliverySettings(poll_interval=3600, rounds=1), ThreadPoolExecutor(1))
+        engine.start()
+        await until(selected.is_set, "no first claim")
+        hold.set()
+        await asyncio.sleep(0.2)  # it found nothing, and waits
+        selected.clear()
+        hold.clear()
+        engine.wake()  # a stray wake-up: a claim that will find nothing
+        await until(selected.is_set, "no claim at the wake-up")
+        ids = queued(fresh, principal, ["late"], first=5)  # committed after that claim's SELECT
+        engine.wake()  # ...and its wake-up comes while the claim is still running
+        hold.set()
+        await until(lambda: status_of(fresh, *ids) == ["SENT"], "the wake-up was lost")
+        await engine.stop()
+
+    asyncio.run(run())

@@ -92,8 +92,8 @@ def die_with_parent(parent: int) -> None:
 
 
 class DeliveryProcess:
-    """A ``pigeon worker`` child, watched from a thread: restarted when it dies, stopped on
-    ``stop``. ``wake_path`` is where it listens for wake-ups (``Wake``). It reads the same
+    """A ``pigeon worker`` child, watched from a thread: restarted when it dies (but not when
+    it stopped as told, with exit status 0), stopped on ``stop``. ``wake_path`` is where it listens for wake-ups (``Wake``). It reads the same
     settings as its parent: the same environment (``--config`` is passed on as PIGEON_CONFIG)."""
 
     def __init__(self, *, drain_seconds: float):
@@ -120,7 +120,8 @@ class DeliveryProcess:
         with self._lock:
             if self._stopping.is_set():
                 return
-            self._proc = subprocess.Popen(cmd)
+            # A session of its own: a Ctrl-C at serve's terminal is serve's to pass on, in order.
+            self._proc = subprocess.Popen(cmd, start_new_session=True)
         log.info("delivery process %d started", self._proc.pid)
 
     def _watch(self) -> None:
@@ -131,6 +132,9 @@ class DeliveryProcess:
             started = time.monotonic()
             code = proc.wait()
             if self._stopping.is_set():
+                return
+            if code == 0:  # it was told to stop (SIGTERM, as a service manager does to all): not a death
+                log.warning("delivery process %d stopped; this serve delivers no more until it is restarted", proc.pid)
                 return
             deaths = 0 if time.monotonic() - started > STEADY else deaths + 1
             wait = RESTART_AFTER[min(deaths, len(RESTART_AFTER)) - 1] if deaths else RESTART_AFTER[0]

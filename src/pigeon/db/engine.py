@@ -71,7 +71,8 @@ class _WriterLock:
         self._thread = threading.Lock()  # flock is per open file: threads of one process queue here
         self._fd: int | None = None
         if database and database != ":memory:" and not database.startswith("file:"):
-            self._fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            # read-only is enough for flock, so a file another user created serves every user
+            self._fd = os.open(f"{database}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
 
     def __enter__(self) -> None:
         self._thread.acquire()

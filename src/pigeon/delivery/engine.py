@@ -88,6 +88,7 @@ class DeliveryEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            self._wake.clear()  # before the claim: a wake-up that comes during it is kept
             self._busy += 1
             try:
                 claimed = await loop.run_in_executor(self.executor, self._claim)
@@ -102,7 +103,6 @@ class DeliveryEngine:
                 self._busy -= 1
             if self._stopping:
                 return
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
                 if self._busy and not self._stopping:

@@ -405,8 +405,10 @@ def _json_body(request: Request, body: bytes, model: type[BaseModel]) -> BaseMod
     """The body as ``model`` when the request is the common case (JSON, no Idempotency-Key),
     else None: the full route answers it."""
     headers = request.headers
-    if IDEMPOTENCY_KEY in headers or not headers.get("content-type", "").startswith("application/json"):
-        return None
+    kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if IDEMPOTENCY_KEY in headers or not (kind == "application/json" or
+                                          (kind.startswith("application/") and kind.endswith("+json"))):
+        return None  # the media types FastAPI reads as JSON, and no others
     try:
         return model.model_validate_json(body) if body else model()
     except ValidationError:
