@@ -88,9 +88,11 @@ class Page(Generic[T]):
 
 
 class Walks:
-    """Where the pages of recent walks ended, per walk (listing, scope, page size)."""
+    """Where the pages of recent walks ended, per walk (listing, scope, page size): the last
+    ``pages`` pages of each of the ``walks`` walks used last, for ``keep`` seconds (at most a
+    few tens of megabytes; a few kilobytes a walk)."""
 
-    def __init__(self, *, walks: int = 4096, pages: int = 1024, keep: float = 600.0,
+    def __init__(self, *, walks: int = 1024, pages: int = 64, keep: float = 600.0,
                  clock: Callable[[], float] = time.monotonic):
         self.walks, self.pages, self.keep, self.clock = walks, pages, keep, clock
         self._ends: OrderedDict[Hashable, OrderedDict[int, tuple[tuple, float]]] = OrderedDict()
