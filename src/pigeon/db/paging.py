@@ -61,8 +61,12 @@ class Listing:
     def row(self) -> Any:
         return self.key[-1] if self.row_id is None else self.row_id
 
-    def order(self) -> list[ColumnElement]:
-        return [column.desc() if self.descending else column.asc() for column in self.key]
+    def order(self, *, sorted_apart: bool = False) -> list[ColumnElement]:
+        """The ORDER BY; ``sorted_apart`` writes it so that no index can give it (the rows are
+        then found by the index of the WHERE and sorted: a planner that knows how many match
+        may otherwise walk the list's own index and filter, for a LIMIT)."""
+        columns = [func.coalesce(column, column) if sorted_apart else column for column in self.key]
+        return [column.desc() if self.descending else column.asc() for column in columns]
 
     def after(self, key: tuple) -> ColumnElement[bool]:
         """The rows after ``key`` in list order (a row-value comparison the index seeks on)."""
@@ -88,9 +92,11 @@ class Page(Generic[T]):
 
 
 class Walks:
-    """Where the pages of recent walks ended, per walk (listing, scope, page size)."""
+    """Where the pages of recent walks ended, per walk (listing, scope, page size): the last
+    ``pages`` pages of each of the ``walks`` walks used last, for ``keep`` seconds (at most a
+    few tens of megabytes; a few kilobytes a walk)."""
 
-    def __init__(self, *, walks: int = 4096, pages: int = 1024, keep: float = 600.0,
+    def __init__(self, *, walks: int = 1024, pages: int = 64, keep: float = 600.0,
                  clock: Callable[[], float] = time.monotonic):
         self.walks, self.pages, self.keep, self.clock = walks, pages, keep, clock
         self._ends: OrderedDict[Hashable, OrderedDict[int, tuple[tuple, float]]] = OrderedDict()
@@ -258,18 +264,21 @@ def paged(
     keys: Select[Any] | None = None,
     counted: Select[Any] | None = None,
     remember: bool = False,
+    sort: bool = False,
 ) -> Page:
     """Page ``number`` (from 1) of ``size`` rows of ``query`` (a SELECT of the listed entity,
     filtered, unordered) in the listing's order, and the total. ``scope`` names the list within
     the listing (the user and the filter); ``keys``, the same rows as a SELECT of the key
     columns, when the caller wants a particular index for them; ``counted``, the same again,
     to count them from another index; ``remember``, when no index counts them (a total of
-    any size is then remembered, as a large one is)."""
+    any size is then remembered, as a large one is); ``sort``, when ``keys`` are few and to be
+    found by their WHERE's index and sorted (``Listing.order``)."""
     rows = keys if keys is not None else query.with_only_columns(*listing.key)
     walk = (listing.name, scope, size)
     start, skip = WALKS.start(walk, number, size)
     seek = rows if start is None else rows.where(listing.after(start))
-    found = [tuple(row) for row in session.execute(seek.order_by(*listing.order()).offset(skip or None).limit(size + 1))]
+    ordered = seek.order_by(*listing.order(sorted_apart=sort))
+    found = [tuple(row) for row in session.execute(ordered.offset(skip or None).limit(size + 1))]
     more = len(found) > size
     found = found[:size]
     items = _fetch(session, listing, found)

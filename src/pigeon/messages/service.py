@@ -73,6 +73,7 @@ def page(session: Session, user_id: int, flt: MessageFilter, *, number: int, siz
     base = select(Message).where(Message.user_id == user_id)
     query = _filtered(base, flt)
     keys = counted = _hinted(query.with_only_columns(Message.created_at, Message.id), _index(flt))
+    ranged = False
     for column, since, before, index in RANGES:
         start, end = getattr(flt, since), getattr(flt, before)
         if start is None and end is None:
@@ -80,7 +81,7 @@ def page(session: Session, user_id: int, flt: MessageFilter, *, number: int, siz
         counted = _hinted(query.with_only_columns(Message.created_at, Message.id), index)
         held = session.scalar(select(func.count()).select_from(counted.limit(SORT_UP_TO + 1).subquery())) or 0
         if held <= SORT_UP_TO:
-            keys = counted
+            keys, ranged = counted, True
             break
         # a walk, newest first: the range's own index must not be taken for it (a sort of all
         # it holds), so its conditions are written so that no index matches them
@@ -90,7 +91,7 @@ def page(session: Session, user_id: int, flt: MessageFilter, *, number: int, siz
             keys = keys.where(Message.created_at < end + CLOCK_SLACK)
         break
     return paging.paged(session, MESSAGES, (user_id, astuple(flt)), query, number, size, keys=keys, counted=counted,
-                        remember=not _counted_by_index(flt))
+                        remember=not _counted_by_index(flt), sort=ranged)
 
 
 ALONE = {"from_number", "to_number", "campaign", "data_field", "replies_to"}
