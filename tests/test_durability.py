@@ -95,7 +95,10 @@ def test_workers_share_the_queue_and_send_each_message_once(fresh_db: tuple[str,
         workers.append(subprocess.Popen([sys.executable, "-m", "pigeon", "worker"], env=server.env,
                                         cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
     try:
-        time.sleep(2)
+        deadline = time.monotonic() + 60  # each worker up and polling before the first send
+        while not all("worker running" in (tmp_path / f"worker-{n}.log").read_text() for n in range(2)):
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
         user = make_user(db, server, credits=10_000)
         for batch in range(4):
             entries = [{"recipientNumber": f"+2782{batch}12{i:04d}", "message": "x"} for i in range(1, 501)]
