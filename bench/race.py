@@ -904,6 +904,7 @@ def main() -> int:
     def interrupted(signum, frame):  # noqa: ANN001
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log(f"{signal.Signals(signum).name} received")
         raise KeyboardInterrupt
 
     # SIGTERM too (and SIGINT even when started in the background, where it is ignored): the run in
