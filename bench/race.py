@@ -745,7 +745,13 @@ def report(results: dict, args: argparse.Namespace) -> str:
     pigeons = [s for s in systems if s != "kannel"]
     ratio_cols = [s for s in pigeons if "kannel" in systems]
     labelw = 30
-    colw = 19
+
+    def rounds_cell(s: str, phase: str, metric: str) -> str:
+        values = med.get(s, {}).get(phase, {}).get(metric + "_all") or []
+        return " ".join(fmt(v, 0 if metric == "accepted_per_s" else 1) for v in values)
+
+    colw = max([19] + [len(rounds_cell(s, ph, m)) + 2 for s in systems for ph in phases
+                       for m in ("accepted_per_s", "receipts_s")])
     for phase in phases:
         lines.append("")
         head = heads[phase].ljust(labelw + 2)
@@ -773,11 +779,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
                          + "".join(c.rjust(colw) for c in rcells))
         if args.rounds > 1:
             for label, metric in (("rounds: accepted/s", "accepted_per_s"), ("rounds: receipts, s", "receipts_s")):
-                cells = []
-                for s in systems:
-                    values = med.get(s, {}).get(phase, {}).get(metric + "_all") or []
-                    digits = 0 if metric == "accepted_per_s" else 1
-                    cells.append(" ".join(fmt(v, digits) for v in values))
+                cells = [rounds_cell(s, phase, metric) for s in systems]
                 lines.append(("  " + label).ljust(labelw + 2) + "".join(c.rjust(colw) for c in cells))
         checks, troubles = [], []
         for s in systems:
@@ -904,6 +906,7 @@ def main() -> int:
     def interrupted(signum, frame):  # noqa: ANN001
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log(f"{signal.Signals(signum).name} received")
         raise KeyboardInterrupt
 
     # SIGTERM too (and SIGINT even when started in the background, where it is ignored): the run in
