@@ -87,6 +87,28 @@ def test_wrong_types_and_malformed_json_are_400(user: User) -> None:
     _nothing_stored(user)
 
 
+def test_a_body_in_a_media_type_the_route_does_not_read_is_415_naming_it(user: User) -> None:
+    """A form, text or a body with no Content-Type is refused with the media types the route
+    takes, not pydantic's "valid dictionary" complaint; nothing is stored or charged."""
+    json_text = b'{"recipientNumber": "+27821234567", "message": "hi"}'
+    for path in ("/sms/send", "/sms/send-bulk"):
+        cases = [
+            ({"content-type": "application/x-www-form-urlencoded"}, b"recipientNumber=%2B27821234567&message=hi",
+             "'application/x-www-form-urlencoded'"),
+            ({"content-type": "text/plain"}, json_text, "'text/plain'"),
+            ({}, json_text, "no Content-Type"),
+        ]
+        for headers, body, named in cases:
+            response = user.http.post(f"{API}{path}", content=body, headers=headers)
+            assert response.status_code == 415, (path, headers, response.text)
+            answer = response.json()
+            assert answer["code"] == 1 and named in answer["developerMessage"]
+            assert "application/json" in answer["developerMessage"]
+    scalar = user.http.post(f"{API}/sms/send", content=b'"hi"', headers={"content-type": "application/json"})
+    assert scalar.status_code == 400  # JSON, just not an object: the ordinary invalid-request answer
+    _nothing_stored(user)
+
+
 def test_oversize_message_is_refused(user: User) -> None:
     response = user.send(message="a" * (153 * 10 + 1))
     assert response.status_code == 400 and response.json()["code"] == 4

@@ -135,6 +135,19 @@ def _dialect(request: Request) -> str | None:
     return "zoomconnect" if request.url.path.startswith("/app/") else None
 
 
+def _unread_body(request: Request, exc: RequestValidationError) -> str | None:
+    """What to say when a body route got a body it does not read (a form, text, no
+    Content-Type): the media types it takes, not pydantic's complaint about a string."""
+    errors = exc.errors()
+    if len(errors) != 1 or tuple(errors[0]["loc"]) != ("body",) or not isinstance(errors[0].get("input"), bytes | str):
+        return None
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return None
+    named = f"Content-Type {kind!r}" if kind else "no Content-Type"
+    return f"Unsupported media type: the body came with {named}; send it as application/json or application/xml"
+
+
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ZoomError)
     async def zoom_error(request: Request, exc: ZoomError) -> Response:
@@ -142,6 +155,11 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        unread = _unread_body(request, exc)
+        if unread is not None:
+            if _dialect(request) == "zoomconnect":
+                return error_response(request, 415, Code.INVALID_REQUEST, unread)
+            return JSONResponse({"detail": unread}, status_code=415)
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()
         )
