@@ -346,18 +346,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--postgres", action="store_true", help="also count the postgres processes' CPU")
     p.add_argument("--no-uvloop", dest="uvloop", action="store_false")
     args = p.parse_args(argv)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.host.startswith("127."):
-        p.error("loopback addresses only")
+    loopback_only(p, args.host)
     return args
 
 
-if __name__ == "__main__":
-    arguments = parse_args()
+def loopback_only(parser: argparse.ArgumentParser, host: str) -> None:
+    """Benchmarks load this machine only."""
+    if not (host.startswith("127.") or host in ("localhost", "::1")):
+        parser.error("loopback addresses only")
+
+
+def run_and_print(main_coro, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """Run ``main_coro(args)`` on uvloop when it is installed and asked for (``args.uvloop``),
+    else asyncio; print its result as JSON."""
     runner = asyncio.run
-    if arguments.uvloop:
+    if args.uvloop:
         try:
             import uvloop
             runner = uvloop.run
         except ImportError:
-            arguments.uvloop = False
-    print(json.dumps(runner(main(arguments))))
+            args.uvloop = False
+    print(json.dumps(runner(main_coro(args))))
+
+
+if __name__ == "__main__":
+    run_and_print(main, parse_args())

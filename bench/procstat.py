@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -74,9 +75,8 @@ def thread_groups(pid: int) -> dict[str, int]:
     return out
 
 
-def postgres_ticks() -> dict[int, int]:
-    """utime + stime of every process named postgres, by pid."""
-    out = {}
+def postgres_processes() -> Iterator[tuple[int, bytes]]:
+    """(pid, command line with spaces for NULs and one at the end) of every process named postgres."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -84,10 +84,16 @@ def postgres_ticks() -> dict[int, int]:
             with open(f"/proc/{name}/comm", "rb") as f:
                 if f.read().strip() != b"postgres":
                     continue
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ") + b" "
         except OSError:
             continue
-        out[int(name)] = process_ticks(int(name))
-    return out
+        yield int(name), cmdline
+
+
+def postgres_ticks() -> dict[int, int]:
+    """utime + stime of every process named postgres, by pid."""
+    return {pid: process_ticks(pid) for pid, _ in postgres_processes()}
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -147,21 +147,11 @@ def postgres_ticks(dbname: str) -> tuple[dict[int, int], dict[int, int]]:
     own, shared = {}, {}
     needle = f" {dbname} ".encode()
     writers = (b"checkpointer", b"background writer", b"walwriter")
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/comm", "rb") as f:
-                if f.read().strip() != b"postgres":
-                    continue
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ") + b" "
-        except OSError:
-            continue
+    for pid, cmdline in procstat.postgres_processes():
         if needle in cmdline:
-            own[int(name)] = procstat.process_ticks(int(name))
+            own[pid] = procstat.process_ticks(pid)
         elif any(w in cmdline for w in writers):
-            shared[int(name)] = procstat.process_ticks(int(name))
+            shared[pid] = procstat.process_ticks(pid)
     return own, shared
 
 

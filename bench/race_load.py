@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ from urllib.parse import quote, quote_plus
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loadgen  # noqa: E402
 from loadgen import numbers, percentile  # noqa: E402
 
 PREFIX = "/app/api/rest/v1"
@@ -285,21 +285,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="after building the requests, print 'ready' on stderr and wait for a line on stdin")
     p.add_argument("--no-uvloop", dest="uvloop", action="store_false")
     args = p.parse_args(argv)
-    if not (args.host.startswith("127.") or args.host in ("localhost", "::1")):
-        p.error("loopback addresses only")
+    loadgen.loopback_only(p, args.host)
     if args.messages < 1 or args.batch < 1 or args.conns < 1:
         p.error("--messages, --batch and --conns must be at least 1")
     return args
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    runner = asyncio.run
-    if arguments.uvloop:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            pass
-    print(json.dumps(runner(main(arguments))))
+    loadgen.run_and_print(main, parse_args())
