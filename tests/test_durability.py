@@ -65,11 +65,14 @@ def test_a_crash_loses_nothing(fresh_db: tuple[str, Database], tmp_path: Path) -
     first = Server(url, tmp_path, extra_env=env).start()
     user = make_user(db, first, credits=1000)
     entries = [{"recipientNumber": f"+2782123{i:04d}", "message": f"m{i}"} for i in range(1, 61)]
-    response = user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries, "messagesPerMinute": 1200})
+    response = user.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": entries, "messagesPerMinute": 600})
     ids = [r["messageId"] for r in response.json()["sendSmsResponses"]]
     assert all(ids)
-    time.sleep(1.0)
-    first.kill()  # some SENT awaiting receipts, most still queued
+    deadline = time.monotonic() + 30  # the delivery process is up and sending (no fixed sleep: it
+    while not statuses(db)["SENT"]:    # may take seconds to start on a loaded machine)
+        assert time.monotonic() < deadline, "nothing was sent"
+        time.sleep(0.05)
+    first.kill()  # some SENT awaiting receipts, most still queued (one is due every 0.1 s)
     before = statuses(db)
     assert before["SCHEDULED"] > 0 and before["SENT"] > 0, before
     assert before["DELIVERED"] == 0

@@ -189,3 +189,47 @@ def test_a_wake_up_during_an_empty_claim_is_not_lost(fresh: Database) -> None:  
         await engine.stop()
 
     asyncio.run(run())
+
+
+class Overtaken(Carrier):
+    """Reports each message delivered before it answers the submission: the receipt reaches
+    the sink before the answer it belongs to is recorded (as in bulk, where the recorder is
+    busy and receipts come fast)."""
+
+    name = "overtaken"
+
+    async def start(self, events) -> None:  # type: ignore[no-untyped-def]
+        self.events = events
+
+    async def stop(self) -> None:
+        pass
+
+    async def submit(self, batch: list[Submission], report=None) -> list[SubmitResult]:  # type: ignore[no-untyped-def]
+        for s in batch:
+            self.events.receipt(Receipt(self.name, f"o{s.message_id}", Status.DELIVERED))
+        await self.events.flushed()  # the sink tried them: no message was SENT under them yet
+        return [SubmitResult(Outcome.ACCEPTED, carrier_ref=f"o{s.message_id}") for s in batch]
+
+
+def test_a_receipt_that_overtook_its_answer_is_applied_when_the_answer_is_recorded(fresh: Database) -> None:  # noqa: F811
+    """Old: a receipt that matched nothing yet waited for the sink's next retry (0.5 s) even
+    once its answer was recorded. Here the retry is an hour apart: only the recorder's word
+    that it wrote the answer applies the receipt in time."""
+    principal = owner(fresh)
+    ids = queued(fresh, principal, ["a", "b", "c"])
+
+    async def run() -> None:
+        executor = ThreadPoolExecutor(1)
+        sink = EventSink(fresh, executor, "ZA", retry_every=3600, retry_for=7200)
+        sink.start()
+        carrier = Overtaken()
+        await carrier.start(sink)
+        engine = DeliveryEngine(fresh, carrier, DeliverySettings(poll_interval=3600), executor,
+                                on_recorded=sink.recorded)
+        engine.start()
+        engine.wake()
+        await until(lambda: status_of(fresh, *ids) == ["DELIVERED"] * 3, "the receipts waited for the retry")
+        await engine.stop()
+        await sink.stop()
+
+    asyncio.run(run())

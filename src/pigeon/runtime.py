@@ -58,7 +58,8 @@ class Runtime:
                 refs = await loop.run_in_executor(self.executor, self._sent_through, member.name)
                 member.resume(refs)
                 pending += len(refs)
-            self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor)
+            self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor,
+                                         on_recorded=self.events.recorded)
             self.engine.start()
             names = ", ".join(member.name for member in self.carrier.members())
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)

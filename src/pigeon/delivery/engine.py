@@ -26,6 +26,7 @@ from pigeon.db import Database, utcnow
 from pigeon.db.isolate import describe, write_isolated
 from pigeon.delivery import queue
 from pigeon.delivery.receipts import apply_receipts
+from pigeon.delivery.refs import stored_ref
 from pigeon.inbound.service import receive
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
@@ -41,12 +42,14 @@ class DeliveryEngine:
 
     GATHER = 0.05  # seconds a wake-up waits, while another round is in flight, so that one round carries many sends
 
-    def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor):
+    def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor, *,
+                 on_recorded: Callable[[set[tuple[str, str]]], None] | None = None):
         self.db = db
         self.carrier = carrier
         self.settings = settings
         self.executor = executor
-        self.recorder = Recorder(executor, self._record)
+        self.on_recorded = on_recorded  # told the (carrier, reference) pairs of each write of answers
+        self.recorder = Recorder(executor, self._record, on_written=self._recorded)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -197,6 +200,14 @@ class DeliveryEngine:
                 hand_over_first=self.settings.handover,
             )
 
+    def _recorded(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> None:
+        if self.on_recorded is None:
+            return
+        refs = {(result.carrier or self.carrier.name, stored_ref(ref))
+                for _, result in items for ref in (result.carrier_ref, *result.part_refs.values()) if ref}
+        if refs:
+            self.on_recorded(refs)
+
     def _record(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> list[tuple[queue.Claimed, SubmitResult]]:
         """Record answers, each batch in halves if it must be; returns what the database
         could not take now (it is down), to be tried again."""
@@ -235,9 +246,11 @@ class Recorder:
     (a group commit with no fixed wait). Items the database cannot take now are kept, in
     order, and tried again."""
 
-    def __init__(self, executor: Executor, write: Callable[[list], list]):
+    def __init__(self, executor: Executor, write: Callable[[list], list],
+                 on_written: Callable[[list], None] | None = None):
         self.executor = executor
         self.write = write  # returns the items not written (to try again)
+        self.on_written = on_written  # told the items of each write, once they are stored
         self._pending: list = []
         self._added = 0
         self._done = 0
@@ -298,6 +311,9 @@ class Recorder:
                 left = items
             self._done += len(items) - len(left)
             self._resolve()
+            if self.on_written is not None and len(left) < len(items):
+                kept = {id(item) for item in left}
+                self.on_written([item for item in items if id(item) not in kept])
             if left:
                 self._pending = left + self._pending
                 if self._stopping:
@@ -368,6 +384,20 @@ class EventSink:
     def inbound(self, message: InboundSms) -> None:
         self._inbound.append(message)
         self._wake.set()
+
+    def recorded(self, refs: set[tuple[str, str]]) -> None:
+        """Carrier answers under these (carrier, stored reference) pairs were just recorded:
+        receipts that came before them and wait for them are tried again now, not at the
+        next retry (a receipt can overtake its answer's commit, and usually does in bulk)."""
+        if not self._waiting:
+            return
+        now, still = [], []
+        for item in self._waiting:
+            (now if (item[0].carrier, stored_ref(item[0].carrier_ref)) in refs else still).append(item)
+        if now:
+            self._waiting = still
+            self._receipts += now
+            self._wake.set()
 
     def flushed(self) -> asyncio.Future[None]:
         """Resolves once everything reported before this call is stored."""
