@@ -699,7 +699,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
     code = results["code"]
     lines.append(f"Race: Pigeon against {results['kannel_version'] or 'Kannel'}, {results['when']} UTC, "
                  f"{os.cpu_count()} cores, Python {platform.python_version()}; "
-                 f"{'median of %d rounds' % args.rounds if args.rounds > 1 else '1 round'}"
+                 f"{f'median of {args.rounds} rounds' if args.rounds > 1 else '1 round'}"
                  + (" (--quick)" if args.quick else "") + (" INTERRUPTED" if results.get("interrupted") else ""))
     lines.append(f"code: {code['branch']} {(code['commit'] or '?')[:12]}"
                  + (" + uncommitted changes in src/" if code["src_modified"] else "")

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import event
+from test_faults import owner, queued, status_of
+from test_waits import until
 
 from pigeon.carriers.base import Carrier, InboundSms, Outcome, Receipt, Submission, SubmitResult
 from pigeon.config import DeliverySettings
@@ -21,8 +23,6 @@ from pigeon.db import Database
 from pigeon.db.migrate import upgrade
 from pigeon.delivery.engine import DeliveryEngine, EventSink
 from pigeon.messages.models import Status
-from test_faults import owner, queued, status_of
-from test_waits import until
 
 HOT_TABLES = ("outbound_queue", "messages", "message_parts")
 WRITES = re.compile(r"^\s*(SELECT|UPDATE|DELETE|INSERT|WITH)\b", re.IGNORECASE)

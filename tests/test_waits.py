@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
+from test_faults import fresh, owner, queued, sent, status_of  # noqa: F401  (fresh is a fixture)
 
 from pigeon.carriers.base import Carrier, Outcome, Receipt, Submission, SubmitResult
 from pigeon.config import DeliverySettings, Settings
@@ -19,7 +20,6 @@ from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Status
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
-from test_faults import fresh, owner, queued, sent, status_of  # noqa: F401  (fresh is a fixture)
 
 DEADLINE = 20.0  # seconds: far beyond any real wait, far below the hour the old waits would take
 
@@ -64,7 +64,7 @@ def test_an_idle_engine_claims_a_woken_send_at_once(fresh: Database) -> None:  #
         for n in range(3):
             ids = queued(fresh, principal, [f"x{n}"], first=10 * n + 1)
             engine.wake()
-            await until(lambda: status_of(fresh, *ids) == ["SENT"], f"send {n} not claimed at its wake-up")
+            await until(lambda ids=ids: status_of(fresh, *ids) == ["SENT"], f"send {n} not claimed at its wake-up")
         await engine.stop()
 
     asyncio.run(run())
