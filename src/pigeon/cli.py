@@ -148,7 +148,7 @@ def carriers() -> None:
     from pigeon.carriers.factory import carrier_settings
 
     settings = _settings()
-    configured = carrier_settings(settings)
+    configured = carrier_settings(settings.carriers, settings.carrier_url)
     if not configured:
         click.echo("simulator  (embedded; no carriers configured)")
         return

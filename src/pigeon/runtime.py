@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from pigeon.carriers.base import Carrier
-from pigeon.carriers.factory import build_carrier
+from pigeon.carriers.factory import build_carrier, carrier_settings
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
@@ -36,7 +36,8 @@ class Runtime:
         self.db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         self.sender = Sender(settings)
         self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
-        self.carrier = carrier or build_carrier(settings)
+        self.carrier = carrier or build_carrier(carrier_settings(settings.carriers, settings.carrier_url),
+                                                settings.simulator, resend_in_doubt=settings.delivery.in_doubt == "resend")
         self.engine: DeliveryEngine | None = None
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None
