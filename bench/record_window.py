@@ -40,7 +40,7 @@ def queue_messages(url: str, n: int) -> None:
     from pigeon.accounts.service import Principal, create_account
     from pigeon.config import Settings
     from pigeon.db import Database, utcnow
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
     from pigeon.sending.service import Sender, accept
 
     db = Database(url)

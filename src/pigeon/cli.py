@@ -11,7 +11,10 @@ import sys
 import click
 from sqlalchemy.exc import IntegrityError
 
+from pigeon import wiring
 from pigeon.config import Settings, describe, get_settings
+
+wiring.install()  # the lifecycle's subscribers, for every command that writes (pigeon.hooks)
 
 DEMO_EMAIL = "demo@pigeon.local"
 
@@ -38,7 +41,7 @@ def _settings() -> Settings:
 
 def _database(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
     from pigeon.db import Database
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
 
     db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:

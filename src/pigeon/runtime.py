@@ -21,6 +21,9 @@ from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
 from pigeon.webhooks.dispatcher import WebhookDispatcher
+from pigeon.wiring import install
+
+install()  # the lifecycle's subscribers (pigeon.hooks), in every process that runs one
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 600.0  # seconds
