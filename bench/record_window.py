@@ -61,7 +61,9 @@ async def one_run(url: str, port: int, n: int, early: bool, handover: int = 64) 
     from pigeon.config import DeliverySettings
     from pigeon.db import Database
     from pigeon.delivery.engine import DeliveryEngine, EventSink
+    from pigeon.wiring import install
 
+    install()  # the webhooks' subscription to status changes, as pigeon.runtime installs it
     db = Database(url)
     executor = ThreadPoolExecutor(1 if db.is_sqlite else 4)
     carrier = SmppCarrier(CarrierSettings(name="bench", host="127.0.0.1", port=port, system_id="pigeon",
