@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from smpp_pair import Wire
 
 from conftest import free_port
 from pigeon.smpp import pdu as P
@@ -25,7 +26,6 @@ from pigeon.smpp.pdu import CommandId, Status, Tag
 from pigeon.smsc.server import (
     Engine,
     Rules,
-    Session,
     Smsc,
     check_bind,
     encode_receipt,
@@ -227,46 +227,23 @@ def test_ids_and_receipt_text() -> None:
     assert decoded.body["short_message"] == text
 
 
-class Transport:
-    """Collects what the engine writes, instead of a socket."""
-
-    def __init__(self) -> None:
-        self.data, self.closed = bytearray(), False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def take(self) -> list[P.Pdu]:
-        """The PDUs written since the last take."""
-        pdus = P.Decoder().feed(bytes(self.data))
-        self.data.clear()
-        return pdus
-
-
 def test_engine_without_sockets() -> None:
-    """The SMPP handling runs on any object with write/close: here a list."""
+    """The simulator's engine runs on a fake clock with no transport: bytes in, bytes out."""
 
-    engine = Engine(SmscSettings(receipt_delay=0.5))
-    transport = Transport()
-    session = Session(engine, transport, "test", 0.0)
-    engine.connected(session)
-    session.handle([P.bind_transceiver(1, system_id="pigeon", password="secret"),
-                    P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"x")], 10.0)
-    engine.flush(session)
-    bind_resp, submit_resp = P.Decoder().feed(bytes(transport.data))
+    wire = Wire(receipt_delay=0.5)
+    wire.clock.now = 10.0
+    esme = wire.connect()
+    bind_resp, submit_resp = wire.send(
+        esme, P.bind_transceiver(1, system_id="pigeon", password="secret"),
+        P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"x"))
     assert bind_resp.status == 0 and submit_resp.body["message_id"] == "1a2b3c"
-    transport.data.clear()
-    engine.tick(10.4)
-    assert not transport.data and engine.pending == 1
-    engine.tick(10.5)
-    (receipt,) = P.Decoder().feed(bytes(transport.data))
-    assert receipt.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0" and engine.pending == 0
+    wire.clock.advance(0.4)
+    wire.tick()
+    assert not wire.take(esme) and wire.engine.pending == 1
+    wire.clock.advance(0.1)
+    wire.tick()
+    (receipt,) = wire.take(esme)
+    assert receipt.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0" and wire.engine.pending == 0
 
 
 @pytest.mark.parametrize("receipt_id_format", ["same", "decimal", "padded"])
