@@ -352,3 +352,40 @@ def test_enquire_link_both_ways_keeps_the_link_up():
             assert pair.to_smsc() == [] and pair.to_esme() == []
         assert pair.esme.links_unanswered == 0 and pair.smsc.links_unanswered == 0
     assert pair.esme._sequence == 25 and pair.smsc._sequence == 6  # a bind and 24 probes; 6 probes
+
+
+# ---------------------------------------------------------------------------------------
+# The shape (issue 11)
+
+
+def _imports_and_calls(module) -> tuple[set[str], set[str]]:
+    """The modules ``module`` imports, and what it calls (as written: "time.time", "self.io.write")."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(module))
+    imports, calls = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imports.add(node.module)
+        elif isinstance(node, ast.Call):
+            calls.add(ast.unparse(node.func))
+    return imports, calls
+
+
+def test_the_layers_keep_their_shape():
+    """The sessions and the engine read no clock and touch no transport; only the codec packs PDUs."""
+    from pigeon.smpp import session, smsc_session
+    from pigeon.smsc import control, engine, server
+
+    for module in (session, smsc_session, engine):
+        imports, calls = _imports_and_calls(module)
+        assert not imports & {"asyncio", "socket", "ssl", "struct", "selectors"}, module.__name__
+        assert not calls & {"time.time", "time.monotonic", "time.sleep", "asyncio.sleep"}, module.__name__
+        io = [c for c in calls if any(word in c for word in ("transport", "writer", "sock", ".io."))]
+        assert not io, (module.__name__, io)
+    for module in (engine, server, control):
+        imports, _ = _imports_and_calls(module)
+        assert "struct" not in imports, module.__name__

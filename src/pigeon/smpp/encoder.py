@@ -169,9 +169,9 @@ def encode_header(command_id: int, status: int, sequence: int) -> bytes:
     return _pack_header(16, command_id, status, sequence)
 
 
-def encode_message_id_resp(command_id: int, sequence: int, message_id: bytes) -> bytes:
-    """A submit_sm_resp / deliver_sm_resp with status 0 and ``message_id`` (latin-1 octets)."""
-    return _pack_header(17 + len(message_id), command_id, 0, sequence) + message_id + b"\0"
+def encode_message_id_resp(command_id: int, sequence: int, message_id: bytes, status: int = 0) -> bytes:
+    """A submit_sm_resp / deliver_sm_resp with ``message_id`` (latin-1 octets, b"" for deliver_sm_resp)."""
+    return _pack_header(17 + len(message_id), command_id, status, sequence) + message_id + b"\0"
 
 
 _SHORT_SM = b"\0%c%c%s\0%c%c%s\0%c\0\0\0\0\0\0%c\0%c%s%s"
