@@ -94,9 +94,6 @@ _RTHROTTLED = int(Status.ESME_RTHROTTLED)
 _RMSGQFUL = int(Status.ESME_RMSGQFUL)
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 
-_DROP = object()  # Esme._submit's answer when drop_after fires
-
-
 # ---------------------------------------------------------------------------------------
 # Pure functions
 
@@ -663,8 +660,8 @@ class Engine:
         heapq.heappush(self.heap, (due, message.number, message))
         self.on_work()
 
-    def delay(self, session: Esme) -> None:
-        self.delaying.add(session)
+    def delay(self, esme: Esme) -> None:
+        self.delaying.add(esme)
         self.on_work()
 
     def date(self, wall: float) -> str:
@@ -800,10 +797,10 @@ class Engine:
     # -- mobile-originated messages --------------------------------------------------------
 
     def mo_pdus(
-        self, session: Esme, source: str, destination: str, text: str, coding: str = "gsm7",
+        self, esme: Esme, source: str, destination: str, text: str, coding: str = "gsm7",
         split: str = "udh8",
     ) -> int:
-        """Send the deliver_sm PDUs carrying an MO message to ``session``; how many; ValueError if bad."""
+        """Send the deliver_sm PDUs carrying an MO message to ``esme``; how many; ValueError if bad."""
         from pigeon.smpp.coding import Alphabet, Split, encode_parts
 
         try:
@@ -831,11 +828,11 @@ class Engine:
             )
             encode(pdu)  # validate every part before sending any
             out.append(pdu)
-        smpp = session.smpp
+        smpp = esme.smpp
         for pdu in out:
             pdu.sequence = smpp.deliver(None)
             smpp.send(encode(pdu))
-        self.dirty.append(session)
+        self.dirty.append(esme)
         return len(out)
 
     def inject_mo(
