@@ -11,18 +11,16 @@ Also here: the SMSC's journal, which the suite counts submit_sm and receipts wit
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from chaos import ChaosConfig, run_chaos
 from chaos.plan import Expect, plan_events, plan_requests
-from test_smsc import Transport
+from smpp_pair import FakeClock, Wire
 
 from pigeon.smpp import pdu as P
 from pigeon.smpp.pdu import Tag
 from pigeon.smsc.journal import read_journal
-from pigeon.smsc.server import Engine, Session
 from pigeon.smsc.settings import SmscSettings
 
 
@@ -74,42 +72,33 @@ def test_the_plan_is_the_seeds() -> None:
 # The SMSC's journal
 
 
-def bound(engine: Engine) -> tuple[Session, Transport]:
-    transport = Transport()
-    session = Session(engine, transport, "test", 0.0)
-    engine.connected(session)
-    session.handle([P.bind_transceiver(1, system_id="pigeon", password="secret")], 0.0)
-    engine.flush(session)
-    transport.take()
-    return session, transport
-
-
 def test_the_journal_outlives_the_smsc_which_reuses_ids_and_owes_its_receipts(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    first = Engine(SmscSettings(journal=str(path), receipt_delay=0.5))
-    session, transport = bound(first)
-    session.handle([P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"one"),
-                    P.submit_sm(3, destination_addr="27821234000", registered_delivery=1, short_message=b"no"),
-                    P.submit_sm(4, destination_addr="27821234999", registered_delivery=1, short_message=b"mute")], 10.0)
-    first.flush(session)
-    answers = transport.take()
+    clock = FakeClock(now=10.0)
+    first = Wire(SmscSettings(journal=str(path), receipt_delay=0.5), clock)
+    esme = first.bind()
+    answers = first.send(
+        esme, P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"one"),
+        P.submit_sm(3, destination_addr="27821234000", registered_delivery=1, short_message=b"no"),
+        P.submit_sm(4, destination_addr="27821234999", registered_delivery=1, short_message=b"mute"))
     assert [a.body.get("message_id") for a in answers] == ["1a2b3c", None, "1a2b3d"]
-    first.tick(10.6)
-    (receipt,) = transport.take()  # sent, never acknowledged: the process dies
+    clock.advance(0.6)
+    first.tick()
+    (receipt,) = first.take(esme)  # sent, never acknowledged: the process dies
     assert receipt.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0"
 
-    second = Engine(SmscSettings(journal=str(path), receipt_delay=0.5))  # a restart
-    assert second.incarnation == 2 and second.pending == 1
-    session, transport = bound(second)
-    second.tick(time.monotonic() + 1)  # held receipts go out once a receiver binds
-    (again,) = transport.take()
+    second = Wire(SmscSettings(journal=str(path), receipt_delay=0.5), clock)  # a restart
+    assert second.engine.incarnation == 2 and second.engine.pending == 1
+    esme = second.bind()
+    clock.advance(1)
+    second.tick()  # held receipts go out once a receiver binds
+    (again,) = second.take(esme)
     assert again.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0"
-    session.handle([P.response(again),
-                    P.submit_sm(5, destination_addr="27821230001", registered_delivery=1, short_message=b"two")], 2.0)
-    second.flush(session)
-    (answer,) = transport.take()
+    (answer,) = second.send(
+        esme, P.response(again),
+        P.submit_sm(5, destination_addr="27821230001", registered_delivery=1, short_message=b"two"))
     assert answer.body["message_id"] == "1a2b3c"  # the same id again
-    second.close()
+    second.engine.close()
 
     lines = list(read_journal(path))
     assert [(e["e"], e["inc"]) for e in lines] == [

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from smpp_pair import Wire
 
 from conftest import free_port
 from pigeon.smpp import pdu as P
@@ -25,7 +26,6 @@ from pigeon.smpp.pdu import CommandId, Status, Tag
 from pigeon.smsc.server import (
     Engine,
     Rules,
-    Session,
     Smsc,
     check_bind,
     encode_receipt,
@@ -227,46 +227,23 @@ def test_ids_and_receipt_text() -> None:
     assert decoded.body["short_message"] == text
 
 
-class Transport:
-    """Collects what the engine writes, instead of a socket."""
-
-    def __init__(self) -> None:
-        self.data, self.closed = bytearray(), False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def take(self) -> list[P.Pdu]:
-        """The PDUs written since the last take."""
-        pdus = P.Decoder().feed(bytes(self.data))
-        self.data.clear()
-        return pdus
-
-
 def test_engine_without_sockets() -> None:
-    """The SMPP handling runs on any object with write/close: here a list."""
+    """The simulator's engine runs on a fake clock with no transport: bytes in, bytes out."""
 
-    engine = Engine(SmscSettings(receipt_delay=0.5))
-    transport = Transport()
-    session = Session(engine, transport, "test", 0.0)
-    engine.connected(session)
-    session.handle([P.bind_transceiver(1, system_id="pigeon", password="secret"),
-                    P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"x")], 10.0)
-    engine.flush(session)
-    bind_resp, submit_resp = P.Decoder().feed(bytes(transport.data))
+    wire = Wire(receipt_delay=0.5)
+    wire.clock.now = 10.0
+    esme = wire.connect()
+    bind_resp, submit_resp = wire.send(
+        esme, P.bind_transceiver(1, system_id="pigeon", password="secret"),
+        P.submit_sm(2, destination_addr="27821234567", registered_delivery=1, short_message=b"x"))
     assert bind_resp.status == 0 and submit_resp.body["message_id"] == "1a2b3c"
-    transport.data.clear()
-    engine.tick(10.4)
-    assert not transport.data and engine.pending == 1
-    engine.tick(10.5)
-    (receipt,) = P.Decoder().feed(bytes(transport.data))
-    assert receipt.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0" and engine.pending == 0
+    wire.clock.advance(0.4)
+    wire.tick()
+    assert not wire.take(esme) and wire.engine.pending == 1
+    wire.clock.advance(0.1)
+    wire.tick()
+    (receipt,) = wire.take(esme)
+    assert receipt.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"1a2b3c\0" and wire.engine.pending == 0
 
 
 @pytest.mark.parametrize("receipt_id_format", ["same", "decimal", "padded"])
@@ -536,19 +513,21 @@ def test_concatenated_submit_parts_are_messages() -> None:
 
 
 def test_throttle_mode() -> None:
-    async def test(smsc: Smsc) -> None:
-        esme = await bound(smsc)
-        while time.monotonic() % 1 > 0.5:  # stay inside one second of the counter
-            await asyncio.sleep(0.01)
-        esme.send(*[esme.submit_pdu(registered=0) for _ in range(8)])
-        statuses = [p.status for p in await esme.read(8)]
-        assert statuses == [0] * 5 + [Status.ESME_RTHROTTLED] * 3
-        assert smsc.stats()["throttled"] == 3
-        smsc.set_modes(throttle=None)
-        esme.send(*[esme.submit_pdu(registered=0) for _ in range(8)])
-        assert all(p.status == 0 for p in await esme.read(8))
-
-    run(test, throttle=5)
+    """On the fake clock: no waiting for the start of a second (this test used to sleep for it)."""
+    wire = Wire(throttle=5)
+    wire.clock.now = 100.0
+    esme = wire.bind()
+    got = wire.send(esme, *[P.submit_sm(10 + i, destination_addr="27821234567") for i in range(8)])
+    assert [p.status for p in got] == [0] * 5 + [Status.ESME_RTHROTTLED] * 3
+    assert wire.engine.stats()["throttled"] == 3
+    wire.clock.advance(0.99)  # the same second: still throttled
+    assert wire.send(esme, P.submit_sm(20, destination_addr="27821234567"))[0].status == Status.ESME_RTHROTTLED
+    wire.clock.advance(0.01)  # the next second: five more
+    got = wire.send(esme, *[P.submit_sm(30 + i, destination_addr="27821234567") for i in range(6)])
+    assert [p.status for p in got] == [0] * 5 + [Status.ESME_RTHROTTLED]
+    wire.engine.set_modes(throttle=None)
+    got = wire.send(esme, *[P.submit_sm(40 + i, destination_addr="27821234567") for i in range(8)])
+    assert all(p.status == 0 for p in got)
 
 
 def test_queue_full_mode() -> None:
@@ -567,24 +546,24 @@ def test_queue_full_mode() -> None:
 
 
 def test_response_delay_mode() -> None:
-    async def test(smsc: Smsc) -> None:
-        esme = await bound(smsc)
-        smsc.set_modes(response_delay=0.3)
-        started = time.monotonic()
-        pdus = [esme.submit_pdu(registered=0) for _ in range(3)]
-        esme.send(*pdus)
-        esme.send(P.enquire_link(7))  # not delayed
-        link = await esme.read_one()
-        assert link.command_id == CommandId.ENQUIRE_LINK_RESP and time.monotonic() - started < 0.2
-        resps = await esme.read(3)
-        assert time.monotonic() - started >= 0.29
-        assert [r.sequence for r in resps] == [p.sequence for p in pdus]
-        smsc.set_modes(response_delay=None)
-        started = time.monotonic()
-        await esme.submit(registered=0)
-        assert time.monotonic() - started < 0.2
-
-    run(test)
+    """On the fake clock (this test used to wait the delay out for real)."""
+    wire = Wire()
+    esme = wire.bind()
+    wire.engine.set_modes(response_delay=0.3)
+    pdus = [P.submit_sm(10 + i, destination_addr="27821234567") for i in range(3)]
+    (link,) = wire.send(esme, *pdus, P.enquire_link(7))  # not delayed
+    assert link.command_id == CommandId.ENQUIRE_LINK_RESP
+    assert wire.engine.has_work()
+    wire.clock.advance(0.29)
+    wire.tick()
+    assert wire.take(esme) == []
+    wire.clock.advance(0.01)
+    wire.tick()
+    resps = wire.take(esme)
+    assert [r.sequence for r in resps] == [p.sequence for p in pdus] and not wire.engine.has_work()
+    wire.engine.set_modes(response_delay=None)
+    (resp,) = wire.send(esme, P.submit_sm(20, destination_addr="27821234567"))
+    assert resp.status == 0
 
 
 def test_drop_after_mode() -> None:
@@ -692,48 +671,47 @@ def test_unacknowledged_receipt_is_sent_again() -> None:
 
 
 def test_enquire_link_both_ways() -> None:
-    async def test(smsc: Smsc) -> None:
-        esme = await bound(smsc)
-        esme.send(P.enquire_link(42))
-        resp = await esme.read_one()
-        assert (resp.command_id, resp.sequence, resp.status) == (CommandId.ENQUIRE_LINK_RESP, 42, 0)
-        link = await esme.read_one(timeout=2.5)  # the SMSC's own
-        assert link.command_id == CommandId.ENQUIRE_LINK
-        esme.send(P.response(link))
-        # now stay silent: closed after three unanswered
-        started = time.monotonic()
-        before = await esme.closed(timeout=8)
-        assert [p.command_id for p in before] == [CommandId.ENQUIRE_LINK] * 3
-        assert time.monotonic() - started > 2
-
-    run(test, enquire_link_interval=1)
+    """On the fake clock (this test used to wait three real intervals for the close)."""
+    wire = Wire()
+    esme = wire.bind()
+    (resp,) = wire.send(esme, P.enquire_link(42))
+    assert (resp.command_id, resp.sequence, resp.status) == (CommandId.ENQUIRE_LINK_RESP, 42, 0)
+    wire.clock.advance(0.9)
+    wire.links(1.0)
+    assert wire.take(esme) == []  # not yet due
+    wire.clock.advance(0.1)
+    wire.links(1.0)
+    (link,) = wire.take(esme)  # the SMSC's own
+    assert link.command_id == CommandId.ENQUIRE_LINK
+    assert wire.send(esme, P.response(link)) == [] and esme.smpp.links_unanswered == 0
+    sent = []
+    for _ in range(4):  # now stay silent: closed after three unanswered
+        wire.clock.advance(1.0)
+        wire.links(1.0)
+        sent += wire.take(esme)
+    assert [p.command_id for p in sent] == [CommandId.ENQUIRE_LINK] * 3
+    assert wire.is_closed(esme) and wire.engine.stats()["drops"] == 1
 
 
 def test_enquire_link_before_bind_and_unbind() -> None:
-    async def test(smsc: Smsc) -> None:
-        esme = await Esme.connect(smsc.port)
-        esme.send(P.enquire_link(1))
-        assert (await esme.read_one()).command_id == CommandId.ENQUIRE_LINK_RESP
-        await esme.bind()
-        esme.send(P.unbind(5))
-        (resp,) = await esme.closed()
-        assert (resp.command_id, resp.sequence, resp.status) == (CommandId.UNBIND_RESP, 5, 0)
-
-    run(test)
+    wire = Wire()
+    esme = wire.connect()
+    assert wire.send(esme, P.enquire_link(1))[0].command_id == CommandId.ENQUIRE_LINK_RESP
+    assert wire.send(esme, P.bind_transceiver(2, system_id="pigeon", password="secret"))[0].status == 0
+    (resp,) = wire.send(esme, P.unbind(5))
+    assert (resp.command_id, resp.sequence, resp.status) == (CommandId.UNBIND_RESP, 5, 0)
+    assert wire.is_closed(esme)
 
 
 def test_unknown_command_and_unexpected_request() -> None:
-    async def test(smsc: Smsc) -> None:
-        esme = await bound(smsc)
-        esme.send_raw(HEADER.pack(16, 0x00000103, 0, 77))  # data_sm: not supported
-        nack = await esme.read_one()
-        assert (nack.command_id, nack.status, nack.sequence) == (CommandId.GENERIC_NACK, Status.ESME_RINVCMDID, 77)
-        esme.send(P.deliver_sm(78, short_message=b"from an ESME?"))
-        nack = await esme.read_one()
-        assert (nack.command_id, nack.status, nack.sequence) == (CommandId.GENERIC_NACK, Status.ESME_RINVCMDID, 78)
-        assert (await esme.submit(registered=0)).status == 0  # still usable
-
-    run(test)
+    wire = Wire()
+    esme = wire.bind()
+    (nack,) = wire.send(esme, raw=HEADER.pack(16, 0x00000103, 0, 77))  # data_sm: not supported
+    assert (nack.command_id, nack.status, nack.sequence) == (CommandId.GENERIC_NACK, Status.ESME_RINVCMDID, 77)
+    (nack,) = wire.send(esme, P.deliver_sm(78, short_message=b"from an ESME?"))
+    assert (nack.command_id, nack.status, nack.sequence) == (CommandId.GENERIC_NACK, Status.ESME_RINVCMDID, 78)
+    (resp,) = wire.send(esme, P.submit_sm(79, destination_addr="27821234567"))
+    assert resp.status == 0  # still usable
 
 
 def test_garbage_gets_nack_and_close() -> None:

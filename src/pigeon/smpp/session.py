@@ -8,12 +8,12 @@ unbind and unknown commands itself, and turns everything else into events.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from pigeon.smpp import pdu as P
+from pigeon.smpp.encoder import encode_message_id_resp
 from pigeon.smpp.pdu import CommandId, Pdu, PduError, Status
 
 
@@ -172,7 +172,7 @@ class EsmeSession:
         if self.state is State.CLOSED:
             return
         if request.command_id == CommandId.DELIVER_SM:  # the hot one: header and an empty message_id
-            self._out.append(_DELIVER_SM_RESP(17, CommandId.DELIVER_SM_RESP, status, request.sequence))
+            self._out.append(encode_message_id_resp(_DELIVER_SM_RESP, request.sequence, b"", status))
         else:
             self._send(P.response(request, status))
 
@@ -274,4 +274,4 @@ class EsmeSession:
 
 
 _MISSING = object()
-_DELIVER_SM_RESP = struct.Struct(">IIIIx").pack
+_DELIVER_SM_RESP = int(CommandId.DELIVER_SM_RESP)

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .server import NoReceiver
+from .engine import NoReceiver
 
 if TYPE_CHECKING:
     from .server import Smsc
