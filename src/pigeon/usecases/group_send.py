@@ -56,6 +56,11 @@ def prepare(
     An empty group gives no results (each edge says so in its words)."""
     text = templates.check_body(text, "Message")
     members = contacts.members_to_send(session, group)
-    results = templates.personalised(sender, members, text, campaign=campaign, data_field=data_field,
-                                     send_at=send_at)
-    return GroupSend(group, results)  # type: ignore[arg-type]
+    results: list[tuple[Contact, Outgoing | SendError]] = []
+    for contact in members:
+        try:
+            results.append((contact, sender.prepare(contact.number, templates.render(text, contact), campaign=campaign,
+                                                    data_field=data_field, send_at=send_at)))
+        except SendError as exc:
+            results.append((contact, exc))
+    return GroupSend(group, results)
