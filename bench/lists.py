@@ -265,7 +265,7 @@ def seed(kind: str, url: str, args: argparse.Namespace) -> dict:
     """The whole data set in a fresh, migrated database; returns the facts the bench needs."""
     from pigeon.accounts.service import create_account, create_user
     from pigeon.db import Database
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
 
     rng = random.Random(args.seed)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -39,7 +39,7 @@ class Fresh:
     def __enter__(self):
         from pigeon.accounts.service import Principal, create_account
         from pigeon.db import Database
-        from pigeon.db.migrate import upgrade
+        from pigeon.migrations import upgrade
 
         if self.kind == "sqlite":
             self.dir = tempfile.mkdtemp(prefix="pigeon-micro-")

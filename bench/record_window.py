@@ -40,7 +40,7 @@ def queue_messages(url: str, n: int) -> None:
     from pigeon.accounts.service import Principal, create_account
     from pigeon.config import Settings
     from pigeon.db import Database, utcnow
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
     from pigeon.sending.service import Sender, accept
 
     db = Database(url)
@@ -61,7 +61,9 @@ async def one_run(url: str, port: int, n: int, early: bool, handover: int = 64) 
     from pigeon.config import DeliverySettings
     from pigeon.db import Database
     from pigeon.delivery.engine import DeliveryEngine, EventSink
+    from pigeon.wiring import install
 
+    install()  # the webhooks' subscription to status changes, as pigeon.runtime installs it
     db = Database(url)
     executor = ThreadPoolExecutor(1 if db.is_sqlite else 4)
     carrier = SmppCarrier(CarrierSettings(name="bench", host="127.0.0.1", port=port, system_id="pigeon",

@@ -22,8 +22,10 @@ import pytest
 
 from pigeon.accounts.service import create_account
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
+from pigeon.migrations import upgrade
+from pigeon.wiring import install
 
+install()  # tests call the services directly: their status changes need the subscribers too
 POSTGRES = os.environ.get("PIGEON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 API = "/app/api/rest/v1"
 

@@ -107,7 +107,7 @@ def test_sqlite_writers_in_two_processes_take_turns_on_the_file_lock(tmp_path: P
 
     from sqlalchemy import text
 
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
 
     path = tmp_path / "turns.db"
     db = Database(f"sqlite:///{path}")

@@ -20,10 +20,10 @@ from pigeon.accounts.service import Principal, create_account
 from pigeon.carriers.base import Outcome, SubmitResult
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
-from pigeon.db.migrate import upgrade
 from pigeon.delivery import queue
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Message
+from pigeon.migrations import upgrade
 from pigeon.sending.service import Sender, accept
 
 

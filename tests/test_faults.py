@@ -27,13 +27,13 @@ from pigeon.carriers.base import Carrier, InboundSms, Outcome, Receipt, Submissi
 from pigeon.config import DeliverySettings, Settings
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import write_isolated
-from pigeon.db.migrate import upgrade
 from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
 from pigeon.delivery.models import MessagePart, QueueEntry
 from pigeon.delivery.receipts import apply_receipts
 from pigeon.incidents.models import Incident
 from pigeon.messages.models import Message, Status
+from pigeon.migrations import upgrade
 from pigeon.sending.service import Sender, accept
 from pigeon.webhooks.models import WebhookEvent
 
@@ -503,7 +503,7 @@ def test_a_late_answer_from_a_lapsed_claim_leaves_the_new_claim_alone(fresh: Dat
 def test_a_message_deleted_while_with_the_carrier_is_cancelled_if_it_comes_back(fresh: Database) -> None:
     """Deleting a message in flight only hides it; if the carrier then does not take it, it is
     cancelled and refunded at its next claim instead of being sent, hidden, hours later."""
-    from pigeon.messages.service import delete_message
+    from pigeon.delivery.queue import delete_message
 
     principal = owner(fresh, credits=10)
     (mid,) = queued(fresh, principal, ["x"])

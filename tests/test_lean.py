@@ -22,7 +22,7 @@ from pigeon.api.app import create_app
 from pigeon.api.fast import LeanRoutes
 from pigeon.config import Settings
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
+from pigeon.migrations import upgrade
 from pigeon.runtime import Runtime
 
 VARIANTS = [

@@ -22,11 +22,11 @@ from pigeon.accounts.service import Principal, create_account
 from pigeon.contacts import service as contacts
 from pigeon.contacts.models import Contact, Group, GroupMember
 from pigeon.db import Database, paging
-from pigeon.db.migrate import upgrade
 from pigeon.ids import new_id
 from pigeon.messages import service as messages
 from pigeon.messages.models import Message
 from pigeon.messages.service import MessageFilter
+from pigeon.migrations import upgrade
 from pigeon.templates import service as templates
 
 BASE = dt.datetime(2026, 3, 1, 12, 0, 0)

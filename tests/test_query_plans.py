@@ -20,9 +20,9 @@ from test_waits import until
 from pigeon.carriers.base import Carrier, InboundSms, Outcome, Receipt, Submission, SubmitResult
 from pigeon.config import DeliverySettings
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
 from pigeon.delivery.engine import DeliveryEngine, EventSink
 from pigeon.messages.models import Status
+from pigeon.migrations import upgrade
 
 HOT_TABLES = ("outbound_queue", "messages", "message_parts")
 WRITES = re.compile(r"^\s*(SELECT|UPDATE|DELETE|INSERT|WITH)\b", re.IGNORECASE)

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from pigeon.db import Database
-from pigeon.db.models import metadata
+from pigeon.migrations.schema import metadata
 
 
 def test_migrations_match_the_models(db: Database) -> None:

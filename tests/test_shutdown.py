@@ -13,9 +13,9 @@ from test_smpp_e2e import SmscProcess
 
 from conftest import API, Server, make_user
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
 from pigeon.incidents.models import Incident
 from pigeon.messages.models import Message
+from pigeon.migrations import upgrade
 
 
 def statuses(db: Database) -> Counter:

@@ -21,7 +21,7 @@ from pigeon.accounts import security
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User as UserRow
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
+from pigeon.migrations import upgrade
 
 # -- credentials before the body -----------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import API, Server, User, free_port, fresh_postgres, make_user
 from pigeon.db import Database
-from pigeon.db.migrate import upgrade
+from pigeon.migrations import upgrade
 
 LONG = "Pigeon carries long messages in several parts, each with its own header. " * 4
 

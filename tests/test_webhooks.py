@@ -26,13 +26,15 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import API, Server, User, free_port, fresh_postgres, make_user
+from pigeon import hooks
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import Principal, create_account
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
-from pigeon.db.migrate import upgrade
+from pigeon.delivery import statuses
+from pigeon.delivery.statuses import fail_and_refund
 from pigeon.messages.models import Message, Status
-from pigeon.messages.service import fail_and_refund
+from pigeon.migrations import upgrade
 from pigeon.sending.service import Outgoing, accept
 from pigeon.webhooks import service
 from pigeon.webhooks.models import State, WebhookEvent
@@ -558,6 +560,30 @@ def test_a_report_is_written_with_the_status_change_or_not_at_all(db: Database) 
     assert event.kind == "REPORT" and event.user_id == principal.user_id
     assert event.id == service.event_id(service.Kind.REPORT, message_id, "FAILED_REFUNDED")
     assert '"status":"FAILED_REFUNDED"' in event.params
+
+
+def test_a_final_status_queues_its_report_in_the_same_transaction(db: Database) -> None:
+    """Every way to a final status goes through pigeon.hooks to the webhooks (subscribed by
+    pigeon.wiring, which conftest installs as serve, worker and the CLI do): the event is in
+    the transaction that wrote the status, before it commits; SENT, not final, queues none."""
+    _, delivered = _queued_message(db, "http://127.0.0.1:9/never-listening")
+    _, lost = _queued_message(db, "http://127.0.0.1:9/never-listening")
+    now = utcnow()
+
+    def report(session, message_id: str) -> str | None:  # type: ignore[no-untyped-def]
+        return session.scalar(select(WebhookEvent.params).where(WebhookEvent.message_id == message_id))
+
+    with db.write() as session:
+        assert statuses.mark_sent(session, [(delivered, now, "simulator", "ref-1")]) == 1
+        assert report(session, delivered) is None
+        statuses.finish(session, [(delivered, Status.DELIVERED.value, None, now)], [], now)
+        statuses.lose(session, [lost], "IN_DOUBT", "test", now)
+        assert '"status":"DELIVERED"' in report(session, delivered)
+        assert '"status":"UNKNOWN"' in report(session, lost)
+        assert hooks.queued(session) == 2
+    with db.read() as session:
+        assert session.scalar(select(Message.status).where(Message.id == delivered)) == Status.DELIVERED
+        assert session.scalar(select(Message.status).where(Message.id == lost)) == Status.UNKNOWN
 
 
 def test_an_event_still_undelivered_after_its_retry_window_fails(db: Database) -> None:

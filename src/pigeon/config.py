@@ -20,18 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from pigeon.carriers.settings import CarrierSettings
-
-
-class SimulatorSettings(BaseModel):
-    """The embedded simulated carrier (see pigeon.carriers.simulator)."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
-
-    delivery_delay: float = Field(1.0, ge=0, description="Seconds from submission to receipt.")
-    fail_pattern: str = Field(r"666$", description="Regex on the E.164 number: receipt UNDELIV.")
-    silent_pattern: str = Field(r"999$", description="Regex on the E.164 number: no receipt, ever.")
-    reject_pattern: str = Field(r"000$", description="Regex on the E.164 number: submission refused.")
+from pigeon.carriers.settings import CarrierSettings, SimulatorSettings
 
 
 class DeliverySettings(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pigeon.accounts.models import MILLI
+from pigeon.credits import MILLI
 
 
 class PriceTable:

@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from pigeon.carriers.base import Carrier
-from pigeon.carriers.factory import build_carrier
+from pigeon.carriers.factory import build_carrier, carrier_settings
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
@@ -21,6 +21,9 @@ from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
 from pigeon.webhooks.dispatcher import WebhookDispatcher
+from pigeon.wiring import install
+
+install()  # the lifecycle's subscribers (pigeon.hooks), in every process that runs one
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 600.0  # seconds
@@ -36,7 +39,8 @@ class Runtime:
         self.db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         self.sender = Sender(settings)
         self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
-        self.carrier = carrier or build_carrier(settings)
+        self.carrier = carrier or build_carrier(carrier_settings(settings.carriers, settings.carrier_url),
+                                                settings.simulator, resend_in_doubt=settings.delivery.in_doubt == "resend")
         self.engine: DeliveryEngine | None = None
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None

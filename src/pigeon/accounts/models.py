@@ -9,10 +9,10 @@ import datetime as dt
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pigeon.credits import MILLI
 from pigeon.db import Base, utcnow
 
-MILLI = 1000
-"""Credits are stored as integer thousandths: exact sums, atomic updates, no float drift."""
+__all__ = ["MILLI", "Account", "ServerKey", "SigninFailures", "User"]
 
 
 class Account(Base):

@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
 
-from pigeon.messages.models import Status
+from pigeon.lifecycle import Status
 
 _NONE: Mapping = MappingProxyType({})  # one empty mapping, shared (dataclasses want a factory)
 

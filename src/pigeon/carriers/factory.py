@@ -1,4 +1,4 @@
-"""The carrier a process delivers through, built from the settings.
+"""The carrier a process delivers through, built from its settings' carrier parts.
 
 No carriers configured: the embedded simulator. Otherwise a Router over the ``[[carriers]]``
 in file order, with the one given by ``carrier_url`` (``PIGEON_CARRIER_URL``, ``--carrier``)
@@ -11,30 +11,29 @@ import re
 
 from pigeon.carriers.base import Carrier
 from pigeon.carriers.router import Route, Router
-from pigeon.carriers.settings import CarrierSettings
+from pigeon.carriers.settings import CarrierSettings, SimulatorSettings
 from pigeon.carriers.simulator import SimulatedCarrier
-from pigeon.config import Settings
 
 
-def carrier_settings(settings: Settings) -> list[CarrierSettings]:
-    """Every configured carrier, the URL one last."""
-    carriers = list(settings.carriers)
-    if settings.carrier_url:
-        carriers.append(CarrierSettings(name="default", url=settings.carrier_url))
+def carrier_settings(carriers: list[CarrierSettings], carrier_url: str | None) -> list[CarrierSettings]:
+    """Every configured carrier (``Settings.carriers``), the URL one (``Settings.carrier_url``) last."""
+    carriers = list(carriers)
+    if carrier_url:
+        carriers.append(CarrierSettings(name="default", url=carrier_url))
     return carriers
 
 
-def build_carrier(settings: Settings) -> Carrier:
-    configured = carrier_settings(settings)
+def build_carrier(configured: list[CarrierSettings], simulator: SimulatorSettings, *, resend_in_doubt: bool) -> Carrier:
+    """The carrier for ``carrier_settings``' list: the simulator when it is empty, else a Router."""
     if not configured:
-        return SimulatedCarrier(settings.simulator)
+        return SimulatedCarrier(simulator)
     routes = []
     for c in configured:
         if c.type == "simulator":
-            carrier: Carrier = SimulatedCarrier(settings.simulator, name=c.name)
+            carrier: Carrier = SimulatedCarrier(simulator, name=c.name)
         else:
             from pigeon.carriers.smpp import SmppCarrier
 
-            carrier = SmppCarrier(c, resend_in_doubt=settings.delivery.in_doubt == "resend")
+            carrier = SmppCarrier(c, resend_in_doubt=resend_in_doubt)
         routes.append(Route(carrier, tuple(c.prefixes), frozenset(c.countries), tuple(map(re.compile, c.senders))))
     return Router(routes)

@@ -22,6 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pigeon.smpp.coding import Alphabet, Split
 
 
+class SimulatorSettings(BaseModel):
+    """The embedded simulated carrier (see pigeon.carriers.simulator)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
+
+    delivery_delay: float = Field(1.0, ge=0, description="Seconds from submission to receipt.")
+    fail_pattern: str = Field(r"666$", description="Regex on the E.164 number: receipt UNDELIV.")
+    silent_pattern: str = Field(r"999$", description="Regex on the E.164 number: no receipt, ever.")
+    reject_pattern: str = Field(r"000$", description="Regex on the E.164 number: submission refused.")
+
+
 class CarrierSettings(BaseModel):
     """One carrier: an SMPP connection (or the simulator) and the messages it takes."""
 

@@ -22,9 +22,9 @@ import re
 import time
 
 from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Receipt, Report, Submission, SubmitResult
-from pigeon.config import SimulatorSettings
-from pigeon.db import utcnow
-from pigeon.messages.models import Status
+from pigeon.carriers.settings import SimulatorSettings
+from pigeon.clock import utcnow
+from pigeon.lifecycle import Status
 
 NAME = "simulator"
 log = logging.getLogger(__name__)

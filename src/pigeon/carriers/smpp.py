@@ -26,8 +26,8 @@ from pigeon.carriers.base import (
     SubmitResult,
 )
 from pigeon.carriers.settings import CarrierSettings
-from pigeon.db import utcnow
-from pigeon.messages.models import Status
+from pigeon.clock import utcnow
+from pigeon.lifecycle import Status
 from pigeon.smpp import pdu as P
 from pigeon.smpp.client import UNANSWERED, UNENCODABLE, Answer, LinkSettings, SmppClient
 from pigeon.smpp.coding import Reassembler, decode_message, encode_parts

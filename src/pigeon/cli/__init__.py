@@ -11,8 +11,11 @@ import sys
 import click
 from sqlalchemy.exc import IntegrityError
 
+from pigeon import wiring
 from pigeon.cli.common import load_settings, open_database
 from pigeon.config import Settings, get_settings
+
+wiring.install()  # the lifecycle's subscribers, for every command that writes (pigeon.hooks)
 
 DEMO_EMAIL = "demo@pigeon.local"
 
@@ -129,7 +132,7 @@ def carriers() -> None:
     from pigeon.carriers.factory import carrier_settings
 
     settings = load_settings()
-    configured = carrier_settings(settings)
+    configured = carrier_settings(settings.carriers, settings.carrier_url)
     if not configured:
         click.echo("simulator  (embedded; no carriers configured)")
         return

@@ -26,7 +26,7 @@ def load_settings() -> Settings:
 def open_database(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
     """The configured database, its schema brought up to date unless ``migrate`` is false."""
     from pigeon.db import Database
-    from pigeon.db.migrate import upgrade
+    from pigeon.migrations import upgrade
 
     db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:

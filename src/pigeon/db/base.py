@@ -1,11 +1,14 @@
-"""The declarative base every domain's models derive from, and the clock they share."""
+"""The declarative base every domain's models derive from (and the clock they share, from
+``pigeon.clock``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from pigeon.clock import utcnow
+
+__all__ = ["NAMING", "Base", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -19,7 +22,3 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
-
-def utcnow() -> dt.datetime:
-    """Now, in UTC, naive: every timestamp in the database is naive UTC."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from pigeon import hooks
 from pigeon.carriers.base import Carrier, InboundSms, Receipt, SubmitResult
 from pigeon.config import DeliverySettings
 from pigeon.db import Database, utcnow
@@ -30,7 +31,6 @@ from pigeon.delivery.refs import stored_ref
 from pigeon.inbound.service import receive
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
-from pigeon.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 RETRY_WRITE = 0.5  # seconds between tries of a write the database refused (it is down, say)
@@ -492,7 +492,7 @@ class EventSink:
             for item in chunk:
                 if isinstance(item, InboundSms):
                     receive(session, item, now, self.default_region, self.timezone)
-            return unmatched, webhooks.queued(session)
+            return unmatched, hooks.queued(session)
 
         out = write_isolated(self.db, items, write)
         stored = _Stored([r for unmatched, _ in out.results for r in unmatched],

@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
 from pigeon.db import bulk
+from pigeon.delivery import statuses
 from pigeon.delivery.models import MessagePart, QueueEntry
 from pigeon.delivery.refs import stored_ref
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
+from pigeon.messages import service as messages
 from pigeon.messages.models import Message, Status
-from pigeon.messages.service import fail_and_refund
-from pigeon.webhooks.service import report_events
 
 Q = QueueEntry.__table__
 M = Message.__table__
@@ -97,11 +97,10 @@ def claim(
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
         claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful))
     if unknown:
-        _give_up_unknown(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
+        statuses.lose(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
         stale += unknown
     if cancelled:
-        fail_and_refund(session, [(mid, "CANCELLED", "deleted before it was sent") for mid in cancelled], now,
-                        from_statuses=(Status.SCHEDULED,))
+        statuses.cancel(session, cancelled, now)
         stale += cancelled
     if stale:
         session.execute(delete(Q).where(Q.c.message_id.in_(stale)))
@@ -144,17 +143,6 @@ def extend(session: Session, now: dt.datetime, claimed: list[Claimed], lease: dt
                        match=(("attempts", "integer"),))
 
 
-def _give_up_unknown(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
-    """Make messages not yet sent UNKNOWN (charged: the carrier may have them), with their reports."""
-    changed = bulk.update(
-        session, "messages", "id", (("status", "text"), ("error_code", "text"), ("error_detail", "text"),
-                                    ("final_at", "timestamp")),
-        [(mid, Status.UNKNOWN.value, code, detail[:255], now) for mid in sorted(message_ids)],
-        where=f"messages.status = '{Status.SCHEDULED.value}'")
-    if changed:
-        report_events(session, message_ids, now)
-
-
 def set_aside(session: Session, now: dt.datetime, claimed: Claimed, result: SubmitResult, reason: str) -> None:
     """A carrier's answer that could not be recorded, even alone: the message is made UNKNOWN
     (never sent again: the carrier may have it) or, if the carrier said it did not take it,
@@ -163,9 +151,10 @@ def set_aside(session: Session, now: dt.datetime, claimed: Claimed, result: Subm
     detail = f"its carrier's answer could not be recorded: {reason}"
     taken = result.outcome in (Outcome.ACCEPTED, Outcome.IN_DOUBT) or result.in_doubt or result.part_refs
     if taken:  # the carrier may have it: charged, never sent again
-        _give_up_unknown(session, [message_id], "SET_ASIDE", detail, now)
+        statuses.lose(session, [message_id], "SET_ASIDE", detail, now)
     else:  # the carrier said it did not take it
-        fail_and_refund(session, [(message_id, "SET_ASIDE", detail[:255])], now, from_statuses=(Status.SCHEDULED,))
+        statuses.fail_and_refund(session, [(message_id, "SET_ASIDE", detail[:255])], now,
+                                 from_statuses=(Status.SCHEDULED,))
     session.execute(delete(Q).where(Q.c.message_id == message_id))
     payload = {"outcome": result.outcome.value, "carrier": result.carrier, "carrier_ref": result.carrier_ref,
                "error_code": result.error_code, "detail": result.detail, "part_refs": dict(result.part_refs)}
@@ -211,19 +200,16 @@ def record(
             failed.append((message_id, code, result.detail))
     if parts:
         _keep_parts(session, parts)
-    bulk.update(session, "messages", "id",
-                (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
-                sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
-                where=f"messages.status = '{Status.SCHEDULED.value}'")
+    statuses.mark_sent(session, sent)
     # The queue row is changed only while this claim still holds it (its attempts are the
     # claim's): after a lapsed lease another claim may hold it, and its answer decides.
     bulk.update(session, "outbound_queue", "message_id",
                 (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), retry,
                 match=(("attempts", "integer"),))
     if failed:
-        fail_and_refund(session, failed, now, from_statuses=(Status.SCHEDULED,))
+        statuses.fail_and_refund(session, failed, now, from_statuses=(Status.SCHEDULED,))
     if unknown:
-        _give_up_unknown(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
+        statuses.lose(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
     if doubted:
         incidents.record(session, Kind.IN_DOUBT, "link", [
             (mid, "written to the carrier, the link lost before its answer: "
@@ -232,6 +218,22 @@ def record(
     done = {message_id for message_id, _, _, _ in sent} | {message_id for message_id, _, _ in failed} | set(unknown)
     bulk.delete(session, "outbound_queue", (("message_id", "text"), ("attempts", "integer")),
                 sorted((c.submission.message_id, c.attempts) for c, _ in results if c.submission.message_id in done))
+
+
+def delete_message(session: Session, user_id: int, message_id: str, now: dt.datetime) -> bool:
+    """Hide a message; one still waiting to go out is cancelled and its credits returned."""
+    if messages.get(session, user_id, message_id) is None:
+        return False
+    # Lock the message before its queue row, in the order record takes them (messages, then
+    # outbound_queue); the other order deadlocks against it.
+    status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one()
+    if status == Status.SCHEDULED:
+        # one in flight is with a carrier already: it goes on, only hidden
+        cancelled = session.execute(delete(Q).where(Q.c.message_id == message_id, Q.c.in_flight.is_(False))).rowcount
+        if cancelled:
+            statuses.cancel(session, [message_id], now)
+    session.execute(update(M).where(M.c.id == message_id).values(deleted=True))
+    return True
 
 
 def sent_through(session: Session, carrier: str) -> list[tuple[str, str, dt.datetime]]:

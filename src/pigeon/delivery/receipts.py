@@ -38,9 +38,8 @@ from pigeon.carriers.base import Receipt
 from pigeon.db import bulk
 from pigeon.delivery.models import MessagePart
 from pigeon.delivery.refs import stored_ref
+from pigeon.delivery.statuses import finish
 from pigeon.messages.models import Message, Status
-from pigeon.messages.service import fail_and_refund
-from pigeon.webhooks.service import report_events
 
 M = Message.__table__
 MP = MessagePart.__table__
@@ -154,7 +153,7 @@ def _apply(session: Session, carrier: str, by_ref: dict[str, Receipt], now: dt.d
             done.append((message_id, receipt.status.value, receipt.error_code, receipt.at or now))
     if part_changes:
         _apply_to_parts(session, part_changes, now)
-    _finish(session, done, failed, now)
+    finish(session, done, failed, now)
     return set(waiting)
 
 
@@ -194,14 +193,5 @@ def _settle(session: Session, message_ids: list[str], now: dt.datetime) -> None:
                 done.append((message_id, Status.UNKNOWN.value, unknown[0], now))
             else:
                 done.append((message_id, Status.DELIVERED.value, states[-1][1], now))
-    _finish(session, done, failed, now)
+    finish(session, done, failed, now)
 
-
-def _finish(session: Session, done: list[tuple], failed: list[tuple], now: dt.datetime) -> None:
-    """Write final statuses, and queue their delivery reports in the same transaction."""
-    if bulk.update(session, "messages", "id",
-                   (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
-                   done, where=f"messages.status = '{Status.SENT.value}'"):
-        report_events(session, [row[0] for row in done], now)
-    if failed:
-        fail_and_refund(session, failed, now, from_statuses=(Status.SENT,))

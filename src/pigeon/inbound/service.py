@@ -7,13 +7,13 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from pigeon import hooks
 from pigeon.carriers.base import InboundSms
 from pigeon.ids import new_id
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.messages.service import last_sent_to
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.text import analyse
-from pigeon.webhooks.service import reply_event
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 def receive(
     session: Session, sms: InboundSms, now: dt.datetime, default_region: str, timezone: str = "UTC"
 ) -> Message | None:
-    """Store an inbound message for its user, and queue it for the user's reply URL in the
-    same transaction; None (and a log line) when nobody owns it. ``timezone`` is the one the
+    """Store an inbound message for its user, and tell ``pigeon.hooks.received`` in the same
+    transaction (webhooks queue it for the user's reply URL); None (and a log line) when nobody owns it. ``timezone`` is the one the
     webhook's ``date`` is written in."""
     try:
         sender = normalise(sms.sender, default_region).e164
@@ -56,5 +56,5 @@ def receive(
     )
     session.add(message)
     session.flush()
-    reply_event(session, message, now, timezone)
+    hooks.received(session, message, now, timezone)
     return message

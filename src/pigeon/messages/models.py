@@ -9,23 +9,14 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base, utcnow
+from pigeon.lifecycle import Status
+
+__all__ = ["Direction", "Message", "Status"]  # Status lives in pigeon.lifecycle
 
 
 class Direction(StrEnum):
     OUTBOUND = "OUTBOUND"
     INBOUND = "INBOUND"
-
-
-class Status(StrEnum):
-    """The Zoom Connect statuses, which every dialect maps from."""
-
-    SCHEDULED = "SCHEDULED"  # accepted, waiting in the outbound queue
-    SENT = "SENT"  # the carrier took it; no receipt yet
-    DELIVERED = "DELIVERED"
-    FAILED = "FAILED"
-    FAILED_REFUNDED = "FAILED_REFUNDED"  # failed, and its credits went back
-    FAILED_OPTOUT = "FAILED_OPTOUT"
-    UNKNOWN = "UNKNOWN"  # the carrier could not tell
 
 
 DATA_FIELD_HEAD = 64

@@ -1,18 +1,15 @@
-"""Plain functions over a session: find, page, mark and delete messages; fail and refund."""
+"""Plain functions over a session: find, page and mark messages (their statuses are written
+by ``pigeon.delivery.statuses``, deletion is ``pigeon.delivery.queue.delete_message``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
-from pigeon.accounts.models import User
-from pigeon.db import bulk, paging
-from pigeon.delivery.models import QueueEntry
+from pigeon.db import paging
 from pigeon.messages.models import (
     DATA_FIELD_HEAD,
     DATA_FIELD_KEY,
@@ -21,10 +18,8 @@ from pigeon.messages.models import (
     Message,
     Status,
 )
-from pigeon.webhooks.service import report_events
 
 M = Message.__table__
-U = User.__table__
 
 
 @dataclass(slots=True)
@@ -188,74 +183,6 @@ def set_read(session: Session, user_id: int, message_id: str, read: bool) -> Mes
     if message is not None:
         message.read = read
     return message
-
-
-def delete_message(session: Session, user_id: int, message_id: str, now: dt.datetime) -> bool:
-    """Hide a message; one still waiting to go out is cancelled and its credits returned."""
-    message = get(session, user_id, message_id)
-    if message is None:
-        return False
-    # Lock the message before its queue row, in the order the delivery engine's record takes
-    # them (messages, then outbound_queue); the other order deadlocks against it.
-    status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one()
-    if status == Status.SCHEDULED:
-        # one in flight is with a carrier already: it goes on, only hidden
-        cancelled = session.execute(delete(QueueEntry).where(
-            QueueEntry.message_id == message_id, QueueEntry.in_flight.is_(False))).rowcount
-        if cancelled:
-            fail_and_refund(session, [(message_id, "CANCELLED", "deleted before it was sent")], now,
-                            from_statuses=(Status.SCHEDULED,))
-    session.execute(update(M).where(M.c.id == message_id).values(deleted=True))
-    return True
-
-
-def fail_and_refund(
-    session: Session,
-    failures: Iterable[tuple[str, str | None, str | None]],
-    now: dt.datetime,
-    *,
-    from_statuses: tuple[Status, ...],
-) -> int:
-    """Fail messages (id, error code, detail) still in one of ``from_statuses`` and give their
-    credits back, once: a message already final is left alone. Their delivery reports are
-    queued in the same transaction. Returns how many failed."""
-    failures = list(failures)
-    details = {message_id: (code, detail) for message_id, code, detail in failures}
-    # Locked as read (in id order, as everyone locks messages), so a concurrent failure of the
-    # same message waits here and then finds it final: credits are returned once.
-    rows = session.execute(
-        select(M.c.id, M.c.user_id, M.c.credit_cost)
-        .where(M.c.id.in_(sorted(details)), M.c.status.in_(from_statuses))
-        .order_by(M.c.id)
-        .with_for_update()
-    ).all()
-    if not rows:
-        return 0
-    # One statement for all of them, the status condition fixed in it (an expanding IN cannot
-    # ride an executemany: two failures in one batch would fail the whole write).
-    statuses = ", ".join(f"'{Status(s).value}'" for s in from_statuses)
-    bulk.update(session, "messages", "id",
-                (("status", "text"), ("final_at", "timestamp"), ("error_code", "text"), ("error_detail", "text")),
-                [(r.id, Status.FAILED_REFUNDED.value, now, _short(details[r.id][0], 32), _short(details[r.id][1], 255))
-                 for r in rows],
-                where=f"messages.status IN ({statuses})")
-    refunds: dict[int, int] = defaultdict(int)
-    for row in rows:
-        refunds[row.user_id] += row.credit_cost
-    credits = [{"b_user": user, "b_milli": milli} for user, milli in sorted(refunds.items()) if milli]  # one lock order
-    if credits:
-        session.execute(
-            update(U)
-            .where(U.c.id == bindparam("b_user"))
-            .values(credit_balance=U.c.credit_balance + bindparam("b_milli")),
-            credits,
-        )
-    report_events(session, [row.id for row in rows], now)
-    return len(rows)
-
-
-def _short(text: str | None, size: int) -> str | None:
-    return text[:size] if text else text
 
 
 def last_sent_to(session: Session, number: str) -> Message | None:

@@ -1,7 +1,8 @@
 """Webhook settings and the outbox, as plain functions over a session.
 
 Events are written by the transaction that causes them: ``report_events`` beside a message's
-change to a final status, ``reply_event`` beside an inbound message. An event's id is a UUID
+change to a final status, ``reply_event`` beside an inbound message (both subscribed to
+``pigeon.hooks`` by ``pigeon.wiring``: the writers never import webhooks). An event's id is a UUID
 derived from what it reports (the message, and its status for a report), so the same change
 can never make two events, and every attempt carries the same nonce: receivers drop repeats
 by it. The dispatcher ``claim``s due events under a lease and ``finish``es them.
@@ -21,9 +22,11 @@ import orjson
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
+from pigeon import hooks
 from pigeon.accounts.models import User
 from pigeon.db import bulk
-from pigeon.messages.models import Message, Status
+from pigeon.lifecycle import FINAL
+from pigeon.messages.models import Message
 from pigeon.webhooks.models import Kind, State, WebhookEvent
 from pigeon.webhooks.urls import check_url, receiver
 
@@ -31,7 +34,6 @@ E = WebhookEvent.__table__
 M = Message.__table__
 U = User.__table__
 NAMESPACE = uuid.UUID("6f1c1c9e-2a57-4c52-9a0e-7069676f6e21")
-FINAL = frozenset({Status.DELIVERED, Status.FAILED, Status.FAILED_REFUNDED, Status.FAILED_OPTOUT, Status.UNKNOWN})
 CHUNK = 500
 SECRET_BYTES = 24
 
@@ -141,9 +143,6 @@ EVENT_COLUMNS = (
 )
 
 
-QUEUED = "pigeon.webhook_events"  # the session.info key counting the events it queued
-
-
 def _row(id_: str, user_id: int, kind: Kind, message_id: str, url: str, params: dict, now: dt.datetime) -> tuple:
     return (id_, user_id, kind.value, message_id, url, receiver(url), orjson.dumps(params).decode(),
             State.PENDING.value, 0, now, now)
@@ -153,13 +152,13 @@ def _insert(session: Session, rows: list[tuple]) -> None:
     """Insert events; one already there (the same change, written twice) is left as it is."""
     if rows:
         bulk.insert_new(session, "webhook_events", EVENT_COLUMNS, rows)
-        session.info[QUEUED] = session.info.get(QUEUED, 0) + len(rows)
+        hooks.count_queued(session, len(rows))
 
 
 def queued(session: Session) -> int:
     """How many events this session has queued (so a writer wakes the dispatcher only when
     there is something to send)."""
-    return session.info.get(QUEUED, 0)
+    return hooks.queued(session)
 
 
 # -- the outbox ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
 from pigeon.contacts import service as contacts
 from pigeon.db import utcnow
+from pigeon.delivery.queue import delete_message as delete_one
 from pigeon.messages import service as messages
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.phone import InvalidNumber, normalise
@@ -365,7 +366,7 @@ def get_message(request: Request, user: User, messageId: str) -> Response:
 @router.delete("/messages/{messageId}", summary="Delete a message; one not yet sent is cancelled and refunded")
 def delete_message(request: Request, user: User, messageId: str) -> Response:
     with runtime(request).db.write() as session:
-        if not messages.delete_message(session, user.user_id, messageId, utcnow()):
+        if not delete_one(session, user.user_id, messageId, utcnow()):
             raise _not_found(messageId)
     return Response(status_code=200)
 

@@ -1,4 +1,7 @@
-"""Bring the schema up to date, safely when several processes start at once.
+"""The schema's migrations (Alembic: ``env.py``, ``versions/``, and ``schema``, every domain's
+tables), and bringing a database up to date, safely when several processes start at once.
+
+They sit above the domains, beside the runtime: storage (``pigeon.db``) knows no domain.
 
 PostgreSQL: a session-level advisory lock serialises concurrent upgraders. SQLite: the
 upgrade runs inside ``BEGIN IMMEDIATE``, which already admits one writer at a time.
@@ -14,7 +17,7 @@ from sqlalchemy import text
 
 from pigeon.db.engine import Database
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).parent
 ADVISORY_LOCK = 0x5049_4745  # "PIGE"
 
 

@@ -1,8 +1,8 @@
-"""Alembic's environment: runs on the connection that pigeon.db.migrate hands it."""
+"""Alembic's environment: runs on the connection that pigeon.migrations.upgrade hands it."""
 
 from alembic import context
 
-from pigeon.db.models import metadata
+from pigeon.migrations.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,4 +1,5 @@
-"""Every domain's models, imported so that the metadata knows the whole schema."""
+"""Every domain's models, imported so that the metadata knows the whole schema (for Alembic's
+``env.py`` and the schema test)."""
 
 from pigeon.accounts import models as _accounts  # noqa: F401
 from pigeon.contacts import models as _contacts  # noqa: F401

@@ -1,0 +1,118 @@
+"""The only writer of a message's status: every ``UPDATE messages SET status`` is here.
+
+Each function performs one row of ``pigeon.lifecycle.TRANSITIONS``, conditional on its
+from-status (so a change already made, or overtaken, is not made twice), in the caller's
+transaction, through ``pigeon.db.bulk`` (one statement for a batch). Messages that become
+final are told to ``pigeon.hooks.finished`` in that same transaction: webhooks, and whoever
+else the runtime subscribes, react there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from pigeon import hooks
+from pigeon.accounts.models import User
+from pigeon.db import bulk
+from pigeon.lifecycle import Change, Status, source
+from pigeon.messages.models import Message
+
+M = Message.__table__
+U = User.__table__
+CANCELLED, CANCELLED_DETAIL = "CANCELLED", "deleted before it was sent"
+_SENT_FROM = source(Change.SEND, Status.SENT).value
+_LOST_FROM = source(Change.LOSE, Status.UNKNOWN).value
+_DONE_FROM = source(Change.DELIVER, Status.DELIVERED).value
+_REFUSED_FROM = source(Change.REFUSE, Status.FAILED_REFUNDED)
+_FAILED_FROM = source(Change.FAIL, Status.FAILED_REFUNDED)
+
+
+def mark_sent(session: Session, sent: list[tuple[str, dt.datetime, str, str]]) -> int:
+    """SCHEDULED -> SENT: (id, sent_at, carrier, stored reference) of messages the carrier took."""
+    return bulk.update(session, "messages", "id",
+                       (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
+                       sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
+                       where=f"messages.status = '{_SENT_FROM}'")
+
+
+def lose(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
+    """SCHEDULED -> UNKNOWN: messages not yet sent that the carrier may have all the same
+    (charged: they are never sent again)."""
+    changed = bulk.update(
+        session, "messages", "id", (("status", "text"), ("error_code", "text"), ("error_detail", "text"),
+                                    ("final_at", "timestamp")),
+        [(mid, Status.UNKNOWN.value, code, detail[:255], now) for mid in sorted(message_ids)],
+        where=f"messages.status = '{_LOST_FROM}'")
+    if changed:
+        hooks.finished(session, message_ids, now)
+
+
+def finish(session: Session, done: list[tuple], failed: list[tuple], now: dt.datetime) -> None:
+    """SENT -> final, from receipts: ``done`` (id, DELIVERED or UNKNOWN, error code, final_at);
+    ``failed`` (id, error code, detail) become FAILED_REFUNDED (``fail_and_refund``)."""
+    if bulk.update(session, "messages", "id",
+                   (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
+                   done, where=f"messages.status = '{_DONE_FROM}'"):
+        hooks.finished(session, [row[0] for row in done], now)
+    if failed:
+        fail_and_refund(session, failed, now, from_statuses=(_FAILED_FROM,))
+
+
+def cancel(session: Session, message_ids: list[str], now: dt.datetime) -> int:
+    """SCHEDULED -> FAILED_REFUNDED: messages deleted before they were sent."""
+    return fail_and_refund(session, [(mid, CANCELLED, CANCELLED_DETAIL) for mid in message_ids], now,
+                           from_statuses=(_REFUSED_FROM,))
+
+
+def fail_and_refund(
+    session: Session,
+    failures: Iterable[tuple[str, str | None, str | None]],
+    now: dt.datetime,
+    *,
+    from_statuses: tuple[Status, ...],
+) -> int:
+    """Fail messages (id, error code, detail) still in one of ``from_statuses`` and give their
+    credits back, once: a message already final is left alone. Their delivery reports are
+    queued in the same transaction. Returns how many failed."""
+    failures = list(failures)
+    details = {message_id: (code, detail) for message_id, code, detail in failures}
+    # Locked as read (in id order, as everyone locks messages), so a concurrent failure of the
+    # same message waits here and then finds it final: credits are returned once.
+    rows = session.execute(
+        select(M.c.id, M.c.user_id, M.c.credit_cost)
+        .where(M.c.id.in_(sorted(details)), M.c.status.in_(from_statuses))
+        .order_by(M.c.id)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    # One statement for all of them, the status condition fixed in it (an expanding IN cannot
+    # ride an executemany: two failures in one batch would fail the whole write).
+    statuses = ", ".join(f"'{Status(s).value}'" for s in from_statuses)
+    bulk.update(session, "messages", "id",
+                (("status", "text"), ("final_at", "timestamp"), ("error_code", "text"), ("error_detail", "text")),
+                [(r.id, Status.FAILED_REFUNDED.value, now, _short(details[r.id][0], 32), _short(details[r.id][1], 255))
+                 for r in rows],
+                where=f"messages.status IN ({statuses})")
+    refunds: dict[int, int] = defaultdict(int)
+    for row in rows:
+        refunds[row.user_id] += row.credit_cost
+    credits = [{"b_user": user, "b_milli": milli} for user, milli in sorted(refunds.items()) if milli]  # one lock order
+    if credits:
+        session.execute(
+            update(U)
+            .where(U.c.id == bindparam("b_user"))
+            .values(credit_balance=U.c.credit_balance + bindparam("b_milli")),
+            credits,
+        )
+    hooks.finished(session, [row.id for row in rows], now)
+    return len(rows)
+
+
+def _short(text: str | None, size: int) -> str | None:
+    return text[:size] if text else text

@@ -1,0 +1,20 @@
+"""The lifecycle's subscribers, installed on import: what reacts, in the writer's
+transaction, when a message becomes final or arrives (``pigeon.hooks``).
+
+``pigeon.runtime`` and ``pigeon.cli`` import this module, so every process that writes
+(serve, worker, the CLI's commands) has them; the tests' conftest does too. A new reaction
+(consent, a CRM callback) is one more subscriber here, not an import in a domain.
+"""
+
+from __future__ import annotations
+
+from pigeon import hooks
+from pigeon.webhooks.service import reply_event, report_events
+
+
+def install() -> None:
+    """Subscribe the reactions (once; a second call does nothing)."""
+    hooks.install(__name__, finished=[report_events], received=[reply_event])
+
+
+install()
