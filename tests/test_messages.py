@@ -117,7 +117,7 @@ def test_a_nul_character_is_refused_where_the_database_cannot_hold_it(user: User
 
 
 def test_a_date_at_the_edge_of_the_calendar_is_an_invalid_date_in_any_zone() -> None:
-    from pigeon.api.zoomconnect.params import parse_local
+    from pigeon.localtime import parse_local
     from pigeon.sending.service import SendError
 
     with pytest.raises(SendError, match="fromDateTimeSent"):

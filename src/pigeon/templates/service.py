@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
 from typing import Protocol
 
 from sqlalchemy import select
@@ -18,7 +17,6 @@ from sqlalchemy.orm import Session
 from pigeon.accounts.service import Principal
 from pigeon.db import utcnow
 from pigeon.db.paging import Listing, Page, paged
-from pigeon.sending.service import Outgoing, Sender, SendError
 from pigeon.templates.models import Template
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -95,19 +93,6 @@ def render(body: str, contact: Person | None) -> str:
         return (getattr(contact, attribute, None) or "") if contact is not None else ""
 
     return PLACEHOLDER.sub(fill, body)
-
-
-def personalised(
-    sender: Sender, contacts: Iterable[Person], body: str, **options: object
-) -> list[tuple[Person, Outgoing | SendError]]:
-    """For each contact, in order, ``body`` rendered for it and prepared, or why it was refused."""
-    results: list[tuple[Person, Outgoing | SendError]] = []
-    for contact in contacts:
-        try:
-            results.append((contact, sender.prepare(contact.number, render(body, contact), **options)))  # type: ignore[arg-type]
-        except SendError as exc:
-            results.append((contact, exc))
-    return results
 
 
 def get(session: Session, user_id: int, template_id: int) -> Template | None:

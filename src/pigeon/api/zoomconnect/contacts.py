@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from pigeon.accounts.service import Principal
 from pigeon.api.formats import FORMAT_KEY, render
-from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.deps import PREFIX, CurrentUser, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import send_time
 from pigeon.api.zoomconnect.routes import MAX_PAGE_SIZE
@@ -34,6 +34,7 @@ from pigeon.runtime import Runtime
 from pigeon.sending.service import Outgoing, SendError
 from pigeon.templates import service as templates
 from pigeon.templates.models import Template
+from pigeon.usecases import group_send, template_send
 
 EXTENSION = "Pigeon extensions"
 router = APIRouter(prefix=PREFIX)
@@ -124,7 +125,7 @@ def page_links(request: Request, page: int, size: int, total: int) -> list[dict]
 
 # -- plumbing --------------------------------------------------------------------------------
 
-Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
@@ -188,7 +189,7 @@ def _template_refused(exc: templates.TemplateError) -> ZoomError:
 # -- contacts --------------------------------------------------------------------------------
 
 @router.get("/contacts/all", summary="A page of your contacts")
-def all_contacts(request: Request, user: User, page: Page = 1, pageSize: PageSize = 100) -> Response:
+def all_contacts(request: Request, user: CurrentUser, page: PageNumber = 1, pageSize: PageSize = 100) -> Response:
     with runtime(request).db.read() as session:
         result = contacts.page_contacts(session, user.user_id, number=page, size=pageSize)
         body = {"webServiceContacts": [present_contact(c) for c in result.items],
@@ -197,7 +198,7 @@ def all_contacts(request: Request, user: User, page: Page = 1, pageSize: PageSiz
 
 
 @router.post("/contacts/create", summary="Create a contact")
-def create_contact(request: Request, user: User, body: Annotated[ContactBody | None, Body()] = None) -> Response:
+def create_contact(request: Request, user: CurrentUser, body: Annotated[ContactBody | None, Body()] = None) -> Response:
     body = body or ContactBody()
     number = _e164(runtime(request), body.contactNumber)
     with writing(request, f"You already have a contact with number {number}") as session:
@@ -207,7 +208,7 @@ def create_contact(request: Request, user: User, body: Annotated[ContactBody | N
 
 
 @router.get("/contacts/{contactId}", summary="One of your contacts")
-def get_contact(request: Request, user: User, contactId: str) -> Response:
+def get_contact(request: Request, user: CurrentUser, contactId: str) -> Response:
     with runtime(request).db.read() as session:
         contact = _found(contacts.get_contact(session, user.user_id, contactId), "contact", contactId)
         return render(request, present_contact(contact), "webServiceContact")
@@ -215,7 +216,7 @@ def get_contact(request: Request, user: User, contactId: str) -> Response:
 
 @router.post("/contacts/{contactId}", summary="Update a contact; fields absent or null keep their value")
 def update_contact(
-    request: Request, user: User, contactId: str, body: Annotated[ContactBody | None, Body()] = None
+    request: Request, user: CurrentUser, contactId: str, body: Annotated[ContactBody | None, Body()] = None
 ) -> Response:
     body = body or ContactBody()
     number = None if body.contactNumber is None else _e164(runtime(request), body.contactNumber)
@@ -227,7 +228,7 @@ def update_contact(
 
 
 @router.delete("/contacts/{contactId}", summary="Delete a contact (and its group memberships)")
-def delete_contact(request: Request, user: User, contactId: str) -> Response:
+def delete_contact(request: Request, user: CurrentUser, contactId: str) -> Response:
     with writing(request) as session:
         if not contacts.delete_contact(session, user.user_id, contactId):
             raise _not_found("contact", contactId)
@@ -255,7 +256,7 @@ def _membership(request: Request, user: Principal, group_id: str, contact_id: st
             summary="Add a contact to a group")
 @router.post("/contacts/{contactId}/addToGroup/{groupId}", operation_id="contactAddToGroupPost",
              summary="Add a contact to a group")
-def contact_add_to_group(request: Request, user: User, contactId: str, groupId: str) -> Response:
+def contact_add_to_group(request: Request, user: CurrentUser, contactId: str, groupId: str) -> Response:
     return _membership(request, user, groupId, contactId, add=True)
 
 
@@ -263,14 +264,14 @@ def contact_add_to_group(request: Request, user: User, contactId: str, groupId: 
             summary="Remove a contact from a group (the API's name for it)")
 @router.post("/contacts/{contactId}/addFromGroup/{groupId}", operation_id="contactRemoveFromGroupPost",
              summary="Remove a contact from a group (the API's name for it)")
-def contact_remove_from_group(request: Request, user: User, contactId: str, groupId: str) -> Response:
+def contact_remove_from_group(request: Request, user: CurrentUser, contactId: str, groupId: str) -> Response:
     return _membership(request, user, groupId, contactId, add=False)
 
 
 # -- groups ----------------------------------------------------------------------------------
 
 @router.get("/groups/all", summary="A page of your groups")
-def all_groups(request: Request, user: User, page: Page = 1, pageSize: PageSize = 100) -> Response:
+def all_groups(request: Request, user: CurrentUser, page: PageNumber = 1, pageSize: PageSize = 100) -> Response:
     with runtime(request).db.read() as session:
         result = contacts.page_groups(session, user.user_id, number=page, size=pageSize)
         body = {"webServiceGroups": [present_group(g) for g in result.items],
@@ -279,7 +280,7 @@ def all_groups(request: Request, user: User, page: Page = 1, pageSize: PageSize 
 
 
 @router.post("/groups/create", summary="Create a group")
-def create_group(request: Request, user: User, body: Annotated[GroupBody | None, Body()] = None) -> Response:
+def create_group(request: Request, user: CurrentUser, body: Annotated[GroupBody | None, Body()] = None) -> Response:
     body = body or GroupBody()
     with writing(request, f"You already have a group named {body.name!r}") as session:
         group = contacts.create_group(session, user, body.name)
@@ -287,7 +288,7 @@ def create_group(request: Request, user: User, body: Annotated[GroupBody | None,
 
 
 @router.get("/groups/{groupId}", summary="One of your groups")
-def get_group(request: Request, user: User, groupId: str) -> Response:
+def get_group(request: Request, user: CurrentUser, groupId: str) -> Response:
     with runtime(request).db.read() as session:
         group = _found(contacts.get_group(session, user.user_id, groupId), "group", groupId)
         return render(request, present_group(group), "webServiceGroup")
@@ -295,7 +296,7 @@ def get_group(request: Request, user: User, groupId: str) -> Response:
 
 @router.post("/groups/{groupId}", summary="Rename a group")
 def update_group(
-    request: Request, user: User, groupId: str, body: Annotated[GroupBody | None, Body()] = None
+    request: Request, user: CurrentUser, groupId: str, body: Annotated[GroupBody | None, Body()] = None
 ) -> Response:
     body = body or GroupBody()
     with writing(request, f"You already have a group named {body.name!r}") as session:
@@ -306,7 +307,7 @@ def update_group(
 
 
 @router.delete("/groups/{groupId}", summary="Delete a group and its memberships, never the contacts")
-def delete_group(request: Request, user: User, groupId: str) -> Response:
+def delete_group(request: Request, user: CurrentUser, groupId: str) -> Response:
     with writing(request) as session:
         if not contacts.delete_group(session, user.user_id, groupId):
             raise _not_found("group", groupId)
@@ -317,7 +318,7 @@ def delete_group(request: Request, user: User, groupId: str) -> Response:
             summary="Add a contact to a group")
 @router.post("/groups/{groupId}/addContact/{contactId}", operation_id="groupAddContactPost",
              summary="Add a contact to a group")
-def group_add_contact(request: Request, user: User, groupId: str, contactId: str) -> Response:
+def group_add_contact(request: Request, user: CurrentUser, groupId: str, contactId: str) -> Response:
     return _membership(request, user, groupId, contactId, add=True)
 
 
@@ -325,13 +326,13 @@ def group_add_contact(request: Request, user: User, groupId: str, contactId: str
             summary="Remove a contact from a group")
 @router.post("/groups/{groupId}/removeContact/{contactId}", operation_id="groupRemoveContactPost",
              summary="Remove a contact from a group")
-def group_remove_contact(request: Request, user: User, groupId: str, contactId: str) -> Response:
+def group_remove_contact(request: Request, user: CurrentUser, groupId: str, contactId: str) -> Response:
     return _membership(request, user, groupId, contactId, add=False)
 
 
 @router.get("/groups/{groupId}/contacts", tags=[EXTENSION],
             summary="A page of the contacts in a group (a Pigeon extension)")
-def group_contacts(request: Request, user: User, groupId: str, page: Page = 1, pageSize: PageSize = 100) -> Response:
+def group_contacts(request: Request, user: CurrentUser, groupId: str, page: PageNumber = 1, pageSize: PageSize = 100) -> Response:
     with runtime(request).db.read() as session:
         group = _found(contacts.get_group(session, user.user_id, groupId), "group", groupId)
         result = contacts.page_members(session, group.id, number=page, size=pageSize)
@@ -343,7 +344,7 @@ def group_contacts(request: Request, user: User, groupId: str, page: Page = 1, p
 # -- templates -------------------------------------------------------------------------------
 
 @router.get("/templates/all", summary="A page of your templates")
-def all_templates(request: Request, user: User, page: Page = 1, pageSize: PageSize = 100) -> Response:
+def all_templates(request: Request, user: CurrentUser, page: PageNumber = 1, pageSize: PageSize = 100) -> Response:
     with runtime(request).db.read() as session:
         result = templates.page(session, user.user_id, number=page, size=pageSize)
         body = {"webServiceTemplates": [present_template(t) for t in result.items],
@@ -352,7 +353,7 @@ def all_templates(request: Request, user: User, page: Page = 1, pageSize: PageSi
 
 
 @router.post("/templates/create", tags=[EXTENSION], summary="Create a template (a Pigeon extension)")
-def create_template(request: Request, user: User, body: Annotated[TemplateBody | None, Body()] = None) -> Response:
+def create_template(request: Request, user: CurrentUser, body: Annotated[TemplateBody | None, Body()] = None) -> Response:
     body = body or TemplateBody()
     with writing(request, f"You already have a template named {body.name!r}") as session:
         template = templates.create(session, user, body.name, body.data)
@@ -360,7 +361,7 @@ def create_template(request: Request, user: User, body: Annotated[TemplateBody |
 
 
 @router.get("/templates/{templateId}", summary="One of your templates")
-def get_template(request: Request, user: User, templateId: str) -> Response:
+def get_template(request: Request, user: CurrentUser, templateId: str) -> Response:
     with runtime(request).db.read() as session:
         template = _found(templates.get(session, user.user_id, _template_id(templateId)), "template", templateId)
         return render(request, present_template(template), "webServiceTemplate")
@@ -369,7 +370,7 @@ def get_template(request: Request, user: User, templateId: str) -> Response:
 @router.post("/templates/{templateId}", tags=[EXTENSION],
              summary="Edit a template's name and/or text (a Pigeon extension)")
 def update_template(
-    request: Request, user: User, templateId: str, body: Annotated[TemplateBody | None, Body()] = None
+    request: Request, user: CurrentUser, templateId: str, body: Annotated[TemplateBody | None, Body()] = None
 ) -> Response:
     body = body or TemplateBody()
     number = _template_id(templateId)
@@ -380,7 +381,7 @@ def update_template(
 
 
 @router.delete("/templates/{templateId}", summary="Delete a template")
-def delete_template(request: Request, user: User, templateId: str) -> Response:
+def delete_template(request: Request, user: CurrentUser, templateId: str) -> Response:
     number = _template_id(templateId)
     with writing(request) as session:
         if not templates.delete(session, user.user_id, number):
@@ -391,7 +392,8 @@ def delete_template(request: Request, user: User, templateId: str) -> Response:
 # -- sending to a group, and with a template ------------------------------------------------
 
 def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[list[Outgoing], list[dict]]:
-    """The group's messages, prepared, and a response entry for each member (runs in a thread)."""
+    """The group's messages, prepared (``pigeon.usecases.group_send``), and a response entry for
+    each member (runs in a thread)."""
     if not body.groupId:
         raise ZoomError(400, Code.INVALID_REQUEST, "groupId is required")
     if body.message is not None and body.templateId is not None:
@@ -405,24 +407,19 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
         else:
             text = body.message
         try:
-            text = templates.check_body(text, "Message")
+            prepared = group_send.prepare(session, rt.sender, group, text, campaign=body.campaign,
+                                          data_field=body.dataField, send_at=send_at)
         except templates.TemplateError as exc:
             raise _template_refused(exc) from None
-        try:
-            members = contacts.members_to_send(session, group)
         except contacts.InvalidField as exc:
             raise ZoomError(400, Code.INVALID_REQUEST, str(exc)) from None
-    if not members:
+    if not prepared.results:
         raise ZoomError(400, Code.INVALID_REQUEST, f"Group {group.name!r} has no contacts to send to")
-    outgoing, responses = [], []
-    for contact, result in templates.personalised(rt.sender, members, text, campaign=body.campaign,
-                                                  data_field=body.dataField, send_at=send_at):
-        if isinstance(result, SendError):
-            responses.append({"messageId": None, "error": result.detail, "recipientNumber": contact.number})
-        else:
-            outgoing.append(result)
-            responses.append({"messageId": result.id, "error": None, "recipientNumber": contact.number})
-    return outgoing, responses
+    responses = [{"messageId": None, "error": result.detail, "recipientNumber": contact.number}
+                 if isinstance(result, SendError) else
+                 {"messageId": result.id, "error": None, "recipientNumber": contact.number}
+                 for contact, result in prepared.results]
+    return prepared.outgoing, responses
 
 
 @router.post("/sms/send-group", tags=[EXTENSION],
@@ -431,7 +428,7 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
              description="A contact whose message cannot be prepared (an invalid number, a message too long) gets "
                          "an entry with its error; the messages to all the others are accepted in one transaction, "
                          "all or none (402 if the credits do not cover them all).")
-async def send_group(request: Request, user: User, body: Annotated[SendGroupRequest | None, Body()] = None) -> Response:
+async def send_group(request: Request, user: CurrentUser, body: Annotated[SendGroupRequest | None, Body()] = None) -> Response:
     rt = runtime(request)
     try:
         outgoing, responses = await run_in_threadpool(_group_send, rt, user, body or SendGroupRequest())
@@ -443,6 +440,7 @@ async def send_group(request: Request, user: User, body: Annotated[SendGroupRequ
 
 
 def _template_send(rt: Runtime, user: Principal, body: SendTemplateRequest) -> Outgoing:
+    """The template's message, prepared (``pigeon.usecases.template_send``; runs in a thread)."""
     if body.templateId is None:
         raise ZoomError(400, Code.INVALID_REQUEST, "templateId is required")
     if body.contactId is not None and body.recipientNumber is not None:
@@ -451,20 +449,19 @@ def _template_send(rt: Runtime, user: Principal, body: SendTemplateRequest) -> O
     with rt.db.read() as session:
         template = _found(templates.get(session, user.user_id, _template_id(body.templateId)), "template",
                           body.templateId)
+        contact = number = None
         if body.contactId is not None:
             contact = _found(contacts.get_contact(session, user.user_id, body.contactId), "contact", body.contactId)
-            number = contact.number
         else:
             number = _e164(rt, body.recipientNumber, "recipientNumber or contactId")
-            contact = contacts.contact_by_number(session, user.user_id, number)
-    return rt.sender.prepare(number, templates.render(template.body, contact), campaign=body.campaign,
-                             data_field=body.dataField, send_at=send_at)
+        return template_send.prepare(session, rt.sender, template, contact=contact, number=number,
+                                     campaign=body.campaign, data_field=body.dataField, send_at=send_at)
 
 
 @router.post("/sms/send-template", tags=[EXTENSION],
              summary="Send a template filled from a contact's fields (a Pigeon extension)")
 async def send_template(
-    request: Request, user: User, body: Annotated[SendTemplateRequest | None, Body()] = None
+    request: Request, user: CurrentUser, body: Annotated[SendTemplateRequest | None, Body()] = None
 ) -> Response:
     rt = runtime(request)
     try:

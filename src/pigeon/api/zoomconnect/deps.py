@@ -130,4 +130,5 @@ async def principal(request: Request) -> Principal:
     return found
 
 
-User = Annotated[Principal, Depends(principal)]
+CurrentUser = Annotated[Principal, Depends(principal)]
+"""The signed-in caller, as a route parameter (the row is ``pigeon.accounts.models.User``)."""

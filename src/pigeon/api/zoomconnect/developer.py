@@ -11,7 +11,8 @@ from pydantic import Field
 from starlette.responses import Response
 
 from pigeon.api.formats import render
-from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.deps import PREFIX, runtime
+from pigeon.api.zoomconnect.deps import CurrentUser as User
 from pigeon.api.zoomconnect.errors import Code, ZoomError
 from pigeon.api.zoomconnect.schemas import Body as RequestBody
 from pigeon.api.zoomconnect.schemas import Text

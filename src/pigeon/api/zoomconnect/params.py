@@ -1,37 +1,20 @@
 """Reading Zoom Connect's parameters: local dates (``yyyyMMddHHmm``, ``yyyyMMdd``) in the
-configured time zone, turned into naive UTC, and phone numbers given as filters."""
+configured time zone (``pigeon.localtime``), as the API's errors, and phone numbers given as filters."""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
+from pigeon import localtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.phone import InvalidNumber, normalise
 from pigeon.runtime import Runtime
-from pigeon.sending.service import Problem, SendError
-
-PATTERNS = {"%Y%m%d%H%M": "yyyyMMddHHmm", "%Y%m%d": "yyyyMMdd"}
-
-
-def parse_local(value: str, fmt: str, zone: str, field: str) -> dt.datetime:
-    """``value`` in ``fmt`` (one of PATTERNS) read in ``zone``, as naive UTC; SendError if not."""
-    pattern = PATTERNS[fmt]
-    text = value.strip()
-    try:
-        if not (text.isdigit() and len(text) == len(pattern)):
-            raise ValueError
-        local = dt.datetime.strptime(text, fmt)
-        return local.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across a zone
-        raise SendError(Problem.INVALID_DATE, f"{field} must be {pattern}, not {value!r}") from None
+from pigeon.sending.service import SendError
 
 
 def send_time(rt: Runtime, value: str | None, field: str = "dateToSend") -> dt.datetime | None:
     """A ``yyyyMMddHHmm`` send time, or None for 'now'; SendError when malformed."""
-    if value is None or not value.strip():
-        return None
-    return parse_local(value, "%Y%m%d%H%M", rt.settings.timezone, field)
+    return localtime.send_time(value, rt.settings.timezone, field)
 
 
 def local_day(rt: Runtime, value: str | None, field: str, *, end: bool = False) -> dt.datetime | None:
@@ -40,7 +23,7 @@ def local_day(rt: Runtime, value: str | None, field: str, *, end: bool = False) 
     if value is None or not value.strip():
         return None
     try:
-        day = parse_local(value, "%Y%m%d", rt.settings.timezone, field)
+        day = localtime.parse_local(value, "%Y%m%d", rt.settings.timezone, field)
         return day + dt.timedelta(days=1) if end else day
     except SendError as exc:
         raise refused(exc) from None

@@ -21,7 +21,8 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
-from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, User, runtime
+from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, runtime
+from pigeon.api.zoomconnect.deps import CurrentUser as User
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests

@@ -23,7 +23,8 @@ from pigeon.accounts.models import MILLI
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import Principal, Profile, from_milli
 from pigeon.api.formats import render
-from pigeon.api.zoomconnect.deps import PREFIX, User, runtime
+from pigeon.api.zoomconnect.deps import PREFIX, runtime
+from pigeon.api.zoomconnect.deps import CurrentUser as User
 from pigeon.api.zoomconnect.errors import Code, ZoomError
 from pigeon.api.zoomconnect.params import local_day
 from pigeon.api.zoomconnect.present import timestamp

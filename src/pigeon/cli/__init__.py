@@ -12,7 +12,8 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from pigeon import wiring
-from pigeon.config import Settings, describe, get_settings
+from pigeon.cli.common import load_settings, open_database
+from pigeon.config import Settings, get_settings
 
 wiring.install()  # the lifecycle's subscribers, for every command that writes (pigeon.hooks)
 
@@ -29,31 +30,11 @@ def main(config_file: str | None) -> None:
         get_settings.cache_clear()
 
 
-def _settings() -> Settings:
-    try:
-        settings = get_settings()
-    except Exception as exc:  # a bad file or variable: say which, and stop
-        raise click.ClickException(f"configuration error:\n{describe(exc)}") from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-    return settings
-
-
-def _database(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
-    from pigeon.db import Database
-    from pigeon.migrations import upgrade
-
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    if migrate:
-        upgrade(db)
-    return db
-
-
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    settings = _settings()
-    _database(settings).dispose()
+    settings = load_settings()
+    open_database(settings).dispose()
     click.echo(f"schema up to date on {settings.database_url}")
 
 
@@ -81,9 +62,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from pigeon.api.app import create_app
     from pigeon.runtime import Runtime
 
-    settings = _settings()
+    settings = load_settings()
     host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
-    db = _database(settings)
+    db = open_database(settings)
     if settings.demo_account:
         _ensure_demo(db, settings, settings.public_url or f"http://{host}:{port}")
     from pigeon.api.limits import HttpToolsProtocol  # httptools, reading a request head only up to its limit
@@ -98,7 +79,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         child = DeliveryProcess(drain_seconds=settings.delivery.drain_seconds)
         os.environ["PIGEON_WAKE_SOCKET"] = child.wake_path  # for this process and its API workers
         get_settings.cache_clear()
-        settings = _settings()
+        settings = load_settings()
         child.start()
     if workers == 1:  # the app's shutdown stops the child (uvicorn then re-raises SIGTERM)
         app = create_app(settings, runtime=Runtime(settings, db=db, delivery_process=child), deliver=not beside)
@@ -123,8 +104,8 @@ def worker(wake_path: str | None, parent: int | None) -> None:
 
     if parent:
         die_with_parent(parent)
-    settings = _settings()
-    db = _database(settings)
+    settings = load_settings()
+    db = open_database(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -150,7 +131,7 @@ def carriers() -> None:
     """List the carriers messages are routed to, in routing order."""
     from pigeon.carriers.factory import carrier_settings
 
-    settings = _settings()
+    settings = load_settings()
     configured = carrier_settings(settings.carriers, settings.carrier_url)
     if not configured:
         click.echo("simulator  (embedded; no carriers configured)")
@@ -178,7 +159,7 @@ def account_create(email: str, credits: float) -> None:
     """Create an account (a team) with one user; prints its API token as the last line."""
     from pigeon.accounts.service import EmailTaken, create_account
 
-    db = _database(_settings())
+    db = open_database(load_settings())
     try:
         with db.write() as session:
             new = create_account(session, email, credits=credits)
@@ -197,7 +178,7 @@ def account_token(email: str) -> None:
     """Issue new API and URL-sending tokens; prints the API token as the last line."""
     from pigeon.accounts.service import rotate_tokens
 
-    db = _database(_settings())
+    db = open_database(load_settings())
     with db.write() as session:
         new = rotate_tokens(session, email)
     if new is None:
@@ -220,12 +201,12 @@ def account_settings(email: str, reply_url: str | None, report_url: str | None, 
     from pigeon.webhooks.service import check_settings, get_settings, update_settings
     from pigeon.webhooks.urls import RefusedUrl
 
-    settings = _settings()
+    settings = load_settings()
     try:
         changes = check_settings(reply_url, report_url, secret, allow_private=settings.webhooks_allow_private)
     except (RefusedUrl, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    db = _database(settings)
+    db = open_database(settings)
     with db.read() as session:
         user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
         current = None if user_id is None else get_settings(session, user_id)
@@ -258,8 +239,8 @@ def simulate_reply(sender: str, message: str, to: str | None) -> None:
     from pigeon.db import utcnow
     from pigeon.inbound.service import receive
 
-    settings = _settings()
-    db = _database(settings)
+    settings = load_settings()
+    db = open_database(settings)
     with db.write() as session:
         stored = receive(session, InboundSms(NAME, sender, to, message), utcnow(), settings.default_region,
                          settings.timezone)
@@ -314,8 +295,8 @@ def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
     from pigeon.incidents import service
     from pigeon.incidents.models import Kind
 
-    settings = _settings()
-    db = _database(settings)
+    settings = load_settings()
+    db = open_database(settings)
     with db.read() as session:
         totals = service.counts(session)
         rows = service.recent(session, kind=Kind(kind) if kind else None, limit=limit)
@@ -331,8 +312,8 @@ def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
 
 
 def _register() -> None:
-    """Commands that live beside their domains."""
-    from pigeon.contacts.cli import contacts, send_group, templates
+    """The commands in modules of their own: this package's, and those beside their domains."""
+    from pigeon.cli.contacts import contacts, send_group, templates
     from pigeon.smsc.cli import smsc, smsc_mo
     from pigeon.webhooks.cli import webhook
 

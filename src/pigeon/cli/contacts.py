@@ -1,4 +1,5 @@
-"""``pigeon contacts import``, ``pigeon templates ...`` and ``pigeon send-group``.
+"""``pigeon contacts import``, ``pigeon templates ...`` and ``pigeon send-group`` (its work in
+``pigeon.usecases.group_send``, shared with the API).
 
 They write to the database directly; a running server's delivery engine picks up the messages
 ``send-group`` queues, by itself.
@@ -13,23 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from pigeon.accounts.service import Principal
+from pigeon.cli.common import open_user
 
 SHOWN_REFUSALS = 50
-
-
-def _open(email: str):  # type: ignore[no-untyped-def]
-    """The settings, the database and the user with this email (else a clean error)."""
-    from pigeon.accounts.models import User
-    from pigeon.accounts.service import normalise_email
-    from pigeon.cli import _database, _settings
-
-    settings = _settings()
-    db = _database(settings)
-    with db.read() as session:
-        user = session.scalar(select(User).where(User.email == normalise_email(email)))
-    if user is None:
-        raise click.ClickException(f"no user with email {email}")
-    return settings, db, Principal(user.id, user.account_id, user.email, user.is_admin)
 
 
 # -- contacts --------------------------------------------------------------------------------
@@ -50,7 +37,7 @@ def import_contacts(email: str, group_ref: str | None, file: str) -> None:
     from pigeon.contacts import service
     from pigeon.contacts.importer import CsvError, import_rows, read_csv
 
-    settings, db, principal = _open(email)
+    settings, db, principal = open_user(email)
     try:
         with open(file, encoding="utf-8-sig", newline="") as stream:
             rows = list(read_csv(stream))
@@ -112,7 +99,7 @@ def template_create(email: str, name: str, text: str) -> None:
     """Create a template; prints its id."""
     from pigeon.templates import service
 
-    _, db, principal = _open(email)
+    _, db, principal = open_user(email)
 
     def create() -> int:
         with db.write() as session:
@@ -132,7 +119,7 @@ def template_edit(email: str, template_id: str, name: str | None, text: str | No
 
     if name is None and text is None:
         raise click.UsageError("give --name, --text or both")
-    _, db, principal = _open(email)
+    _, db, principal = open_user(email)
 
     def edit() -> None:
         with db.write() as session:
@@ -151,7 +138,7 @@ def template_list(email: str) -> None:
     """List a user's templates: id, name and text."""
     from pigeon.templates.models import Template
 
-    _, db, principal = _open(email)
+    _, db, principal = open_user(email)
     with db.read() as session:
         found = session.scalars(select(Template).where(Template.user_id == principal.user_id).order_by(Template.id))
         for template in found:
@@ -174,15 +161,16 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
     message cannot be prepared is skipped, and said so; the messages to all the others are queued
     in one transaction, all or none."""
     from pigeon.accounts.service import from_milli
-    from pigeon.api.zoomconnect.params import parse_local
     from pigeon.contacts import service as contacts
     from pigeon.db import utcnow
-    from pigeon.sending.service import Outgoing, Sender, SendError, accept
+    from pigeon.localtime import parse_local
+    from pigeon.sending.service import Sender, SendError, accept
     from pigeon.templates import service as templates
+    from pigeon.usecases import group_send
 
     if (message is None) == (template_ref is None):
         raise click.UsageError("give exactly one of --message and --template")
-    settings, db, principal = _open(email)
+    settings, db, principal = open_user(email)
     try:
         send_at = parse_local(at, "%Y%m%d%H%M", settings.timezone, "--at") if at else None
     except SendError as exc:
@@ -197,21 +185,17 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
                 raise click.ClickException(f"no template {template_ref}")
             message = template.body
         try:
-            members = contacts.members_to_send(session, group)
+            prepared = group_send.prepare(session, Sender(settings), group, message, campaign=campaign,
+                                          data_field=data_field, send_at=send_at)
+        except templates.TemplateError as exc:
+            raise click.ClickException(exc.detail) from None
         except contacts.InvalidField as exc:
             raise click.ClickException(f"{exc}; nothing was sent") from None
-    try:
-        text = templates.check_body(message, "Message")
-    except templates.TemplateError as exc:
-        raise click.ClickException(exc.detail) from None
-    if not members:
+    if not prepared.results:
         raise click.ClickException(f"group {group.name!r} has no contacts")
-    results = templates.personalised(Sender(settings), members, text, campaign=campaign, data_field=data_field,
-                                     send_at=send_at)
-    batch = [result for _, result in results if isinstance(result, Outgoing)]
-    for contact, result in results:
-        if isinstance(result, SendError):
-            click.echo(f"skipped {contact.number}: {result.detail}", err=True)
+    for contact, error in prepared.refused:
+        click.echo(f"skipped {contact.number}: {error.detail}", err=True)
+    batch = prepared.outgoing
     if not batch:
         raise click.ClickException("no message could be prepared; nothing was sent")
     try:
