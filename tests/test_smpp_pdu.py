@@ -9,7 +9,7 @@ from pigeon.smpp.pdu import (
     Decoder,
     Pdu,
     PduError,
-    Receipt,
+    ReceiptFields,
     Status,
     Tag,
     bind_transceiver,
@@ -417,7 +417,7 @@ def test_status_values_and_is_temporary() -> None:
 
 
 def test_canonical_receipt() -> None:
-    assert parse_receipt(RECEIPT_TEXT) == Receipt(
+    assert parse_receipt(RECEIPT_TEXT) == ReceiptFields(
         message_id="0A1B2C",
         stat="DELIVRD",
         err="000",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .decoder import DEFAULT_MAX_COMMAND_LENGTH, Decoder
 from .encoder import encode, encode_header, encode_message_id_resp, encode_short_sm, encode_tlv
-from .receipts import RECEIPT_STATS, Receipt, normalise_message_id, parse_receipt
+from .receipts import RECEIPT_STATS, ReceiptFields, normalise_message_id, parse_receipt
 from .types import (
     RESPONSE_BIT,
     CommandId,
@@ -42,7 +42,7 @@ __all__ = [
     "Pdu",
     "PduError",
     "Decoder",
-    "Receipt",
+    "ReceiptFields",
     "RECEIPT_STATS",
     "RESPONSE_BIT",
     "DEFAULT_MAX_COMMAND_LENGTH",

@@ -9,7 +9,7 @@ RECEIPT_STATS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD"
 
 
 @dataclass(frozen=True, slots=True)
-class Receipt:
+class ReceiptFields:
     """A delivery receipt's fields, as text written by the SMSC (None when absent).
 
     ``stat`` is upper-cased; it is usually one of RECEIPT_STATS but is not checked.
@@ -37,7 +37,7 @@ _CANONICAL_RECEIPT = re.compile(
 )
 
 
-def parse_receipt(text: bytes | str) -> Receipt | None:
+def parse_receipt(text: bytes | str) -> ReceiptFields | None:
     """Parse the de-facto receipt text ("id:... stat:DELIVRD err:000 ..."); None if no id.
 
     Keys are matched case-insensitively with any spacing; absent fields become None. Each
@@ -48,7 +48,7 @@ def parse_receipt(text: bytes | str) -> Receipt | None:
     canonical = _CANONICAL_RECEIPT.match(text)
     if canonical is not None:
         message_id, submit_date, done_date, stat, err, rest = canonical.groups()
-        return Receipt(message_id, stat.upper(), err or None, submit_date or None, done_date or None,
+        return ReceiptFields(message_id, stat.upper(), err or None, submit_date or None, done_date or None,
                        rest.strip() if rest is not None else None)
     values: dict[str, str] = {}
     matches = list(_RECEIPT_KEY.finditer(text))
@@ -63,7 +63,7 @@ def parse_receipt(text: bytes | str) -> Receipt | None:
     if not message_id:
         return None
     stat = values.get("stat")
-    return Receipt(
+    return ReceiptFields(
         message_id=message_id,
         stat=stat.upper() if stat else None,
         err=values.get("err") or None,

@@ -11,8 +11,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from pigeon.api.formats import render
-from pigeon.api.zoomconnect.deps import PREFIX, runtime
-from pigeon.api.zoomconnect.deps import CurrentUser as User
+from pigeon.api.zoomconnect.deps import PREFIX, CurrentUser, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError
 from pigeon.api.zoomconnect.schemas import Body as RequestBody
 from pigeon.api.zoomconnect.schemas import Text
@@ -39,7 +38,7 @@ def _present(settings: webhooks.DeveloperSettings) -> dict:
 
 
 @router.get(PATH, summary="Your webhook URLs (Pigeon extension)")
-def get_developer_settings(request: Request, user: User) -> Response:
+def get_developer_settings(request: Request, user: CurrentUser) -> Response:
     with runtime(request).db.read() as session:
         settings = webhooks.get_settings(session, user.user_id)
     return render(request, _present(settings), "webServiceDeveloperSettings")
@@ -49,7 +48,7 @@ def get_developer_settings(request: Request, user: User) -> Response:
              description="Fields left out or null keep their value. A URL with no secret set makes Pigeon "
                          "create one, returned once in `secret`.")
 def set_developer_settings(
-    request: Request, user: User, body: Annotated[DeveloperSettingsRequest | None, Body()] = None
+    request: Request, user: CurrentUser, body: Annotated[DeveloperSettingsRequest | None, Body()] = None
 ) -> Response:
     rt = runtime(request)
     body = body or DeveloperSettingsRequest()

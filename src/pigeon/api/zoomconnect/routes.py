@@ -21,8 +21,7 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
-from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, runtime
-from pigeon.api.zoomconnect.deps import CurrentUser as User
+from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, CurrentUser, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
@@ -134,12 +133,12 @@ EXAMPLE_SEND = {
 
 
 @router.get("/sms/send", summary="An example of the data to POST to send a single message")
-async def send_example(request: Request, user: User) -> Response:
+async def send_example(request: Request, user: CurrentUser) -> Response:
     return render(request, EXAMPLE_SEND, "webServiceSendSmsRequest")
 
 
 @router.post("/sms/send", summary="Send a single message")
-async def send(request: Request, user: User, body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
+async def send(request: Request, user: CurrentUser, body: Annotated[SendSmsRequest | None, Body()] = None) -> Response:
     return await _send_one(request, user, body or SendSmsRequest(), "webServiceSendSmsResponse", _sent)
 
 
@@ -148,14 +147,14 @@ def _sent(message_id: str) -> dict:
 
 
 @router.get("/sms/send-bulk", summary="An example of the data to POST to send many messages")
-async def send_bulk_example(request: Request, user: User) -> Response:
+async def send_bulk_example(request: Request, user: CurrentUser) -> Response:
     example = {"sendSmsRequests": [EXAMPLE_SEND], "defaultDateToSend": None, "messagesPerMinute": 0}
     return render(request, example, "webServiceSendSmsRequests")
 
 
 @router.post("/sms/send-bulk", summary="Send many messages in one transaction")
 async def send_bulk(
-    request: Request, user: User, body: Annotated[SendSmsRequests | None, Body()] = None
+    request: Request, user: CurrentUser, body: Annotated[SendSmsRequests | None, Body()] = None
 ) -> Response:
     return await _send_many(request, user, body or SendSmsRequests())
 
@@ -219,7 +218,7 @@ _url_params_doc = {
             summary="Send a single message given as URL parameters")
 @router.post("/sms/send-url-parameters", openapi_extra=_url_params_doc, operation_id="sendUrlParametersPost",
              summary="Send a single message given as URL parameters")
-async def send_url_parameters(request: Request, user: User) -> Response:
+async def send_url_parameters(request: Request, user: CurrentUser) -> Response:
     return await _send_one(request, user, await _url_parameters(request), "string", lambda message_id: message_id)
 
 
@@ -262,32 +261,32 @@ Analyse = Annotated[AnalyseRequest | None, Body()]
 
 
 @router.post("/messages/analyse/full", summary="Full analysis of a message")
-def analyse_full(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_full(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body, need_number=True), "webServiceAnalyseMessageResponse")
 
 
 @router.post("/messages/analyse/message-credit-cost", summary="Credits a message would cost")
-def analyse_cost(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_cost(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body, need_number=True)["messageCreditCost"], "double")
 
 
 @router.post("/messages/analyse/message-encoding", summary="Encoding a message would be sent in")
-def analyse_encoding(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_encoding(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body)["messageEncoding"], "string")
 
 
 @router.post("/messages/analyse/message-length", summary="Length of a message, in its encoding's units")
-def analyse_length(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_length(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body)["messageLength"], "int")
 
 
 @router.post("/messages/analyse/message-length-within-max-allowed", summary="Whether a message is short enough")
-def analyse_within(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_within(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body)["messageLengthWithinMaximumAllowed"], "boolean")
 
 
 @router.post("/messages/analyse/number-of-messages", summary="SMS parts a message would take")
-def analyse_parts(request: Request, user: User, body: Analyse = None) -> Response:
+def analyse_parts(request: Request, user: CurrentUser, body: Analyse = None) -> Response:
     return render(request, _analysis(request, body)["numberOfMessages"], "int")
 
 
@@ -296,7 +295,7 @@ def analyse_parts(request: Request, user: User, body: Analyse = None) -> Respons
 @router.get("/messages/all", summary="A page of your messages, newest first")
 def all_messages(
     request: Request,
-    user: User,
+    user: CurrentUser,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     pageSize: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     type: Direction | None = None,
@@ -355,7 +354,7 @@ def _not_found(message_id: str) -> ZoomError:
 
 
 @router.get("/messages/{messageId}", summary="One of your messages")
-def get_message(request: Request, user: User, messageId: str) -> Response:
+def get_message(request: Request, user: CurrentUser, messageId: str) -> Response:
     with runtime(request).db.read() as session:
         found = messages.get(session, user.user_id, messageId)
         if found is None:
@@ -364,7 +363,7 @@ def get_message(request: Request, user: User, messageId: str) -> Response:
 
 
 @router.delete("/messages/{messageId}", summary="Delete a message; one not yet sent is cancelled and refunded")
-def delete_message(request: Request, user: User, messageId: str) -> Response:
+def delete_message(request: Request, user: CurrentUser, messageId: str) -> Response:
     with runtime(request).db.write() as session:
         if not delete_one(session, user.user_id, messageId, utcnow()):
             raise _not_found(messageId)
@@ -382,20 +381,20 @@ def _mark(request: Request, user: Principal, message_id: str, read: bool) -> Res
 
 @router.put("/messages/{messageId}/markRead", operation_id="markRead", summary="Mark a message read")
 @router.post("/messages/{messageId}/markRead", operation_id="markReadPost", summary="Mark a message read")
-def mark_read(request: Request, user: User, messageId: str) -> Response:
+def mark_read(request: Request, user: CurrentUser, messageId: str) -> Response:
     return _mark(request, user, messageId, True)
 
 
 @router.put("/messages/{messageId}/markUnread", operation_id="markUnread", summary="Mark a message unread")
 @router.post("/messages/{messageId}/markUnread", operation_id="markUnreadPost", summary="Mark a message unread")
-def mark_unread(request: Request, user: User, messageId: str) -> Response:
+def mark_unread(request: Request, user: CurrentUser, messageId: str) -> Response:
     return _mark(request, user, messageId, False)
 
 
 # -- account -------------------------------------------------------------------------------
 
 @router.get("/account/balance", summary="Your credit balance")
-def balance(request: Request, user: User) -> Response:
+def balance(request: Request, user: CurrentUser) -> Response:
     with runtime(request).db.read() as session:
         credits = accounts.balance(session, user.user_id)
     return render(request, {"creditBalance": credits, "links": []}, "webServiceAccount")

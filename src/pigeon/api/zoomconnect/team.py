@@ -23,8 +23,7 @@ from pigeon.accounts.models import MILLI
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import Principal, Profile, from_milli
 from pigeon.api.formats import render
-from pigeon.api.zoomconnect.deps import PREFIX, runtime
-from pigeon.api.zoomconnect.deps import CurrentUser as User
+from pigeon.api.zoomconnect.deps import PREFIX, CurrentUser, runtime
 from pigeon.api.zoomconnect.errors import Code, ZoomError
 from pigeon.api.zoomconnect.params import local_day
 from pigeon.api.zoomconnect.present import timestamp
@@ -209,7 +208,7 @@ def _member(session: Session, caller: Principal, email: str) -> UserRow:
 # -- users ---------------------------------------------------------------------------------
 
 @router.get("/account/user", summary="Find the users of your team whose email contains searchEmail")
-def search_users(request: Request, user: User, searchEmail: str | None = None) -> Response:
+def search_users(request: Request, user: CurrentUser, searchEmail: str | None = None) -> Response:
     """Case-insensitive; an administrator searches its whole team, anyone else only itself."""
     if searchEmail is None or not searchEmail.strip():
         raise _invalid("searchEmail is required")
@@ -220,7 +219,7 @@ def search_users(request: Request, user: User, searchEmail: str | None = None) -
 
 
 @router.put("/account/user", summary="Create a sub-account in your team (administrators only)")
-def create_user(request: Request, user: User, body: Annotated[UserRequest | None, Body()] = None) -> Response:
+def create_user(request: Request, user: CurrentUser, body: Annotated[UserRequest | None, Body()] = None) -> Response:
     """Requires firstName, lastName, emailAddress, contactNumber and password. An optional
     creditBalance is transferred from your own balance (402, code 5, if you lack it)."""
     if not user.is_admin:
@@ -248,14 +247,14 @@ def create_user(request: Request, user: User, body: Annotated[UserRequest | None
 
 
 @router.get("/account/user/{userId}", summary="A user of your team")
-def get_user(request: Request, user: User, userId: str) -> Response:
+def get_user(request: Request, user: CurrentUser, userId: str) -> Response:
     with runtime(request).db.read() as session:
         return render(request, web_user(_by_id(session, user, userId)), "webServiceUser")
 
 
 @router.post("/account/user/{userId}", summary="Update a user of your team")
 def update_user(
-    request: Request, user: User, userId: str, body: Annotated[UserRequest | None, Body()] = None
+    request: Request, user: CurrentUser, userId: str, body: Annotated[UserRequest | None, Body()] = None
 ) -> Response:
     """Changes firstName, lastName, contactNumber, password and company; a field missing,
     null or blank is left as it is. The email and the balance never change here."""
@@ -268,7 +267,7 @@ def update_user(
 # -- credits -------------------------------------------------------------------------------
 
 @router.post("/account/transfer", summary="Transfer credits between two users of your team")
-def transfer(request: Request, user: User, body: Annotated[TransferRequest | None, Body()] = None) -> Response:
+def transfer(request: Request, user: CurrentUser, body: Annotated[TransferRequest | None, Body()] = None) -> Response:
     """Moves a positive whole number of credits, atomically. Answers with the user RECEIVING
     the credits (the swagger names one WebServiceUser; the receiver's new balance is the news).
     Only an administrator moves credits out of another user's balance."""
@@ -314,7 +313,7 @@ def _window(request: Request, start: str | None, end: str | None) -> tuple[dt.da
 @router.get("/account/statistics", summary="The statistics report: your team's messages by status")
 def account_statistics(
     request: Request,
-    user: User,
+    user: CurrentUser,
     userEmailAddress: str | None = None,
     campaign: str | None = None,
     includeRefundedAndOptout: bool = False,
