@@ -55,7 +55,7 @@ def test_a_401_comes_before_the_body_does(server: Server, user: User) -> None:
 
 # -- throttling failed sign-ins, across two processes on one database ----------------------
 
-LIMIT_EMAIL, LIMIT_ADDRESS, WINDOW = 3, 5, 3
+LIMIT_EMAIL, LIMIT_ADDRESS, WINDOW = 3, 5, 8  # a window wide enough for a loaded machine (16 requests in 3 s failed at load 9)
 
 
 @dataclass
