@@ -23,10 +23,9 @@ from conftest import free_port
 from pigeon.smpp import pdu as P
 from pigeon.smpp.coding import Reassembler, decode_message
 from pigeon.smpp.pdu import CommandId, Status, Tag
-from pigeon.smsc.server import (
+from pigeon.smsc.engine import (
     Engine,
     Rules,
-    Smsc,
     check_bind,
     encode_receipt,
     excerpt,
@@ -35,6 +34,7 @@ from pigeon.smsc.server import (
     receipt_text,
     wants_receipt,
 )
+from pigeon.smsc.server import Smsc
 from pigeon.smsc.settings import ConfigError, Rule, SmscSettings, load_settings
 
 TIMEOUT = 3.0
@@ -250,7 +250,7 @@ def test_engine_without_sockets() -> None:
 @pytest.mark.parametrize(("stat", "err", "tlvs"), [("DELIVRD", "000", True), ("UNDELIV", "042", True),
                                                    ("EXPIRED", "001", False)])
 def test_fast_receipt_matches_the_reference(receipt_id_format: str, stat: str, err: str, tlvs: bool) -> None:
-    from pigeon.smsc.server import Message, receipt_tlvs
+    from pigeon.smsc.engine import Message, receipt_tlvs
 
     engine = Engine(SmscSettings(receipt_id_format=receipt_id_format, receipt_tlvs=tlvs))
     submit = P.submit_sm(3, source_addr="27820000001", source_addr_ton=1, source_addr_npi=1,

@@ -10,8 +10,6 @@ clocks, feeds each chunk a socket returns to the engine and writes what ``Engine
 - ``Smsc``: the listener, the control port, one pump task that runs ``Engine.tick`` every few
   milliseconds while receipts or delayed responses are due (one write per connection per tick),
   and one task that runs ``Engine.check_links`` (enquire_link, silent sessions dropped).
-
-The engine's names are re-exported here for the callers that import them from this module.
 """
 
 from __future__ import annotations
@@ -23,48 +21,10 @@ import ssl
 import time
 from typing import Any
 
-from .engine import (
-    MAX_UNANSWERED_LINKS,
-    MESSAGE_STATE,
-    Decision,
-    Engine,
-    Esme,
-    Message,
-    NoReceiver,
-    Rules,
-    check_bind,
-    encode_receipt,
-    excerpt,
-    format_id,
-    receipt_id,
-    receipt_text,
-    receipt_tlvs,
-    wants_receipt,
-)
+from .engine import Engine, Esme
 from .settings import SmscSettings
 
-__all__ = [
-    "MESSAGE_STATE",
-    "MAX_UNANSWERED_LINKS",
-    "TICK",
-    "Decision",
-    "Rules",
-    "Message",
-    "Esme",
-    "Engine",
-    "Smsc",
-    "SmppProtocol",
-    "NoReceiver",
-    "check_bind",
-    "wants_receipt",
-    "format_id",
-    "receipt_id",
-    "excerpt",
-    "receipt_text",
-    "receipt_tlvs",
-    "encode_receipt",
-    "write_out",
-]
+__all__ = ["Smsc", "SmppProtocol", "write_out"]
 
 log = logging.getLogger("pigeon.smsc")
 
