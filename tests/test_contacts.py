@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 from xml.etree import ElementTree
 
 import httpx
@@ -13,10 +12,10 @@ from zoomconnect_sdk.client import Client
 
 from conftest import API, Server, User, make_user
 from pigeon.accounts.models import User as UserRow
-from pigeon.api.zoomconnect.contacts import writing
-from pigeon.api.zoomconnect.errors import ZoomError
 from pigeon.contacts.models import Contact, GroupMember
 from pigeon.db import Database, utcnow
+from pigeon.db.races import lost_races
+from pigeon.errors import Conflict, NotFound
 from pigeon.ids import new_id
 
 
@@ -115,17 +114,16 @@ def test_bad_contact_input(user: User) -> None:
     assert len(user.http.get(f"{API}/contacts/all").json()["webServiceContacts"]) == 2
 
 
-def test_an_integrity_error_is_a_409_only_for_a_duplicate(db: Database, user: User) -> None:
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(db=db))))
+def test_an_integrity_error_is_a_conflict_only_for_a_duplicate(db: Database, user: User) -> None:
     cid = contact_id(user, "+27821234567")
-    with pytest.raises(ZoomError) as gone, writing(request) as session:  # the group deleted meanwhile
+    with pytest.raises(NotFound) as gone, lost_races(), db.write() as session:  # the group deleted meanwhile
         session.execute(insert(GroupMember).values(group_id="0" * 24, contact_id=cid, contact_created_at=utcnow()))
-    assert (gone.value.status, gone.value.code) == (404, 7) and "no longer exists" in gone.value.developer_message
-    with pytest.raises(ZoomError) as taken, writing(request, "taken") as session:  # the number taken meanwhile
+    assert "no longer exists" in gone.value.detail
+    with pytest.raises(Conflict) as taken, lost_races("taken"), db.write() as session:  # the number taken meanwhile
         account_id = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
         session.execute(insert(Contact).values(id=new_id(), account_id=account_id, user_id=user.user_id,
                                                number="+27821234567", created_at=utcnow()))
-    assert (taken.value.status, taken.value.code, taken.value.developer_message) == (409, 12, "taken")
+    assert taken.value.detail == "taken"
 
 
 def test_nul_characters_are_refused(user: User) -> None:

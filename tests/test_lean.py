@@ -14,12 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount
 
 from conftest import API
 from pigeon.accounts.service import create_account
-from pigeon.api import zoomconnect
 from pigeon.api.app import create_app
 from pigeon.api.fast import LeanRoutes
+from pigeon.api.zoomconnect import routes
 from pigeon.config import Settings
 from pigeon.db import Database
 from pigeon.migrations import upgrade
@@ -76,13 +77,14 @@ def clients(tmp_path: Path):  # type: ignore[no-untyped-def]
         credentials.append({"email": new.user.email, "token": new.token})
     settings = Settings(_env_file=None, database_url=url, demo_account=False, auth_cache_seconds=0)
     lean = create_app(settings, runtime=Runtime(settings, db=Database(url)), deliver=False)
-    original = dict(zoomconnect.LEAN)
-    zoomconnect.LEAN.clear()
+    original = dict(routes.LEAN)
+    routes.LEAN.clear()
     try:
         full = create_app(settings, runtime=Runtime(settings, db=Database(url)), deliver=False)
     finally:
-        zoomconnect.LEAN.update(original)
-    assert any(isinstance(m.kwargs.get("routes"), dict) and m.kwargs["routes"] for m in lean.user_middleware)
+        routes.LEAN.update(original)
+    dialect = next(route.app for route in lean.routes if isinstance(route, Mount))
+    assert any(isinstance(m.kwargs.get("routes"), dict) and m.kwargs["routes"] for m in dialect.user_middleware)
     with TestClient(lean) as a, TestClient(full) as b:
         yield (a, credentials[0]), (b, credentials[1])
     db.dispose()

@@ -117,9 +117,10 @@ def test_a_nul_character_is_refused_where_the_database_cannot_hold_it(user: User
 
 
 def test_a_date_at_the_edge_of_the_calendar_is_an_invalid_date_in_any_zone() -> None:
+    from pigeon.errors import Invalid, Reason
     from pigeon.localtime import parse_local
-    from pigeon.sending.service import SendError
 
-    with pytest.raises(SendError, match="fromDateTimeSent"):
+    with pytest.raises(Invalid, match="fromDateTimeSent") as refused:
         parse_local("00010101", "%Y%m%d", "Asia/Tokyo", "fromDateTimeSent")  # the year 0 in UTC
+    assert refused.value.reason == Reason.INVALID_DATE
     assert parse_local("00010102", "%Y%m%d", "Asia/Tokyo", "f").year == 1

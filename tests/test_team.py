@@ -18,6 +18,7 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.security import password_matches
 from pigeon.db import Database, utcnow
+from pigeon.errors import InsufficientCredits
 from pigeon.ids import new_id
 from pigeon.messages.models import Message
 
@@ -256,7 +257,7 @@ def test_failed_debit_writes_nothing_even_if_the_caller_commits(db: Database, us
                                                                 subs: Callable[..., User]) -> None:
     sub = subs(credits=5)  # its id is above the admin's: the admin's row, the credit, comes first
     with db.write() as session:
-        with pytest.raises(accounts.InsufficientCredits):
+        with pytest.raises(InsufficientCredits):
             accounts.transfer_credits(session, sub.user_id, user.user_id, 6000)
     assert (user.balance(), sub.balance()) == (95.0, 5.0)
 

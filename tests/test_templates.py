@@ -11,7 +11,8 @@ from zoomconnect_sdk.client import Client
 
 from conftest import API, Server, User, make_user
 from pigeon.db import Database
-from pigeon.templates.service import TemplateError, check_body, render
+from pigeon.errors import Invalid
+from pigeon.templates.service import check_body, render
 
 
 def error(response: httpx.Response, status: int, code: int) -> dict:
@@ -49,7 +50,7 @@ def test_render_fills_known_placeholders() -> None:
 
 @pytest.mark.parametrize("body", ["Hi {{FirstName}}", "Hi {{name}}", "{{}}", "{{first name}}", "{{ firstName}} {{x}}"])
 def test_unknown_placeholders_are_refused(body: str) -> None:
-    with pytest.raises(TemplateError) as refused:
+    with pytest.raises(Invalid) as refused:
         check_body(body)
     assert "{{firstName}}, {{lastName}}, {{title}}, {{contactNumber}}" in refused.value.detail
 

@@ -12,26 +12,29 @@ from typing import NamedTuple
 
 import phonenumbers
 
+from pigeon.errors import Invalid, Reason
+
 
 class Phone(NamedTuple):
     e164: str
     region: str | None
 
 
-class InvalidNumber(ValueError):
-    pass
-
-
 def normalise(raw: object, default_region: str) -> Phone:
-    """The E.164 form of a phone number, or InvalidNumber."""
+    """The E.164 form of a phone number; else ``Invalid`` (reason INVALID_NUMBER), whose detail
+    reads "Invalid mobile number: ..."."""
     if raw is None:
-        raise InvalidNumber("no number given")
+        raise _invalid("no number given")
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise InvalidNumber(f"{raw!r} is not a phone number")
+        raise _invalid(f"{raw!r} is not a phone number")
     phone = _normalise(str(raw).strip(), default_region)
     if phone is None:
-        raise InvalidNumber(f"{raw} is not a valid phone number")
+        raise _invalid(f"{raw} is not a valid phone number")
     return phone
+
+
+def _invalid(why: str) -> Invalid:
+    return Invalid(f"Invalid mobile number: {why}", Reason.INVALID_NUMBER)
 
 
 @lru_cache(maxsize=65_536)

@@ -6,6 +6,7 @@ else the random one migration 0005 stored in the database, the same for every pr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, literal, select, update
@@ -22,6 +23,7 @@ from pigeon.accounts.security import (
     new_token,
     plain_hash,
 )
+from pigeon.errors import Conflict, InsufficientCredits, Invalid
 from pigeon.phone import normalise
 
 
@@ -42,14 +44,6 @@ class NewUser:
     user: User
     token: str
     url_token: str
-
-
-class EmailTaken(ValueError):
-    pass
-
-
-class InsufficientCredits(ValueError):
-    pass
 
 
 def normalise_email(email: str) -> str:
@@ -85,7 +79,7 @@ def create_user(
 ) -> NewUser:
     email = normalise_email(email)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken(f"a user with email {email} already exists")
+        raise Conflict(f"A user with email {email} already exists")
     token, url_token = new_token(), new_token()
     user = User(
         account_id=account_id,
@@ -227,6 +221,12 @@ def count_users(session: Session) -> int:
 USERS = User.__table__
 
 
+LIMITS = {"first_name": 255, "last_name": 255, "contact_number": 255, "company": 255, "password": 1024, "email": 320}
+LABELS = {"first_name": "firstName", "last_name": "lastName", "contact_number": "contactNumber",
+          "company": "company", "password": "password", "email": "emailAddress"}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A user's details as a request gives them; None leaves a field as it is."""
@@ -237,9 +237,47 @@ class Profile:
     company: str | None = None
     password: str | None = None
 
+    @classmethod
+    def given(cls, **fields: str | None) -> Profile:
+        """The fields, each blank one as None (kept as it is), the others stripped (but a
+        password); ``Invalid`` naming a field that is too long."""
+        return cls(**{name: given(value, name) for name, value in fields.items()})
+
+
+def given(value: str | None, field: str) -> str | None:
+    """A text field with surrounding blanks removed (a password as it is); None when missing or
+    blank; ``Invalid`` if longer than its limit."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > LIMITS[field]:
+        raise Invalid(f"{LABELS[field]} is longer than {LIMITS[field]} characters")
+    return value.strip() if field != "password" else value
+
+
+def required(value: str | None, field: str) -> str:
+    """``given``, or ``Invalid`` saying the field is required."""
+    found = given(value, field)
+    if found is None:
+        raise Invalid(f"{LABELS[field]} is required")
+    return found
+
+
+def check_new_user(profile: Profile, email: str | None) -> str:
+    """The email of a new user, once the profile has every field a user needs and the email
+    looks like one; else ``Invalid`` naming what is missing or wrong."""
+    email = given(email, "email") or ""
+    needed = {"first_name": profile.first_name, "last_name": profile.last_name, "email": email,
+              "contact_number": profile.contact_number, "password": profile.password}
+    missing = [LABELS[field] for field, value in needed.items() if not value]
+    if missing:
+        raise Invalid(f"Missing required field(s): {', '.join(missing)}")
+    if not EMAIL.fullmatch(email):
+        raise Invalid(f"emailAddress {email!r} is not an email address")
+    return email
+
 
 def profile_columns(profile: Profile, region: str) -> dict[str, str]:
-    """The columns a profile sets, ready to store: the number in E.164 (InvalidNumber if it is
+    """The columns a profile sets, ready to store: the number in E.164 (``Invalid`` if it is
     not one), the password hashed. scrypt is slow: call this before opening a transaction."""
     columns = {
         "first_name": profile.first_name,
@@ -281,11 +319,11 @@ def create_sub_account(
 ) -> User:
     """A new, non-administrator user in the admin's team (``columns`` from profile_columns).
     Its opening balance of ``milli`` is transferred from the admin's, never made from nothing:
-    InsufficientCredits if the admin lacks it; EmailTaken if any user has the email."""
+    InsufficientCredits if the admin lacks it; ``Conflict`` if any user has the email."""
     try:
         user = create_user(session, admin.account_id, email, **columns).user
     except IntegrityError:  # the same email inserted by a concurrent request
-        raise EmailTaken(f"a user with email {normalise_email(email)} already exists") from None
+        raise Conflict(f"A user with email {normalise_email(email)} already exists") from None
     if milli:
         transfer_credits(session, admin.user_id, user.id, milli)
         session.refresh(user)
@@ -310,8 +348,10 @@ def transfer_credits(session: Session, from_id: int, to_id: int, milli: int) -> 
     InsufficientCredits leaves nothing written. Users already loaded in the session keep
     their old balance until refreshed.
     """
-    if milli <= 0 or from_id == to_id:
-        raise ValueError("a transfer moves a positive amount between two different users")
+    if milli <= 0:
+        raise Invalid("A transfer moves a positive amount of credits")
+    if from_id == to_id:
+        raise Invalid("A transfer moves credits between two different users")
     with session.begin_nested():
         for user_id in sorted((from_id, to_id)):
             if user_id == to_id:

@@ -5,7 +5,8 @@ gets 431; a body over its limit gets 413: at once when its Content-Length says s
 it is read; the server reads no more than that length anyway), else (chunked) as soon as the
 bytes received pass the limit, so at most the limit is ever held. The limit is ``body_bytes``,
 or the one of the longest matching path prefix in ``overrides`` (routes that take media).
-Refusals are rendered by ``on_error``, in the dialect's format.
+Refusals are rendered by ``on_error``, in the dialect's format. Each dialect's sub-application
+has its own ``Limits``; the server's, outermost, leaves their prefixes (``mounted``) to them.
 
 ``HttpToolsProtocol``: uvicorn's httptools protocol, which buffers a header of any size
 (50 MB costs 100 MB), made to stop reading a request head past the header limit: 431, and
@@ -39,15 +40,16 @@ def header_too_large(limit: int) -> str:
 
 class Limits:
     def __init__(self, app: ASGIApp, *, body_bytes: int, header_bytes: int, on_error: OnError,
-                 overrides: dict[str, int] | None = None):
+                 overrides: dict[str, int] | None = None, mounted: tuple[str, ...] = ()):
         self.app = app
+        self.mounted = mounted
         self.body_bytes = body_bytes
         self.header_bytes = header_bytes
         self.on_error = on_error
         self.overrides = sorted((overrides or {}).items(), key=lambda item: -len(item[0]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.mounted and scope["path"].startswith(self.mounted)):
             await self.app(scope, receive, send)
             return
         head = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"]) + 12
@@ -141,16 +143,17 @@ class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
         self.transport.close()
 
 
-def head_refusal(url: bytes, detail: str) -> tuple[bytes, bytes]:
-    """Content type and body of a 431 sent before the headers are known: Zoom Connect's
-    RestErrorDTO under /app/ (XML for a .xml path), else {"detail": ...}."""
-    from pigeon.api.formats import to_xml
-    from pigeon.api.zoomconnect.errors import Code, error_body
+HeadRefusal = Callable[[bytes, str], tuple[bytes, bytes]]
+HEAD_REFUSALS: dict[bytes, HeadRefusal] = {}
+"""Each dialect's 431 written before the headers are known: its path prefix to a function of
+(path, detail) giving the content type and body. A dialect registers its own when built."""
 
+
+def head_refusal(url: bytes, detail: str) -> tuple[bytes, bytes]:
+    """Content type and body of a 431 sent before the headers are known: the dialect's (by
+    the longest prefix of the path in HEAD_REFUSALS), else ``{"detail": ...}``."""
     path = url.split(b"?")[0]
-    if not path.startswith(b"/app/"):
-        return b"application/json", orjson.dumps({"detail": detail})
-    body = error_body(431, Code.INVALID_REQUEST, detail)
-    if path.endswith(b".xml"):
-        return b"application/xml", to_xml("restErrorDTO", body)
-    return b"application/json", orjson.dumps(body)
+    for prefix in sorted(HEAD_REFUSALS, key=len, reverse=True):
+        if path.startswith(prefix):
+            return HEAD_REFUSALS[prefix](path, detail)
+    return b"application/json", orjson.dumps({"detail": detail})

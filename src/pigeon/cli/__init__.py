@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from pigeon import wiring
-from pigeon.cli.common import load_settings, open_database
+from pigeon.cli.common import Commands, load_settings, open_database
 from pigeon.config import Settings, get_settings
 
 wiring.install()  # the lifecycle's subscribers, for every command that writes (pigeon.hooks)
@@ -20,7 +20,7 @@ wiring.install()  # the lifecycle's subscribers, for every command that writes (
 DEMO_EMAIL = "demo@pigeon.local"
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A TOML configuration file (else $PIGEON_CONFIG, else ./pigeon.toml).")
 def main(config_file: str | None) -> None:
@@ -157,13 +157,14 @@ def account() -> None:
 @click.option("--credits", type=click.FloatRange(min=0), default=0.0, show_default=True)
 def account_create(email: str, credits: float) -> None:
     """Create an account (a team) with one user; prints its API token as the last line."""
-    from pigeon.accounts.service import EmailTaken, create_account
+    from pigeon.accounts.service import create_account
+    from pigeon.errors import Conflict
 
     db = open_database(load_settings())
     try:
         with db.write() as session:
             new = create_account(session, email, credits=credits)
-    except (EmailTaken, IntegrityError):
+    except (Conflict, IntegrityError):
         raise click.ClickException(f"a user with email {email} already exists") from None
     click.echo(f"email:     {new.user.email}")
     click.echo(f"user id:   {new.user.id}")
@@ -199,13 +200,9 @@ def account_settings(email: str, reply_url: str | None, report_url: str | None, 
     from pigeon.accounts.models import User
     from pigeon.accounts.service import normalise_email
     from pigeon.webhooks.service import check_settings, get_settings, update_settings
-    from pigeon.webhooks.urls import RefusedUrl
 
     settings = load_settings()
-    try:
-        changes = check_settings(reply_url, report_url, secret, allow_private=settings.webhooks_allow_private)
-    except (RefusedUrl, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    changes = check_settings(reply_url, report_url, secret, allow_private=settings.webhooks_allow_private)
     db = open_database(settings)
     with db.read() as session:
         user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))

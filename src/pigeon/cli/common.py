@@ -1,5 +1,6 @@
 """What every ``pigeon`` command starts with: the settings, the database, and the user a
-command acts for, each failing as a clean command-line error."""
+command acts for, each failing as a clean command-line error; and ``Commands``, the group
+that answers any refusal of the core (``pigeon.errors``) as one such error."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from sqlalchemy import select
 
 from pigeon.accounts.service import Principal
 from pigeon.config import Settings, describe, get_settings
+from pigeon.errors import PigeonError
+
+
+class Commands(click.Group):
+    """A command group whose commands' refusals (``PigeonError``) end as a clean error line
+    and exit status 1, never a traceback: the command line's error table."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except PigeonError as exc:
+            raise click.ClickException(exc.detail) from None
 
 
 def load_settings() -> Settings:

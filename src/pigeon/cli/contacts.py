@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pigeon.accounts.service import Principal
 from pigeon.cli.common import open_user
+from pigeon.errors import Conflict, InsufficientCredits, Invalid
 
 SHOWN_REFUSALS = 50
 
@@ -64,9 +65,7 @@ def _group_for_import(db, principal: Principal, ref: str, service) -> str:  # ty
     try:
         with db.write() as session:
             group = service.create_group(session, principal, ref)
-    except service.InvalidField as exc:
-        raise click.ClickException(str(exc)) from None
-    except (service.DuplicateGroup, IntegrityError):  # made meanwhile
+    except (Conflict, IntegrityError):  # made meanwhile
         return _group_for_import(db, principal, ref, service)
     click.echo(f"created group {group.name!r} ({group.id})", err=True)
     return group.id
@@ -80,13 +79,9 @@ def templates() -> None:
 
 
 def _saving(action):  # type: ignore[no-untyped-def]
-    """Run a template write, its refusals as clean errors."""
-    from pigeon.templates import service
-
+    """Run a template write; a name taken by a concurrent write is a clean error too."""
     try:
         return action()
-    except (service.TemplateError, service.DuplicateTemplate) as exc:
-        raise click.ClickException(str(exc)) from None
     except IntegrityError:
         raise click.ClickException("a template with that name already exists") from None
 
@@ -164,17 +159,14 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
     from pigeon.contacts import service as contacts
     from pigeon.db import utcnow
     from pigeon.localtime import parse_local
-    from pigeon.sending.service import Sender, SendError, accept
+    from pigeon.sending.service import Sender, accept
     from pigeon.templates import service as templates
     from pigeon.usecases import group_send
 
     if (message is None) == (template_ref is None):
         raise click.UsageError("give exactly one of --message and --template")
     settings, db, principal = open_user(email)
-    try:
-        send_at = parse_local(at, "%Y%m%d%H%M", settings.timezone, "--at") if at else None
-    except SendError as exc:
-        raise click.ClickException(exc.detail) from None
+    send_at = parse_local(at, "%Y%m%d%H%M", settings.timezone, "--at") if at else None
     with db.read() as session:
         group = contacts.find_group(session, principal.user_id, group_ref)
         if group is None:
@@ -187,12 +179,8 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
         try:
             prepared = group_send.prepare(session, Sender(settings), group, message, campaign=campaign,
                                           data_field=data_field, send_at=send_at)
-        except templates.TemplateError as exc:
-            raise click.ClickException(exc.detail) from None
-        except contacts.InvalidField as exc:
-            raise click.ClickException(f"{exc}; nothing was sent") from None
-    if not prepared.results:
-        raise click.ClickException(f"group {group.name!r} has no contacts")
+        except Invalid as exc:
+            raise click.ClickException(f"{exc.detail}; nothing was sent") from None
     for contact, error in prepared.refused:
         click.echo(f"skipped {contact.number}: {error.detail}", err=True)
     batch = prepared.outgoing
@@ -201,7 +189,7 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
     try:
         with db.write() as session:
             accept(session, principal, batch, utcnow())
-    except SendError as exc:
+    except InsufficientCredits as exc:
         raise click.ClickException(f"{exc.detail}; nothing was sent") from None
     credits = from_milli(sum(m.cost for m in batch))
     click.echo(f"queued {len(batch)} messages to group {group.name!r}, using {credits:g} credits")

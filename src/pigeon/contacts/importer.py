@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 
 from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact
-from pigeon.contacts.service import NUL, InvalidField, clean_fields
+from pigeon.contacts.service import NUL, clean_fields
 from pigeon.db import Database, bulk, utcnow
+from pigeon.errors import Invalid
 from pigeon.ids import new_id
-from pigeon.phone import InvalidNumber, normalise
+from pigeon.phone import normalise
 
 NUMBER_COLUMNS = ("contactnumber", "number", "mobile", "phone", "mobilenumber", "phonenumber")
 FIELD_COLUMNS = {"title": "title", "firstname": "first_name", "lastname": "last_name"}
@@ -38,7 +39,7 @@ COLUMNS = {"id": "text", "account_id": "integer", "user_id": "integer", "number"
            "first_name": "text", "last_name": "text", "created_at": "timestamp"}
 
 
-class CsvError(ValueError):
+class CsvError(Invalid):
     """The file cannot be read as contacts at all."""
 
 
@@ -158,7 +159,7 @@ def _screen(rows: list[Row], region: str, seen: set[str], refused: list[Refused]
             continue
         try:
             number = normalise(row.number, region).e164
-        except InvalidNumber:
+        except Invalid:
             refused.append(Refused(row.line, row.number, "invalid number"))
             continue
         if number in seen:
@@ -167,7 +168,7 @@ def _screen(rows: list[Row], region: str, seen: set[str], refused: list[Refused]
         seen.add(number)
         try:
             fields = clean_fields(title=row.title, first_name=row.first_name, last_name=row.last_name)
-        except InvalidField as exc:
+        except Invalid as exc:
             refused.append(Refused(row.line, number, str(exc)))
             continue
         candidates.append(_Candidate(row, number, fields))

@@ -15,6 +15,7 @@ from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact, Group, GroupMember
 from pigeon.db import utcnow
 from pigeon.db.paging import Listing, Page, paged
+from pigeon.errors import Conflict, Invalid
 from pigeon.ids import new_id
 
 CONTACTS = Listing("contacts", (Contact.created_at, Contact.id))
@@ -27,29 +28,15 @@ MAX_GROUP_SEND = 10_000  # members a group send reaches at most: send-bulk's cap
 NUL = "\x00"  # PostgreSQL cannot store it in text
 
 
-class InvalidField(ValueError):
-    """A field too long or empty where it must not be."""
-
-
-class DuplicateContact(ValueError):
-    def __init__(self, number: str, existing_id: str):
-        super().__init__(f"You already have a contact with number {number}: contactId {existing_id}")
-        self.existing_id = existing_id
-
-
-class DuplicateGroup(ValueError):
-    pass
-
-
 def clean_fields(**fields: str | None) -> dict[str, str | None]:
-    """Names and title stripped, empty as None; InvalidField if one is too long or holds a NUL."""
+    """Names and title stripped, empty as None; ``Invalid`` if one is too long or holds a NUL."""
     cleaned: dict[str, str | None] = {}
     for field, value in fields.items():
         value = value.strip() if value is not None else None
         if value and len(value) > LIMITS[field]:
-            raise InvalidField(f"{LABELS[field]} is longer than {LIMITS[field]} characters")
+            raise Invalid(f"{LABELS[field]} is longer than {LIMITS[field]} characters")
         if value and NUL in value:
-            raise InvalidField(f"{LABELS[field]} cannot contain a NUL character (\\x00)")
+            raise Invalid(f"{LABELS[field]} cannot contain a NUL character (\\x00)")
         cleaned[field] = value or None
     return cleaned
 
@@ -78,14 +65,14 @@ def ids_by_number(session: Session, user_id: int, numbers: Iterable[str]) -> dic
 def _check_number_free(session: Session, user_id: int, number: str, other_than: str | None = None) -> None:
     found = contact_by_number(session, user_id, number)
     if found is not None and found.id != other_than:
-        raise DuplicateContact(number, found.id)
+        raise Conflict(f"You already have a contact with number {number}: contactId {found.id}")
 
 
 def create_contact(
     session: Session, principal: Principal, number: str, *,
     title: str | None = None, first_name: str | None = None, last_name: str | None = None,
 ) -> Contact:
-    """A new contact; DuplicateContact if the number is already one, InvalidField if too long."""
+    """A new contact; ``Conflict`` if the number is already one, ``Invalid`` if a field is too long."""
     fields = clean_fields(title=title, first_name=first_name, last_name=last_name)
     _check_number_free(session, principal.user_id, number)
     contact = Contact(id=new_id(), account_id=principal.account_id, user_id=principal.user_id, number=number,
@@ -128,11 +115,11 @@ def page_contacts(session: Session, user_id: int, *, number: int, size: int) -> 
 def check_group_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
-        raise InvalidField("Group name cannot be empty")
+        raise Invalid("Group name cannot be empty")
     if len(name) > MAX_GROUP_NAME:
-        raise InvalidField(f"Group name is longer than {MAX_GROUP_NAME} characters")
+        raise Invalid(f"Group name is longer than {MAX_GROUP_NAME} characters")
     if NUL in name:
-        raise InvalidField("Group name cannot contain a NUL character (\\x00)")
+        raise Invalid("Group name cannot contain a NUL character (\\x00)")
     return name
 
 
@@ -154,11 +141,11 @@ def find_group(session: Session, user_id: int, ref: str) -> Group | None:
 def _check_group_name_free(session: Session, user_id: int, name: str, other_than: str | None = None) -> None:
     found = session.scalar(select(Group.id).where(Group.user_id == user_id, Group.name == name))
     if found is not None and found != other_than:
-        raise DuplicateGroup(f"You already have a group named {name!r}: groupId {found}")
+        raise Conflict(f"You already have a group named {name!r}: groupId {found}")
 
 
 def create_group(session: Session, principal: Principal, name: str | None) -> Group:
-    """A new group; InvalidField if the name is empty, DuplicateGroup if it is taken."""
+    """A new group; ``Invalid`` if the name is empty, ``Conflict`` if it is taken."""
     name = check_group_name(name)
     _check_group_name_free(session, principal.user_id, name)
     group = Group(id=new_id(), account_id=principal.account_id, user_id=principal.user_id, name=name,
@@ -225,11 +212,11 @@ def members(session: Session, group_id: str) -> list[Contact]:
 
 
 def members_to_send(session: Session, group: Group) -> list[Contact]:
-    """Every contact in the group, to send to; InvalidField if there are more than
+    """Every contact in the group, to send to; ``Invalid`` if there are more than
     MAX_GROUP_SEND (counted first, so that a huge group is never loaded)."""
     count = count_members(session, group.id)
     if count > MAX_GROUP_SEND:
-        raise InvalidField(f"Group {group.name!r} has {count:,} contacts; a group send reaches at most "
+        raise Invalid(f"Group {group.name!r} has {count:,} contacts; a group send reaches at most "
                            f"{MAX_GROUP_SEND:,}: split it into smaller groups")
     return members(session, group.id)
 

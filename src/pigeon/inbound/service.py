@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from pigeon import hooks
 from pigeon.carriers.base import InboundSms
+from pigeon.errors import Invalid
 from pigeon.ids import new_id
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.messages.service import last_sent_to
-from pigeon.phone import InvalidNumber, normalise
+from pigeon.phone import normalise
 from pigeon.text import analyse
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def receive(
     webhook's ``date`` is written in."""
     try:
         sender = normalise(sms.sender, default_region).e164
-    except InvalidNumber:
+    except Invalid:
         sender = sms.sender
     answered = last_sent_to(session, sender)
     if answered is None:

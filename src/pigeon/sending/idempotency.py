@@ -18,13 +18,17 @@ import orjson
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from pigeon.errors import Conflict, Invalid, Reason
 from pigeon.sending.models import IdempotencyKey
 
 K = IdempotencyKey.__table__
 
 
-class KeyTaken(Exception):
+class KeyTaken(Conflict):
     """Another request with the same key was accepted first (look its answer up)."""
+
+    def __init__(self, key: str):
+        super().__init__(f"A request with Idempotency-Key {key!r} was accepted meanwhile; send it again")
 
 KEEP = dt.timedelta(hours=24)
 MAX_KEY = 255
@@ -38,6 +42,19 @@ class Remembered:
     request_hash: str
     status: int
     data: object
+
+
+def check_key(key: str) -> None:
+    """``Invalid`` unless ``key`` can be one: 1 to MAX_KEY printable characters."""
+    if not key or len(key) > MAX_KEY or not key.isprintable():
+        raise Invalid(f"Idempotency-Key must be 1 to {MAX_KEY} printable characters")
+
+
+def same_request(found: Remembered, digest: str) -> Remembered:
+    """``found``, if it answered the request whose hash is ``digest``; else ``Conflict``."""
+    if found.request_hash != digest:
+        raise Conflict("This Idempotency-Key was used for a different request", Reason.KEY_REUSED)
+    return found
 
 
 def request_hash(method: str, path: str, query: str, body: bytes) -> str:

@@ -1,7 +1,7 @@
 """From a dialect's send request to messages charged, stored and queued, in one transaction.
 
 ``Sender.prepare`` is pure: it validates, normalises, analyses and prices one message, or
-raises ``SendError``. ``accept`` writes a batch of prepared messages for one user: it takes
+raises ``pigeon.errors.Invalid``. ``accept`` writes a batch of prepared messages for one user: it takes
 the credits (never below zero), inserts the messages and their queue rows, all or nothing.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -18,28 +17,12 @@ from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.config import Settings
 from pigeon.db import bulk
+from pigeon.errors import InsufficientCredits, Invalid, Reason
 from pigeon.ids import new_id
 from pigeon.messages.models import Direction, Status
-from pigeon.phone import InvalidNumber, normalise
+from pigeon.phone import normalise
 from pigeon.pricing import PriceTable
 from pigeon.text import analyse
-
-
-class Problem(StrEnum):
-    INVALID_NUMBER = "invalid_number"
-    EMPTY_MESSAGE = "empty_message"
-    TOO_LONG = "too_long"
-    INVALID_DATE = "invalid_date"
-    INSUFFICIENT_CREDITS = "insufficient_credits"
-
-
-class SendError(Exception):
-    """A send refused, with the problem and a sentence a person can act on."""
-
-    def __init__(self, problem: Problem, detail: str):
-        super().__init__(detail)
-        self.problem = problem
-        self.detail = detail
 
 
 @dataclass(slots=True)
@@ -76,18 +59,15 @@ class Sender:
         send_at: dt.datetime | None = None,
         sender: str | None = None,
     ) -> Outgoing:
-        try:
-            phone = normalise(to, self.default_region)
-        except InvalidNumber as exc:
-            raise SendError(Problem.INVALID_NUMBER, f"Invalid mobile number: {exc}") from None
+        phone = normalise(to, self.default_region)
         if not isinstance(body, str) or not body.strip():
-            raise SendError(Problem.EMPTY_MESSAGE, "Message cannot be empty")
+            raise Invalid("Message cannot be empty", Reason.EMPTY_MESSAGE)
         analysis = analyse(body)
         if analysis.parts > self.max_parts:
-            raise SendError(
-                Problem.TOO_LONG,
+            raise Invalid(
                 f"Message too long: {analysis.length} {analysis.encoding} units make "
                 f"{analysis.parts} parts; at most {self.max_parts} parts are allowed",
+                Reason.TOO_LONG,
             )
         return Outgoing(
             id=new_id(),
@@ -112,7 +92,7 @@ USERS = User.__table__
 
 
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime) -> None:
-    """Charge, store and queue every message of the batch, or raise SendError and store none."""
+    """Charge, store and queue every message of the batch, or raise InsufficientCredits and store none."""
     total = sum(message.cost for message in batch)
     if total:
         charged = session.execute(
@@ -121,10 +101,7 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
             .values(credit_balance=USERS.c.credit_balance - total)
         ).rowcount
         if not charged:
-            raise SendError(
-                Problem.INSUFFICIENT_CREDITS,
-                f"Insufficient credits: this send costs {from_milli(total):g} credits",
-            )
+            raise InsufficientCredits(f"Insufficient credits: this send costs {from_milli(total):g} credits")
     account, user = principal.account_id, principal.user_id
     outbound, scheduled = Direction.OUTBOUND.value, Status.SCHEDULED.value
     bulk.insert(session, "messages", MESSAGE_COLUMNS, [

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pigeon.accounts.service import Principal
 from pigeon.db import utcnow
 from pigeon.db.paging import Listing, Page, paged
+from pigeon.errors import Conflict, Invalid, Reason
 from pigeon.templates.models import Template
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -36,23 +37,6 @@ class Person(Protocol):
     last_name: str | None
 
 
-EMPTY_NAME, LONG_NAME, EMPTY_BODY, UNKNOWN_PLACEHOLDER = "empty_name", "long_name", "empty_body", "unknown_placeholder"
-NUL_CHARACTER = "nul_character"  # PostgreSQL cannot store "\x00" in text
-
-
-class TemplateError(ValueError):
-    """A template refused; ``kind`` is one of the five kinds above."""
-
-    def __init__(self, kind: str, detail: str):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
-class DuplicateTemplate(ValueError):
-    pass
-
-
 def unknown_placeholders(body: str) -> list[str]:
     """The placeholder names in ``body`` that are not known fields, in order, once each."""
     names = (match.group(1) for match in PLACEHOLDER.finditer(body))
@@ -60,26 +44,26 @@ def unknown_placeholders(body: str) -> list[str]:
 
 
 def check_body(body: str | None, what: str = "Template text") -> str:
-    """``body`` if it can be rendered, else TemplateError saying why."""
+    """``body`` if it can be rendered, else ``Invalid`` saying why (EMPTY_MESSAGE if empty)."""
     if body is None or not body.strip():
-        raise TemplateError(EMPTY_BODY, f"{what} cannot be empty")
-    if "\x00" in body:
-        raise TemplateError(NUL_CHARACTER, f"{what} cannot contain a NUL character (\\x00)")
+        raise Invalid(f"{what} cannot be empty", Reason.EMPTY_MESSAGE)
+    if "\x00" in body:  # PostgreSQL cannot store it in text
+        raise Invalid(f"{what} cannot contain a NUL character (\\x00)")
     unknown = unknown_placeholders(body)
     if unknown:
         listed = ", ".join(f"{{{{{name}}}}}" for name in unknown)
-        raise TemplateError(UNKNOWN_PLACEHOLDER, f"Unknown placeholder {listed}; the known ones are {KNOWN}")
+        raise Invalid(f"Unknown placeholder {listed}; the known ones are {KNOWN}")
     return body
 
 
 def check_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
-        raise TemplateError(EMPTY_NAME, "Template name cannot be empty")
+        raise Invalid("Template name cannot be empty")
     if len(name) > MAX_NAME:
-        raise TemplateError(LONG_NAME, f"Template name is longer than {MAX_NAME} characters")
+        raise Invalid(f"Template name is longer than {MAX_NAME} characters")
     if "\x00" in name:
-        raise TemplateError(NUL_CHARACTER, "Template name cannot contain a NUL character (\\x00)")
+        raise Invalid("Template name cannot contain a NUL character (\\x00)")
     return name
 
 
@@ -122,10 +106,10 @@ def _name_taken(session: Session, user_id: int, name: str, other_than: int | Non
 
 
 def create(session: Session, principal: Principal, name: str | None, body: str | None) -> Template:
-    """A new template; TemplateError if invalid, DuplicateTemplate if the name is taken."""
+    """A new template; ``Invalid`` if invalid, ``Conflict`` if the name is taken."""
     name, body = check_name(name), check_body(body)
     if _name_taken(session, principal.user_id, name):
-        raise DuplicateTemplate(f"You already have a template named {name!r}")
+        raise Conflict(f"You already have a template named {name!r}")
     now = utcnow()
     template = Template(account_id=principal.account_id, user_id=principal.user_id, name=name, body=body,
                         created_at=now, updated_at=now)
@@ -140,7 +124,7 @@ def update(session: Session, template: Template, *, name: str | None = None, bod
     if name is not None:
         name = check_name(name)
         if _name_taken(session, template.user_id, name, other_than=template.id):
-            raise DuplicateTemplate(f"You already have a template named {name!r}")
+            raise Conflict(f"You already have a template named {name!r}")
         template.name = name
     if body is not None:
         template.body = check_body(body)

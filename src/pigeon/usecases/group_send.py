@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from pigeon.contacts import service as contacts
 from pigeon.contacts.models import Contact, Group
-from pigeon.sending.service import Outgoing, Sender, SendError
+from pigeon.errors import Invalid
+from pigeon.sending.service import Outgoing, Sender
 from pigeon.templates import service as templates
 
 
@@ -26,7 +27,7 @@ class GroupSend:
     """A group send prepared: for each member, in order, its message or why it was refused."""
 
     group: Group
-    results: list[tuple[Contact, Outgoing | SendError]]
+    results: list[tuple[Contact, Outgoing | Invalid]]
 
     @property
     def outgoing(self) -> list[Outgoing]:
@@ -34,9 +35,9 @@ class GroupSend:
         return [result for _, result in self.results if isinstance(result, Outgoing)]
 
     @property
-    def refused(self) -> list[tuple[Contact, SendError]]:
+    def refused(self) -> list[tuple[Contact, Invalid]]:
         """The members whose message could not be prepared, and why."""
-        return [(contact, result) for contact, result in self.results if isinstance(result, SendError)]
+        return [(contact, result) for contact, result in self.results if isinstance(result, Invalid)]
 
 
 def prepare(
@@ -51,16 +52,17 @@ def prepare(
 ) -> GroupSend:
     """``text`` (placeholders filled per contact) prepared for every member of ``group``.
 
-    Raises ``templates.TemplateError`` when the text is empty or has an unknown placeholder,
-    ``contacts.InvalidField`` when the group has more than ``contacts.MAX_GROUP_SEND`` members.
-    An empty group gives no results (each edge says so in its words)."""
+    Raises ``Invalid`` when the text is empty or has an unknown placeholder, or when the group
+    is empty or has more than ``contacts.MAX_GROUP_SEND`` members."""
     text = templates.check_body(text, "Message")
     members = contacts.members_to_send(session, group)
-    results: list[tuple[Contact, Outgoing | SendError]] = []
+    if not members:
+        raise Invalid(f"Group {group.name!r} has no contacts to send to")
+    results: list[tuple[Contact, Outgoing | Invalid]] = []
     for contact in members:
         try:
             results.append((contact, sender.prepare(contact.number, templates.render(text, contact), campaign=campaign,
                                                     data_field=data_field, send_at=send_at)))
-        except SendError as exc:
+        except Invalid as exc:
             results.append((contact, exc))
     return GroupSend(group, results)

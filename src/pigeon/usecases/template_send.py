@@ -29,7 +29,7 @@ def prepare(
     send_at: dt.datetime | None = None,
 ) -> Outgoing:
     """``template`` filled for ``contact``, or for the number ``number`` (E.164) and whichever of
-    the template owner's contacts has it, prepared; ``SendError`` if the message cannot be."""
+    the template owner's contacts has it, prepared; ``Invalid`` if the message cannot be."""
     if contact is not None:
         number = contact.number
     elif number is not None:

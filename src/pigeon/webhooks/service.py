@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from pigeon import hooks
 from pigeon.accounts.models import User
 from pigeon.db import bulk
+from pigeon.errors import Invalid
 from pigeon.lifecycle import FINAL
 from pigeon.messages.models import Message
 from pigeon.webhooks.models import Kind, State, WebhookEvent
-from pigeon.webhooks.urls import check_url, receiver
+from pigeon.webhooks.urls import RefusedUrl, check_url, receiver
 
 E = WebhookEvent.__table__
 M = Message.__table__
@@ -57,15 +58,18 @@ def check_settings(
     reply_url: str | None, report_url: str | None, secret: str | None, *, allow_private: bool
 ) -> dict[str, str | None]:
     """The user columns a settings request changes (None keeps a value; "" clears a URL),
-    checked: RefusedUrl or ValueError says why not. It looks names up in DNS, so call it
+    checked: ``Invalid`` says why not. It looks names up in DNS, so call it
     before opening a transaction."""
     changes: dict[str, str | None] = {}
     for column, url in (("reply_url", reply_url), ("report_url", report_url)):
         if url is not None:
-            changes[column] = check_url(url, allow_private=allow_private) if url.strip() else None
+            try:
+                changes[column] = check_url(url, allow_private=allow_private) if url.strip() else None
+            except RefusedUrl as exc:
+                raise Invalid(f"Invalid developer settings: {exc}") from None
     if secret is not None:
         if not 8 <= len(secret) <= 255 or "\x00" in secret:
-            raise ValueError("the shared secret must be 8 to 255 characters")
+            raise Invalid("Invalid developer settings: the shared secret must be 8 to 255 characters")
         changes["webhook_secret"] = secret
     return changes
 

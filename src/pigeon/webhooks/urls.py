@@ -12,8 +12,10 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from pigeon.errors import Invalid
 
-class RefusedUrl(ValueError):
+
+class RefusedUrl(Invalid):
     """A URL Pigeon will not call, with the reason."""
 
 

@@ -13,15 +13,13 @@ from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Query, Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from pigeon.accounts.service import Principal
 from pigeon.api.formats import FORMAT_KEY, render
-from pigeon.api.zoomconnect.deps import PREFIX, CurrentUser, runtime
-from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
+from pigeon.api.zoomconnect.deps import CurrentUser, runtime
 from pigeon.api.zoomconnect.params import send_time
 from pigeon.api.zoomconnect.routes import MAX_PAGE_SIZE
 from pigeon.api.zoomconnect.schemas import Body as BodyModel
@@ -29,15 +27,17 @@ from pigeon.api.zoomconnect.schemas import Text
 from pigeon.contacts import service as contacts
 from pigeon.contacts.models import Contact, Group
 from pigeon.db.paging import MAX_PAGE
-from pigeon.phone import InvalidNumber, normalise
+from pigeon.db.races import lost_races
+from pigeon.errors import Conflict, Invalid, NotFound, Reason
+from pigeon.phone import normalise
 from pigeon.runtime import Runtime
-from pigeon.sending.service import Outgoing, SendError
+from pigeon.sending.service import Outgoing
 from pigeon.templates import service as templates
 from pigeon.templates.models import Template
 from pigeon.usecases import group_send, template_send
 
 EXTENSION = "Pigeon extensions"
-router = APIRouter(prefix=PREFIX)
+router = APIRouter()
 T = TypeVar("T")
 
 
@@ -131,41 +131,20 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 @contextmanager
 def writing(request: Request, conflict: str = "A record with these values already exists") -> Iterator[Session]:
-    """A write session whose domain errors become the API's (400, 409); a race lost on a
-    unique constraint is a 409, one lost to a concurrent delete (a foreign key) a 404, never a 500."""
-    try:
-        with runtime(request).db.write() as session:
-            yield session
-    except contacts.InvalidField as exc:
-        raise ZoomError(400, Code.INVALID_REQUEST, str(exc)) from None
-    except templates.TemplateError as exc:
-        raise _template_refused(exc) from None
-    except (contacts.DuplicateContact, contacts.DuplicateGroup, templates.DuplicateTemplate) as exc:
-        raise ZoomError(409, Code.DUPLICATE, str(exc)) from None
-    except IntegrityError as exc:
-        if _unique_violation(exc):
-            raise ZoomError(409, Code.DUPLICATE, conflict) from None
-        raise ZoomError(404, Code.NOT_FOUND, "A record this request refers to no longer exists") from None
-
-
-def _unique_violation(exc: IntegrityError) -> bool:
-    """Whether the database refused a duplicate (rather than, say, a dangling foreign key)."""
-    orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
-    return state in ("23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+    """A write session in which a race lost to another writer is a refusal: a unique
+    constraint a Conflict, a concurrent delete (a foreign key) a NotFound, never a 500."""
+    with lost_races(conflict), runtime(request).db.write() as session:
+        yield session
 
 
 def _e164(rt: Runtime, raw: str | None, field: str = "contactNumber") -> str:
     if raw is None or not raw.strip():
-        raise ZoomError(400, Code.INVALID_NUMBER, f"{field} is required")
-    try:
-        return normalise(raw, rt.settings.default_region).e164
-    except InvalidNumber as exc:
-        raise ZoomError(400, Code.INVALID_NUMBER, f"Invalid mobile number: {exc}") from None
+        raise Invalid(f"{field} is required", Reason.INVALID_NUMBER)
+    return normalise(raw, rt.settings.default_region).e164
 
 
-def _not_found(what: str, ref: object) -> ZoomError:
-    return ZoomError(404, Code.NOT_FOUND, f"No {what} {ref} in your account")
+def _not_found(what: str, ref: object) -> NotFound:
+    return NotFound(f"No {what} {ref} in your account")
 
 
 def _found(value: T | None, what: str, ref: object) -> T:
@@ -178,12 +157,8 @@ def _template_id(raw: object) -> int:
     """A templateId as given in a path or body; a non-integer one names no template (404)."""
     text = str(raw).strip()
     if not re.fullmatch(r"-?[0-9]{1,19}", text):
-        raise ZoomError(404, Code.NOT_FOUND, f"No template {raw} in your account: a templateId is a whole number")
+        raise NotFound(f"No template {raw} in your account: a templateId is a whole number")
     return int(text)
-
-
-def _template_refused(exc: templates.TemplateError) -> ZoomError:
-    return ZoomError(400, Code.EMPTY_MESSAGE if exc.kind == templates.EMPTY_BODY else Code.INVALID_REQUEST, exc.detail)
 
 
 # -- contacts --------------------------------------------------------------------------------
@@ -246,8 +221,8 @@ def _membership(request: Request, user: Principal, group_id: str, contact_id: st
                 else:
                     contacts.remove_member(session, group.id, contact.id)
             break
-        except ZoomError as exc:
-            if exc.code != Code.DUPLICATE or attempt == 2:
+        except Conflict:
+            if attempt == 2:
                 raise
     return Response(status_code=200)
 
@@ -395,9 +370,9 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
     """The group's messages, prepared (``pigeon.usecases.group_send``), and a response entry for
     each member (runs in a thread)."""
     if not body.groupId:
-        raise ZoomError(400, Code.INVALID_REQUEST, "groupId is required")
+        raise Invalid("groupId is required")
     if body.message is not None and body.templateId is not None:
-        raise ZoomError(400, Code.INVALID_REQUEST, "Give either message or templateId, not both")
+        raise Invalid("Give either message or templateId, not both")
     send_at = send_time(rt, body.dateToSend)
     with rt.db.read() as session:
         group = _found(contacts.get_group(session, user.user_id, body.groupId), "group", body.groupId)
@@ -406,17 +381,10 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
                           body.templateId).body
         else:
             text = body.message
-        try:
-            prepared = group_send.prepare(session, rt.sender, group, text, campaign=body.campaign,
-                                          data_field=body.dataField, send_at=send_at)
-        except templates.TemplateError as exc:
-            raise _template_refused(exc) from None
-        except contacts.InvalidField as exc:
-            raise ZoomError(400, Code.INVALID_REQUEST, str(exc)) from None
-    if not prepared.results:
-        raise ZoomError(400, Code.INVALID_REQUEST, f"Group {group.name!r} has no contacts to send to")
+        prepared = group_send.prepare(session, rt.sender, group, text, campaign=body.campaign,
+                                      data_field=body.dataField, send_at=send_at)
     responses = [{"messageId": None, "error": result.detail, "recipientNumber": contact.number}
-                 if isinstance(result, SendError) else
+                 if isinstance(result, Invalid) else
                  {"messageId": result.id, "error": None, "recipientNumber": contact.number}
                  for contact, result in prepared.results]
     return prepared.outgoing, responses
@@ -430,21 +398,18 @@ def _group_send(rt: Runtime, user: Principal, body: SendGroupRequest) -> tuple[l
                          "all or none (402 if the credits do not cover them all).")
 async def send_group(request: Request, user: CurrentUser, body: Annotated[SendGroupRequest | None, Body()] = None) -> Response:
     rt = runtime(request)
-    try:
-        outgoing, responses = await run_in_threadpool(_group_send, rt, user, body or SendGroupRequest())
-        if outgoing:
-            await rt.batcher.submit(user, outgoing)
-    except SendError as exc:
-        raise refused(exc) from None
+    outgoing, responses = await run_in_threadpool(_group_send, rt, user, body or SendGroupRequest())
+    if outgoing:
+        await rt.batcher.submit(user, outgoing)
     return render(request, {"sendSmsResponses": responses}, "webServiceSendSmsResponses")
 
 
 def _template_send(rt: Runtime, user: Principal, body: SendTemplateRequest) -> Outgoing:
     """The template's message, prepared (``pigeon.usecases.template_send``; runs in a thread)."""
     if body.templateId is None:
-        raise ZoomError(400, Code.INVALID_REQUEST, "templateId is required")
+        raise Invalid("templateId is required")
     if body.contactId is not None and body.recipientNumber is not None:
-        raise ZoomError(400, Code.INVALID_REQUEST, "Give either recipientNumber or contactId, not both")
+        raise Invalid("Give either recipientNumber or contactId, not both")
     send_at = send_time(rt, body.dateToSend)
     with rt.db.read() as session:
         template = _found(templates.get(session, user.user_id, _template_id(body.templateId)), "template",
@@ -464,10 +429,7 @@ async def send_template(
     request: Request, user: CurrentUser, body: Annotated[SendTemplateRequest | None, Body()] = None
 ) -> Response:
     rt = runtime(request)
-    try:
-        outgoing = await run_in_threadpool(_template_send, rt, user, body or SendTemplateRequest())
-        await rt.batcher.submit(user, [outgoing])
-    except SendError as exc:
-        raise refused(exc) from None
+    outgoing = await run_in_threadpool(_template_send, rt, user, body or SendTemplateRequest())
+    await rt.batcher.submit(user, [outgoing])
     return render(request, {"messageId": outgoing.id, "error": None}, "webServiceSendSmsResponse")
 

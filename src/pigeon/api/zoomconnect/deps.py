@@ -19,12 +19,14 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import Depends, Request
 from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pigeon.accounts.service import Principal
 from pigeon.accounts.throttle import Throttle
 from pigeon.api.auth import AuthCache
-from pigeon.api.zoomconnect.errors import Code, ZoomError, error_response
+from pigeon.api.zoomconnect.errors import answer
+from pigeon.errors import PigeonError, TooMany
 from pigeon.runtime import Runtime
 
 PREFIX = "/app/api/rest/v1"
@@ -53,7 +55,7 @@ def _credentials(scope: Scope) -> tuple[str | None, str | None]:
         try:
             email, _, token = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise ZoomError(401, Code.UNAUTHORIZED, "Malformed HTTP Basic credentials") from None
+            raise HTTPException(401, "Malformed HTTP Basic credentials") from None
         return email, token
     params = QueryParams(scope["query_string"])
     return params.get("email"), params.get("token")
@@ -69,7 +71,7 @@ def _url_token(path: str) -> str | None:
 
 
 async def sign_in(scope: Scope, auth: AuthCache, throttle: Throttle) -> Principal:
-    """The caller, from the credentials of the request; ZoomError 401 or 429 when it may not go on."""
+    """The caller, from the credentials of the request; HTTPException 401, or TooMany, when it may not go on."""
     url_token = _url_token(scope["path"])
     if url_token is not None:
         email = None
@@ -77,8 +79,8 @@ async def sign_in(scope: Scope, auth: AuthCache, throttle: Throttle) -> Principa
     else:
         email, token = _credentials(scope)
         if not email or not token:
-            raise ZoomError(
-                401, Code.UNAUTHORIZED,
+            raise HTTPException(
+                401,
                 "Authentication required: send your email and API token as the headers 'email' and "
                 "'token', as HTTP Basic credentials, or as the URL parameters 'email' and 'token'",
             )
@@ -89,14 +91,13 @@ async def sign_in(scope: Scope, auth: AuthCache, throttle: Throttle) -> Principa
     wait = await anyio.to_thread.run_sync(throttle.wait, address, email)
     if wait > 0:
         seconds = str(max(1, math.ceil(wait)))
-        raise ZoomError(429, Code.TOO_MANY_REQUESTS,
-                        f"Too many failed sign-ins from this address or for this email; try again in {seconds} s",
-                        headers={"Retry-After": seconds})
+        raise TooMany(f"Too many failed sign-ins from this address or for this email; try again in {seconds} s",
+                      retry_after=int(seconds))
     found = await (auth.url_user(url_token) if url_token is not None else auth.user(email, token))
     if found is None:
         await anyio.to_thread.run_sync(throttle.failed, address, email)
         detail = "Unknown URL-sending token" if url_token is not None else "Invalid email address or API token"
-        raise ZoomError(401, Code.UNAUTHORIZED, detail)
+        raise HTTPException(401, detail)
     return found
 
 
@@ -113,9 +114,8 @@ class SignIn:
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
             try:
                 scope[PRINCIPAL_KEY] = await sign_in(scope, self.auth, self.throttle)
-            except ZoomError as exc:
-                response = error_response(Request(scope), exc.status, exc.code, exc.developer_message, exc.headers)
-                await response(scope, receive, send)
+            except (HTTPException, PigeonError) as exc:
+                await answer(Request(scope), exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

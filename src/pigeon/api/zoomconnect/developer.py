@@ -11,14 +11,12 @@ from pydantic import Field
 from starlette.responses import Response
 
 from pigeon.api.formats import render
-from pigeon.api.zoomconnect.deps import PREFIX, CurrentUser, runtime
-from pigeon.api.zoomconnect.errors import Code, ZoomError
+from pigeon.api.zoomconnect.deps import CurrentUser, runtime
 from pigeon.api.zoomconnect.schemas import Body as RequestBody
 from pigeon.api.zoomconnect.schemas import Text
 from pigeon.webhooks import service as webhooks
-from pigeon.webhooks.urls import RefusedUrl
 
-router = APIRouter(prefix=PREFIX, tags=["Pigeon extensions"])
+router = APIRouter(tags=["Pigeon extensions"])
 PATH = "/account/developer-settings"
 
 
@@ -52,11 +50,9 @@ def set_developer_settings(
 ) -> Response:
     rt = runtime(request)
     body = body or DeveloperSettingsRequest()
-    try:  # before the transaction: checking a URL looks its host up in DNS
-        changes = webhooks.check_settings(body.replyUrl, body.reportUrl, body.secret,
-                                          allow_private=rt.settings.webhooks_allow_private)
-    except (RefusedUrl, ValueError) as exc:
-        raise ZoomError(400, Code.INVALID_REQUEST, f"Invalid developer settings: {exc}") from None
+    # before the transaction: checking a URL looks its host up in DNS
+    changes = webhooks.check_settings(body.replyUrl, body.reportUrl, body.secret,
+                                      allow_private=rt.settings.webhooks_allow_private)
     with rt.db.write() as session:
         settings = webhooks.update_settings(session, user.user_id, changes)
     return render(request, _present(settings), "webServiceDeveloperSettings")

@@ -1,4 +1,5 @@
-"""Zoom Connect's error body, RestErrorDTO, and the codes Pigeon answers with.
+"""Zoom Connect's error body, RestErrorDTO, and the one table from the core's kinds of error
+(``pigeon.errors``) and HTTP's refusals to its codes and statuses.
 
 Codes 2 and 3 are the swagger's; the others are Pigeon's, listed in the README.
 """
@@ -8,11 +9,13 @@ from __future__ import annotations
 from enum import IntEnum
 from http import HTTPStatus
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pigeon.api.errors import STATUS, Refusal, headers_of
 from pigeon.api.formats import render
-from pigeon.sending.service import Problem, SendError
+from pigeon.errors import Kind, Reason
 
 
 class Code(IntEnum):
@@ -32,14 +35,6 @@ class Code(IntEnum):
     TOO_MANY_REQUESTS = 14
 
 
-PROBLEM_CODES = {
-    Problem.INVALID_NUMBER: (Code.INVALID_NUMBER, 400),
-    Problem.EMPTY_MESSAGE: (Code.EMPTY_MESSAGE, 400),
-    Problem.TOO_LONG: (Code.MESSAGE_TOO_LONG, 400),
-    Problem.INVALID_DATE: (Code.INVALID_DATE, 400),
-    Problem.INSUFFICIENT_CREDITS: (Code.INSUFFICIENT_CREDITS, 402),
-}
-
 MESSAGES = {
     Code.INVALID_REQUEST: "Invalid request",
     Code.INVALID_NUMBER: "Invalid mobile number",
@@ -56,17 +51,6 @@ MESSAGES = {
     Code.FORBIDDEN: "Forbidden",
     Code.TOO_MANY_REQUESTS: "Too many requests",
 }
-
-
-class ZoomError(Exception):
-    """An error answered as RestErrorDTO."""
-
-    def __init__(self, status: int, code: Code, developer_message: str, headers: dict[str, str] | None = None):
-        super().__init__(developer_message)
-        self.status = status
-        self.code = code
-        self.developer_message = developer_message
-        self.headers = headers
 
 
 def error_body(status: int, code: Code, developer_message: str) -> dict:
@@ -88,7 +72,41 @@ def error_response(
     return response
 
 
-def refused(exc: SendError) -> ZoomError:
-    """A send refused by the sending service, as the API's error."""
-    code, status = PROBLEM_CODES[exc.problem]
-    return ZoomError(status, code, exc.detail)
+KINDS = {
+    Kind.INVALID: Code.INVALID_REQUEST,
+    Kind.NOT_FOUND: Code.NOT_FOUND,
+    Kind.CONFLICT: Code.DUPLICATE,
+    Kind.FORBIDDEN: Code.FORBIDDEN,
+    Kind.INSUFFICIENT_CREDITS: Code.INSUFFICIENT_CREDITS,
+    Kind.UNAVAILABLE: Code.UNAVAILABLE,
+    Kind.TOO_MANY: Code.TOO_MANY_REQUESTS,
+}
+"""The code of each kind of error; its status is the kind's (``pigeon.api.errors.STATUS``)."""
+
+REASONS = {
+    Reason.INVALID_NUMBER: (Code.INVALID_NUMBER, 400),
+    Reason.EMPTY_MESSAGE: (Code.EMPTY_MESSAGE, 400),
+    Reason.TOO_LONG: (Code.MESSAGE_TOO_LONG, 400),
+    Reason.INVALID_DATE: (Code.INVALID_DATE, 400),
+    Reason.KEY_REUSED: (Code.DUPLICATE, 422),  # the IETF Idempotency-Key draft's status
+}
+"""The reasons Zoom Connect tells apart, with their own code (and status)."""
+
+STATUS_CODES = {401: Code.UNAUTHORIZED, 404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 429: Code.TOO_MANY_REQUESTS}
+"""The code of a refusal by HTTP itself; any other status is an invalid request (code 1)."""
+
+
+def code_of(refusal: Refusal) -> tuple[Code, int]:
+    """The code and status Zoom Connect answers ``refusal`` with."""
+    if isinstance(refusal, HTTPException):
+        return STATUS_CODES.get(refusal.status_code, Code.INVALID_REQUEST), refusal.status_code
+    if refusal.reason in REASONS:
+        return REASONS[refusal.reason]
+    return KINDS[refusal.kind], STATUS[refusal.kind]
+
+
+def answer(request: Request, refusal: Refusal) -> Response:
+    """RestErrorDTO for a refusal, in the request's format (``pigeon.api.errors.Answer``)."""
+    code, status = code_of(refusal)
+    detail = str(refusal.detail) if isinstance(refusal, HTTPException) else refusal.detail
+    return error_response(request, status, code, detail, headers_of(refusal))

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from pigeon.accounts import service as accounts
@@ -22,24 +23,24 @@ from pigeon.accounts.service import Principal, from_milli
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
 from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, CurrentUser, runtime
-from pigeon.api.zoomconnect.errors import Code, ZoomError, refused
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
 from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
 from pigeon.contacts import service as contacts
 from pigeon.db import utcnow
 from pigeon.delivery.queue import delete_message as delete_one
+from pigeon.errors import Invalid, NotFound, Reason
 from pigeon.messages import service as messages
 from pigeon.messages.models import Direction, Message, Status
-from pigeon.phone import InvalidNumber, normalise
+from pigeon.phone import normalise
 from pigeon.runtime import Runtime
 from pigeon.sending import idempotency
 from pigeon.sending.idempotency import Remembered
-from pigeon.sending.service import Outgoing, SendError
+from pigeon.sending.service import Outgoing
 from pigeon.text import analyse, character_analysis
 
 MAX_PAGE_SIZE = 1000
 MAX_PAGE = 1_000_000  # beyond it, offsets overflow the databases' integers
-router = APIRouter(prefix=PREFIX)
+router = APIRouter()
 
 
 # -- sending -------------------------------------------------------------------------------
@@ -62,9 +63,7 @@ async def _replayed(request: Request, user: Principal) -> tuple[Response | None,
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is None:
         return None, None
-    if not key or len(key) > idempotency.MAX_KEY or not key.isprintable():
-        raise ZoomError(400, Code.INVALID_REQUEST, f"Idempotency-Key must be 1 to {idempotency.MAX_KEY} "
-                                                   "printable characters")
+    idempotency.check_key(key)
     query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
                        if k not in CREDENTIAL_PARAMS])  # a retry may sign in another way
     digest = idempotency.request_hash(request.method, request.url.path, query, await request.body())
@@ -85,9 +84,7 @@ async def _stored(request: Request, user: Principal, key: str) -> Remembered | N
 
 
 def _replay(request: Request, found: Remembered, digest: str) -> Response:
-    if found.request_hash != digest:
-        raise ZoomError(422, Code.DUPLICATE, "This Idempotency-Key was used for a different request")
-    root, data = found.data  # type: ignore[misc]
+    root, data = idempotency.same_request(found, digest).data  # type: ignore[misc]
     response = render(request, data, root, found.status)
     response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -102,8 +99,6 @@ async def _submit(request: Request, user: Principal, batch: list[Outgoing], reme
         remember = Remembered(remember.key, remember.request_hash, 200, [root, data])
     try:
         await rt.batcher.submit(user, batch, remember)
-    except SendError as exc:
-        raise refused(exc) from None
     except idempotency.KeyTaken:
         assert remember is not None
         found = await _stored(request, user, remember.key)
@@ -118,10 +113,7 @@ async def _send_one(request: Request, user: Principal, req: SendSmsRequest, root
     if replay is not None:
         return replay
     rt = runtime(request)
-    try:
-        outgoing = _prepare(rt, req)
-    except SendError as exc:
-        raise refused(exc) from None
+    outgoing = _prepare(rt, req)
     data = shape(outgoing.id)
     return await _submit(request, user, [outgoing], remember, root, data) or render(request, data, root)
 
@@ -164,10 +156,7 @@ async def _send_many(request: Request, user: Principal, body: SendSmsRequests) -
     if replay is not None:
         return replay
     rt = runtime(request)
-    try:
-        default_at = send_time(rt, body.defaultDateToSend, "defaultDateToSend")
-    except SendError as exc:
-        raise refused(exc) from None
+    default_at = send_time(rt, body.defaultDateToSend, "defaultDateToSend")
     pace = 60.0 / body.messagesPerMinute if body.messagesPerMinute else 0.0
     start = default_at or utcnow()
     results: list[dict] = []
@@ -176,7 +165,7 @@ async def _send_many(request: Request, user: Principal, body: SendSmsRequests) -
         try:
             at = start + dt.timedelta(seconds=pace * len(accepted)) if pace else default_at
             outgoing = _prepare(rt, entry or SendSmsRequest(), at)
-        except SendError as exc:
+        except Invalid as exc:  # this one alone is refused
             results.append({"messageId": None, "error": exc.detail})
             continue
         accepted.append(outgoing)
@@ -202,7 +191,7 @@ async def _url_parameters(request: Request) -> SendSmsRequest:
         try:
             params.update(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict"))
         except UnicodeDecodeError:
-            raise ZoomError(400, Code.INVALID_REQUEST, "Invalid request: parameters must be UTF-8") from None
+            raise Invalid("Invalid request: parameters must be UTF-8") from None
     return SendSmsRequest.model_validate(params)
 
 
@@ -229,7 +218,7 @@ async def send_url_parameters(request: Request, user: CurrentUser) -> Response:
 async def send_url(request: Request, token: str) -> Response:
     user = await request.app.state.auth.url_user(token)
     if user is None:
-        raise ZoomError(401, Code.UNAUTHORIZED, "Unknown URL-sending token")
+        raise HTTPException(401, "Unknown URL-sending token")
     return await _send_one(request, user, await _url_parameters(request), "string", lambda message_id: message_id)
 
 
@@ -239,13 +228,10 @@ def _analysis(request: Request, body: AnalyseRequest | None, need_number: bool =
     rt = runtime(request)
     body = body or AnalyseRequest()
     if body.message is None:
-        raise ZoomError(400, Code.EMPTY_MESSAGE, "message is required")
+        raise Invalid("message is required", Reason.EMPTY_MESSAGE)
     region = None
     if body.recipientNumber is not None and need_number:
-        try:
-            region = normalise(body.recipientNumber, rt.settings.default_region).region
-        except InvalidNumber as exc:
-            raise ZoomError(400, Code.INVALID_NUMBER, f"Invalid mobile number: {exc}") from None
+        region = normalise(body.recipientNumber, rt.settings.default_region).region
     result = analyse(body.message)
     return {
         "characterAnalysis": character_analysis(body.message),
@@ -349,8 +335,8 @@ def _presented(session: Session, user_id: int, found: list[Message]) -> list[dic
     return [present.message(m, ids.get(party(m) or "")) for m in found]
 
 
-def _not_found(message_id: str) -> ZoomError:
-    return ZoomError(404, Code.NOT_FOUND, f"No message {message_id} in your account")
+def _not_found(message_id: str) -> NotFound:
+    return NotFound(f"No message {message_id} in your account")
 
 
 @router.get("/messages/{messageId}", summary="One of your messages")

@@ -1,0 +1,41 @@
+"""Who may do what in a team: the permissions, as plain functions of the caller and the user
+it names, raising the core's kinds of error.
+
+An administrator reaches every user of its team; anyone else only itself. A user of another
+team, like an unknown one, does not exist for the caller (``NotFound``), so ids and emails of
+other teams reveal nothing; a team-mate the caller may not reach is ``Forbidden``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pigeon.accounts.models import User
+from pigeon.accounts.service import Principal
+from pigeon.errors import Forbidden, NotFound
+
+
+def reach(caller: Principal, user: User | None, name: object) -> User:
+    """``user`` if the caller may see and change it; ``name`` is how the request named it."""
+    if user is None or user.account_id != caller.account_id:
+        raise NotFound(f"No user {name} in your team")
+    if not caller.is_admin and user.id != caller.user_id:
+        raise Forbidden(f"Only a team administrator can reach user {name}")
+    return user
+
+
+def visible(caller: Principal, users: Iterable[User]) -> list[User]:
+    """Those of ``users`` (of the caller's team) the caller may see."""
+    return [user for user in users if caller.is_admin or user.id == caller.user_id]
+
+
+def may_create_users(caller: Principal) -> None:
+    if not caller.is_admin:
+        raise Forbidden("Only a team administrator can create users")
+
+
+def may_spend(caller: Principal, source: User) -> None:
+    """Whether the caller may move credits out of ``source``'s balance: its own, or any of its
+    team's if it is an administrator."""
+    if not caller.is_admin and source.id != caller.user_id:
+        raise Forbidden("Only a team administrator can transfer another user's credits")
