@@ -199,3 +199,38 @@ def test_a_refusal_on_the_command_line_is_one_clean_line(server: Server, user: U
         done = pigeon(*args)
         assert done.returncode == 1 and said in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr and done.stderr.startswith("Error: "), done.stderr
+
+
+# -- the fast hand-over to a dialect agrees with its Mount ------------------------------------
+
+def test_dialects_hand_over_as_the_mount_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from pigeon.accounts.service import create_account
+    from pigeon.api.app import create_app
+    from pigeon.api.dialects import Dialects
+    from pigeon.config import Settings
+    from pigeon.migrations import upgrade
+    from pigeon.runtime import Runtime
+
+    url = f"sqlite:///{tmp_path / 'mount.db'}"
+    db = Database(url)
+    upgrade(db)
+    with db.write() as session:
+        new = create_account(session, "mount@example.com", credits=3)
+    settings = Settings(_env_file=None, database_url=url, demo_account=False)
+    fast = create_app(settings, runtime=Runtime(settings, db=Database(url)), deliver=False)
+    mounted = create_app(settings, runtime=Runtime(settings, db=Database(url)), deliver=False)
+    assert any(m.cls is Dialects for m in fast.user_middleware)
+    mounted.user_middleware = [m for m in mounted.user_middleware if m.cls is not Dialects]
+    signed = {"email": new.user.email, "token": new.token}
+    asks = [("GET", f"{API}/account/balance", signed), ("GET", f"{API}/account/balance.xml", signed),
+            ("GET", f"{API}/account/balance", {}), ("GET", f"{API}/no/such", signed), ("DELETE", f"{API}/sms/send", signed),
+            ("GET", f"{API}/messages/all?pageSize=0", signed), ("GET", "/health", {}), ("GET", "/app/x", {}),
+            ("GET", API, signed), ("GET", API + "x/account/balance", signed)]
+    with TestClient(fast) as a, TestClient(mounted) as b:
+        for method, path, headers in asks:
+            one, two = a.request(method, path, headers=headers), b.request(method, path, headers=headers)
+            assert (one.status_code, one.content) == (two.status_code, two.content), (method, path)
+        assert a.get(f"{API}/account/balance", headers=signed).json()["creditBalance"] == 3
+    db.dispose()

@@ -3,7 +3,7 @@ own middleware and exception handlers; ``/health``; one OpenAPI document for the
 the runtime (batcher, delivery engine, carrier) started and stopped with the server.
 
 A fourth dialect is a sub-package of ``pigeon.api`` with a ``create`` and a ``PREFIX``,
-mounted here. Outside every dialect, refusals are plain ``{"detail": ...}``."""
+mounted here. ``Dialects`` hands each dialect its requests without this app's routing. Outside every dialect, refusals are plain ``{"detail": ...}``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from starlette.types import Scope
 from pigeon import __version__
 from pigeon.accounts.service import configure_token_key
 from pigeon.api import errors, zoomconnect
+from pigeon.api.dialects import Dialects
 from pigeon.api.limits import Limits
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
@@ -50,8 +51,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
         return {"status": "ok", "version": __version__}
 
     limits = settings.limits
-    app.add_middleware(Limits, body_bytes=limits.body_bytes, header_bytes=limits.header_bytes,
-                       on_error=_refusal, mounted=(zoomconnect.PREFIX + "/",))
+    app.add_middleware(Limits, body_bytes=limits.body_bytes, header_bytes=limits.header_bytes, on_error=_refusal)
+    app.add_middleware(Dialects, mounts=[route for route in app.routes if isinstance(route, Mount)])  # outermost
     errors.install(app, errors.plain)
     _one_document(app)
     return app

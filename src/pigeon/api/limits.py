@@ -6,7 +6,7 @@ it is read; the server reads no more than that length anyway), else (chunked) as
 bytes received pass the limit, so at most the limit is ever held. The limit is ``body_bytes``,
 or the one of the longest matching path prefix in ``overrides`` (routes that take media).
 Refusals are rendered by ``on_error``, in the dialect's format. Each dialect's sub-application
-has its own ``Limits``; the server's, outermost, leaves their prefixes (``mounted``) to them.
+has its own ``Limits``; the server's holds for the paths of no dialect.
 
 ``HttpToolsProtocol``: uvicorn's httptools protocol, which buffers a header of any size
 (50 MB costs 100 MB), made to stop reading a request head past the header limit: 431, and
@@ -40,16 +40,15 @@ def header_too_large(limit: int) -> str:
 
 class Limits:
     def __init__(self, app: ASGIApp, *, body_bytes: int, header_bytes: int, on_error: OnError,
-                 overrides: dict[str, int] | None = None, mounted: tuple[str, ...] = ()):
+                 overrides: dict[str, int] | None = None):
         self.app = app
-        self.mounted = mounted
         self.body_bytes = body_bytes
         self.header_bytes = header_bytes
         self.on_error = on_error
         self.overrides = sorted((overrides or {}).items(), key=lambda item: -len(item[0]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.mounted and scope["path"].startswith(self.mounted)):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         head = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"]) + 12
