@@ -234,3 +234,59 @@ def test_dialects_hand_over_as_the_mount_does(tmp_path) -> None:  # type: ignore
             assert (one.status_code, one.content) == (two.status_code, two.content), (method, path)
         assert a.get(f"{API}/account/balance", headers=signed).json()["creditBalance"] == 3
     db.dispose()
+
+
+# -- faults an operator's trial found, in mixes ------------------------------------------------
+
+def test_a_nul_character_is_refused_per_message_on_every_database(user: User) -> None:
+    send = f"{API}/sms/send.json"
+    for field in ("message", "campaign", "dataField"):
+        body = {"recipientNumber": "+27821234567", "message": "hi", field: "a\x00b"}
+        answer = user.http.post(send, json=body)
+        assert answer.status_code == 400 and answer.json()["code"] == 1, (field, answer.text)
+        assert f"{field} cannot contain a NUL" in answer.json()["developerMessage"]
+        keyed = user.http.post(send, json=body, headers={"Idempotency-Key": f"nul-{field}"})
+        assert keyed.status_code == 400, keyed.text
+    bulk = user.http.post(f"{API}/sms/send-bulk.json", json={"sendSmsRequests": [
+        {"recipientNumber": "+27821234567", "message": "good one"},
+        {"recipientNumber": "+27821234568", "message": "n\x00ul"},
+        {"recipientNumber": "+27821234569", "message": "good two", "campaign": "c\x00"},
+        {"recipientNumber": "+27821234570", "message": "good three"},
+    ]})
+    assert bulk.status_code == 200, bulk.text
+    results = bulk.json()["sendSmsResponses"]
+    assert [bool(r["messageId"]) for r in results] == [True, False, False, True]
+    assert "NUL" in results[1]["error"] and "campaign" in results[2]["error"]
+    url = user.http.post(f"{API}/sms/send-url-parameters.json",
+                         params={"recipientNumber": "+27821234567", "message": "hi", "campaign": "a\x00b"})
+    assert url.status_code == 400 and url.json()["code"] == 1, url.text
+    assert user.http.get(f"{API}/messages/all.json").json()["totalElements"] == 2
+    assert user.http.get(f"{API}/messages/a%00b.json").json()["code"] == 7
+
+
+def test_an_item_its_model_refuses_fails_alone(user: User) -> None:
+    items = [{"recipientNumber": "+27821234567", "message": "good"}, {"recipientNumber": True, "message": "x"},
+             {"recipientNumber": ["+27821234568"], "message": "x"}, {"recipientNumber": "+27821234569", "message": {}},
+             "not an object", None, {"recipientNumber": "+27821234570", "message": "good too"}]
+    for suffix in (".json", ""):  # the lean route and the full one (no suffix, same JSON)
+        answer = user.http.post(f"{API}/sms/send-bulk{suffix}", json={"sendSmsRequests": items},
+                                headers={"Accept": "application/json"})
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["sendSmsResponses"]
+        assert [bool(r["messageId"]) for r in results] == [True, False, False, False, False, False, True]
+        assert "recipientNumber" in results[1]["error"] and "message" in results[3]["error"]
+    assert user.http.get(f"{API}/messages/all.json").json()["totalElements"] == 4
+
+
+def test_one_idempotency_key_only(user: User) -> None:
+    answer = user.http.post(f"{API}/sms/send.json", json={"recipientNumber": "+27821234567", "message": "hi"},
+                            headers=[("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")])
+    assert answer.status_code == 400 and "one Idempotency-Key" in answer.json()["developerMessage"], answer.text
+    assert user.http.get(f"{API}/messages/all.json").json()["totalElements"] == 0
+
+
+def test_a_body_that_is_not_json_says_so(user: User) -> None:
+    answer = user.http.post(f"{API}/sms/send.json", content=b'{"recipientNumber": ',
+                            headers={"Content-Type": "application/json"})
+    said = answer.json()["developerMessage"]
+    assert answer.status_code == 400 and said.startswith("Invalid request: the body is not valid JSON"), said

@@ -210,8 +210,9 @@ def test_non_admin_restrictions(user: User, subs: Callable[..., User]) -> None:
 
     error(transfer(first, user.email, first.email, 5), 403, 13)
     error(transfer(first, second.email, first.email, 5), 403, 13)
-    received = ok(transfer(first, first.email, second.email, 5))
-    assert (received["emailAddress"], received["creditBalance"]) == (second.email, 5.0)
+    given = ok(transfer(first, first.email, second.email, 5))  # its own record: not the team-mate's
+    assert (given["emailAddress"], given["creditBalance"]) == (first.email, 15.0)
+    assert second.balance() == 5.0
     assert (first.balance(), user.balance()) == (15.0, 80.0)
 
     error(first.http.get(f"{API}/account/statistics", params={"userEmailAddress": user.email}), 403, 13)
@@ -223,15 +224,19 @@ def test_non_admin_restrictions(user: User, subs: Callable[..., User]) -> None:
 
 # -- transfers -----------------------------------------------------------------------------
 
-def test_transfer_answers_with_the_receiver(user: User, subs: Callable[..., User]) -> None:
-    sub = subs()
+def test_transfer_answers_with_the_receiver_the_caller_may_see(user: User, subs: Callable[..., User]) -> None:
+    sub, mate = subs(), subs()
     received = ok(transfer(user, user.email, sub.email, 30))
     assert (received["userId"], received["creditBalance"], received["password"]) == (sub.user_id, 30.0, None)
     back = ok(transfer(user, sub.email.upper(), user.email, "10"))  # an admin moves anyone's; XML sends text
     assert (back["userId"], back["creditBalance"]) == (user.user_id, 80.0)
     assert sub.balance() == 20.0
-    assert ok(transfer(sub, sub.email, user.email, 20.0))["creditBalance"] == 100.0
-    assert sub.balance() == 0.0
+    # a member giving to the admin or a team-mate sees its own record, never theirs
+    given = ok(transfer(sub, sub.email, user.email, 15.0))
+    assert (given["userId"], given["creditBalance"]) == (sub.user_id, 5.0)
+    given = ok(transfer(sub, sub.email, mate.email, 5))
+    assert (given["userId"], given["creditBalance"]) == (sub.user_id, 0.0)
+    assert (user.balance(), mate.balance()) == (95.0, 5.0)
 
 
 @pytest.mark.parametrize("credits", [0, -5, 1.5, "1.5", "abc", "", True, None, [10], 2**31, "NaN", "Infinity"])

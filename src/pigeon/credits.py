@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
 
 from pigeon.errors import Invalid
@@ -22,7 +23,7 @@ def amount(value: object, name: str, *, whole: bool, allow_zero: bool = False) -
             raise InvalidOperation
         given = Decimal(value.strip() if isinstance(value, str) else repr(value))
     except (InvalidOperation, ValueError):
-        raise Invalid(f"{name} must be a number, not {value!r}") from None
+        raise Invalid(f"{name} must be a number, not {_shown(value)}") from None
     step = Decimal(1) if whole else Decimal("0.001")
     if (
         not given.is_finite()
@@ -33,5 +34,13 @@ def amount(value: object, name: str, *, whole: bool, allow_zero: bool = False) -
     ):
         kind = "a whole number" if whole else "a number with at most 3 decimals"
         least = "0 or more" if allow_zero else "above 0"
-        raise Invalid(f"{name} must be {kind}, {least} and up to {MAX_CREDITS}, not {value!r}")
+        raise Invalid(f"{name} must be {kind}, {least} and up to {MAX_CREDITS}, not {_shown(value)}")
     return int(given * MILLI)
+
+
+def _shown(value: object) -> str:
+    """A value as the request wrote it: JSON's spelling (true, null, "ten"), else Python's."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)

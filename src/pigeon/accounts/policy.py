@@ -24,9 +24,14 @@ def reach(caller: Principal, user: User | None, name: object) -> User:
     return user
 
 
+def sees(caller: Principal, user: User) -> bool:
+    """Whether the caller may see ``user``'s record (its balance included)."""
+    return user.account_id == caller.account_id and (caller.is_admin or user.id == caller.user_id)
+
+
 def visible(caller: Principal, users: Iterable[User]) -> list[User]:
-    """Those of ``users`` (of the caller's team) the caller may see."""
-    return [user for user in users if caller.is_admin or user.id == caller.user_id]
+    """Those of ``users`` the caller may see."""
+    return [user for user in users if sees(caller, user)]
 
 
 def may_create_users(caller: Principal) -> None:

@@ -78,7 +78,8 @@ def create_user(session: Session, caller: Principal, new: PreparedUser) -> User:
 
 def transfer(session: Session, caller: Principal, source_email: str, target_email: str, milli: int) -> User:
     """Move credits between two users of the caller's team, as the policy allows, all or
-    nothing; the receiver, with its new balance."""
+    nothing; the receiver, with its new balance, if the caller may see it, else the caller
+    itself (who gave the credits): a transfer never shows a record the policy hides."""
     if accounts.normalise_email(source_email) == accounts.normalise_email(target_email):
         raise Invalid("transferFromEmailAddress and transferToEmailAddress are the same user")
     source, target = member(session, caller, source_email), member(session, caller, target_email)
@@ -87,5 +88,6 @@ def transfer(session: Session, caller: Principal, source_email: str, target_emai
         accounts.transfer_credits(session, source.id, target.id, milli)
     except InsufficientCredits as exc:
         raise InsufficientCredits(f"{exc.detail} from {source.email}") from None
-    session.refresh(target)
-    return target
+    shown = target if policy.sees(caller, target) else source
+    session.refresh(shown)
+    return shown

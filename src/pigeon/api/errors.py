@@ -70,10 +70,7 @@ def install(app: FastAPI, answer: Answer) -> None:
         unread = _unread_body(request, exc)
         if unread is not None:
             return answer(request, HTTPException(415, unread))
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return answer(request, Invalid(f"Invalid request: {problems}"))
+        return answer(request, Invalid("Invalid request: " + "; ".join(_problem(e) for e in exc.errors())))
 
     @app.exception_handler(DataError)
     async def unstorable(request: Request, exc: DataError) -> Response:
@@ -93,6 +90,15 @@ def install(app: FastAPI, answer: Answer) -> None:
     async def unavailable(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", exc)
         return answer(request, Unavailable("The database is unavailable; try again"))
+
+
+def _problem(error: dict) -> str:
+    """One validation error as a person reads it: the field, then what is wrong with it."""
+    if error.get("type") == "json_invalid":
+        why = (error.get("ctx") or {}).get("error")
+        return f"the body is not valid JSON ({why})" if why else "the body is not valid JSON"
+    where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
+    return f"{where}: {error['msg']}"
 
 
 def _unread_body(request: Request, exc: RequestValidationError) -> str | None:

@@ -57,7 +57,10 @@ RANGES = (("sent_at", "sent_from", "sent_before", "ix_messages_list_sent"),
 
 
 def get(session: Session, user_id: int, message_id: str) -> Message | None:
-    """A message of this user's, or None: another user's message does not exist for them."""
+    """A message of this user's, or None: another user's message does not exist for them (nor
+    does an id holding NUL, which PostgreSQL could not even compare)."""
+    if "\x00" in message_id:
+        return None
     return session.scalar(select(Message).where(Message.id == message_id, Message.user_id == user_id))
 
 

@@ -24,6 +24,8 @@ from pigeon.phone import normalise
 from pigeon.pricing import PriceTable
 from pigeon.text import analyse
 
+NUL = "\x00"  # PostgreSQL cannot store it in text: refused on every database alike
+
 
 @dataclass(slots=True)
 class Outgoing:
@@ -62,6 +64,9 @@ class Sender:
         phone = normalise(to, self.default_region)
         if not isinstance(body, str) or not body.strip():
             raise Invalid("Message cannot be empty", Reason.EMPTY_MESSAGE)
+        for label, text in (("message", body), ("campaign", campaign), ("dataField", data_field), ("sender", sender)):
+            if text and NUL in text:
+                raise Invalid(f"{label} cannot contain a NUL character (\\x00)")
         analysis = analyse(body)
         if analysis.parts > self.max_parts:
             raise Invalid(

@@ -24,7 +24,7 @@ from pigeon.api.formats import render
 from pigeon.api.zoomconnect import present
 from pigeon.api.zoomconnect.deps import PREFIX, PRINCIPAL_KEY, CurrentUser, runtime
 from pigeon.api.zoomconnect.params import local_day, number_param, send_time
-from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests
+from pigeon.api.zoomconnect.schemas import AnalyseRequest, SendSmsRequest, SendSmsRequests, Unreadable
 from pigeon.contacts import service as contacts
 from pigeon.db import utcnow
 from pigeon.delivery.queue import delete_message as delete_one
@@ -60,9 +60,12 @@ CREDENTIAL_PARAMS = frozenset({"email", "token"})
 async def _replayed(request: Request, user: Principal) -> tuple[Response | None, Remembered | None]:
     """For a send with an Idempotency-Key: the first answer, if this is a retry; else what to
     remember (its data is filled in by ``_submit``)."""
-    key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is None:
+    keys = request.headers.getlist(IDEMPOTENCY_KEY)
+    if not keys:
         return None, None
+    if len(keys) > 1:
+        raise Invalid("Send one Idempotency-Key header, not several")
+    key = keys[0]
     idempotency.check_key(key)
     query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
                        if k not in CREDENTIAL_PARAMS])  # a retry may sign in another way
@@ -162,6 +165,9 @@ async def _send_many(request: Request, user: Principal, body: SendSmsRequests) -
     results: list[dict] = []
     accepted: list[Outgoing] = []
     for entry in body.sendSmsRequests or []:
+        if isinstance(entry, Unreadable):
+            results.append({"messageId": None, "error": entry.detail})
+            continue
         try:
             at = start + dt.timedelta(seconds=pace * len(accepted)) if pace else default_at
             outgoing = _prepare(rt, entry or SendSmsRequest(), at)

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 
 def _text(value: object) -> object:
@@ -36,10 +44,30 @@ class SendSmsRequest(Body):
     dateToSend: Text = Field(None, description="yyyyMMddHHmm; omit to send now", examples=["202612311200"])
 
 
+class Unreadable:
+    """An item of a list that its model refuses (a number given as ``true``, a list where text
+    belongs): it gets its own error, and the items beside it go on."""
+
+    __slots__ = ("detail",)
+
+    def __init__(self, detail: str):
+        self.detail = detail
+
+
+def _each(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        return Unreadable("Invalid request: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}" for e in exc.errors()))
+
+
 class SendSmsRequests(Body):
     """WebServiceSendSmsRequests."""
 
-    sendSmsRequests: Annotated[list[SendSmsRequest | None] | None, BeforeValidator(_list)] = Field(
+    sendSmsRequests: Annotated[
+        list[Annotated[SendSmsRequest | None, WrapValidator(_each)]] | None, BeforeValidator(_list)
+    ] = Field(
         None, max_length=10_000, description="In XML, one element per request."
     )
     defaultDateToSend: Text = None
