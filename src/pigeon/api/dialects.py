@@ -21,7 +21,8 @@ class Dialects:
 
     def __init__(self, app: ASGIApp, mounts: Iterable[Mount]):
         self.app = app
-        self.mounts = [(mount.path, mount.path + "/", mount.app) for mount in mounts]
+        ordered = sorted(mounts, key=lambda mount: -len(mount.path))  # /oauth/v2 before /oauth
+        self.mounts = [(mount.path, mount.path + "/", mount.app) for mount in ordered]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

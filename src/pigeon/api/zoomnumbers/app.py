@@ -1,0 +1,37 @@
+"""Zoom's sub-applications: the OAuth token endpoint at ``OAUTH``; the Number Management API at
+``PREFIX`` arrives with the numbers domain."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Scope
+
+from pigeon import __version__
+from pigeon.accounts.throttle import Throttle
+from pigeon.api import errors, limits
+from pigeon.api.zoomnumbers import oauth
+from pigeon.api.zoomnumbers.errors import oauth_answer
+from pigeon.config import Settings
+from pigeon.runtime import Runtime
+
+PREFIX = "/v2"
+OAUTH = "/oauth"
+
+
+def mounts(rt: Runtime, settings: Settings) -> list[tuple[str, ASGIApp]]:
+    """(prefix, sub-application) of each of Zoom's parts."""
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    token = FastAPI(title="Pigeon: Zoom OAuth", version=__version__, telemetry=off, docs_url=None, redoc_url=None)
+    token.state.runtime, token.state.throttle = rt, Throttle(rt.db, settings.signin)
+    token.include_router(oauth.router, tags=["Zoom OAuth"])
+    token.add_middleware(limits.Limits, body_bytes=settings.limits.body_bytes,
+                         header_bytes=settings.limits.header_bytes, on_error=_refusal)
+    errors.install(token, oauth_answer)
+    return [(OAUTH, token)]
+
+
+def _refusal(scope: Scope, status: int, detail: str) -> Response:
+    return oauth_answer(Request(scope), HTTPException(status, detail))

@@ -1,0 +1,53 @@
+"""Zoom's error bodies: ``{code, message}`` for the API, and OAuth's ``{reason, error}`` for the
+token endpoint; the one table from the core's kinds of error to them."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pigeon.api.errors import STATUS, Refusal, headers_of
+from pigeon.errors import Kind
+
+KINDS = {
+    Kind.INVALID: 300,  # Zoom's "validation failed"
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.FORBIDDEN: 403,
+    Kind.INSUFFICIENT_CREDITS: 402,
+    Kind.UNAVAILABLE: 503,
+    Kind.TOO_MANY: 429,
+}
+"""The ``code`` of each kind; its status is the kind's."""
+
+STATUS_CODES = {401: 124, 404: 404, 405: 405, 415: 300, 413: 300}
+"""The ``code`` of a refusal by HTTP itself (124: Zoom's "Invalid access token")."""
+
+
+def answer(request: Request, refusal: Refusal) -> Response:
+    """``{code, message}`` for a refusal (``pigeon.api.errors.Answer``)."""
+    if isinstance(refusal, HTTPException):
+        status, code, message = refusal.status_code, STATUS_CODES.get(refusal.status_code, 300), str(refusal.detail)
+    else:
+        status, code, message = STATUS[refusal.kind], KINDS[refusal.kind], refusal.detail
+    return JSONResponse({"code": code, "message": message}, status, headers_of(refusal))
+
+
+OAUTH_ERRORS = {
+    Kind.INVALID: ("invalid_request", 400),
+    Kind.TOO_MANY: ("too_many_requests", 429),
+    Kind.UNAVAILABLE: ("temporarily_unavailable", 503),
+}
+
+
+def oauth_answer(request: Request, refusal: Refusal) -> Response:
+    """OAuth's error body as Zoom writes it, ``{reason, error}`` (RFC 6749's ``error`` names)."""
+    if isinstance(refusal, HTTPException):
+        status = refusal.status_code
+        error = {401: "invalid_client", 404: "not_found", 405: "invalid_request"}.get(status, "invalid_request")
+        reason = str(refusal.detail)
+    else:
+        error, status = OAUTH_ERRORS.get(refusal.kind, ("invalid_request", STATUS[refusal.kind]))
+        reason = refusal.detail
+    return JSONResponse({"reason": reason, "error": error}, status, headers_of(refusal))

@@ -1,0 +1,91 @@
+"""``POST /oauth/token``: an access token for a client of an account, Zoom's way.
+
+The grant is ``account_credentials`` with ``account_id``, in the query string (as Zoom's docs
+write it) or the form body (as ``zoomus`` sends it); the client's id and secret come as HTTP
+Basic. The answer is ``access_token``, ``token_type`` (``bearer``), ``expires_in`` (3600),
+``scope`` and ``api_url``. Failed client checks are counted per address and per client id, as
+failed sign-ins are (``accounts.throttle``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from pigeon.db import utcnow
+from pigeon.errors import Invalid, TooMany
+from pigeon.oauth import scopes, service
+
+router = APIRouter()
+GRANT = "account_credentials"
+
+
+def _error(status: int, error: str, reason: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"reason": reason, "error": error}, status, headers)
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        client_id, colon, secret = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (client_id, secret) if colon else None
+
+
+async def _parameters(request: Request) -> dict[str, str]:
+    """The query string's parameters, then the form body's over them."""
+    params = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Invalid("The form body must be UTF-8") from None
+        params.update(parse_qsl(body, keep_blank_values=True))
+    return params
+
+
+@router.post("/token", summary="An access token for an OAuth client (grant_type=account_credentials)")
+async def token(request: Request) -> Response:
+    params = await _parameters(request)
+    grant_type, account = params.get("grant_type", ""), params.get("account_id", "")
+    if grant_type != GRANT:
+        return _error(400, "unsupported_grant_type", f"Unsupported grant type {grant_type!r}: use {GRANT!r}")
+    if not account.strip():
+        return _error(400, "invalid_request", "account_id is required")
+    credentials = _basic(request)
+    if credentials is None:
+        return _error(401, "invalid_client", "Send the client id and secret as HTTP Basic credentials",
+                      {"WWW-Authenticate": 'Basic realm="oauth"'})
+    state = request.app.state
+    address = request.client.host if request.client else None
+    client_key = "oauth:" + credentials[0]
+    wait = await run_in_threadpool(state.throttle.wait, address, client_key)
+    if wait > 0:
+        raise TooMany(f"Too many failed attempts for this client or from this address; try again in "
+                      f"{math.ceil(wait)} s", retry_after=max(1, math.ceil(wait)))
+
+    def grant() -> service.Issued | None:
+        with state.runtime.db.write() as session:
+            client = service.check_client(session, *credentials)
+            return None if client is None else service.grant_account(session, client, account, utcnow())
+
+    issued = await run_in_threadpool(grant)
+    if issued is None:
+        await run_in_threadpool(state.throttle.failed, address, client_key)
+        return _error(401, "invalid_client", "Invalid client_id or client_secret")
+    return JSONResponse({
+        "access_token": issued.token,
+        "token_type": "bearer",
+        "expires_in": issued.expires_in(utcnow()),
+        "scope": scopes.written(issued.grant.scopes),
+        "api_url": str(request.base_url).rstrip("/"),
+    }, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -1,0 +1,133 @@
+"""Plain functions over a session: OAuth clients, the tokens granted to them, and a token's
+grant when a request brings it back.
+
+A client's secret and every access token are 32 random bytes, shown once and kept as keyed
+hashes (``accounts.security``, under the same server key as API tokens). A token is found by
+its hash and is good until ``expires_at`` (an hour, as Zoom's). Checking a client's secret
+costs the same whether or not the client exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.models import Account
+from pigeon.accounts.security import NO_USER, keyed_hash, new_token
+from pigeon.accounts.service import token_key
+from pigeon.errors import Invalid, NotFound
+from pigeon.oauth import scopes as scope_rules
+from pigeon.oauth.models import OAuthClient, OAuthToken
+
+LIFETIME = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    """A client just created, with the only copy of its secret that will ever exist."""
+
+    id: str
+    secret: str
+    account_id: int
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a valid access token lets its bearer do: act for ``account_id`` with ``scopes``."""
+
+    client_id: str
+    account_id: int
+    scopes: frozenset[str]
+    expires_at: dt.datetime
+
+    def allows(self, needed: Iterable[str], *, own_account: bool = True) -> bool:
+        return scope_rules.allows(self.scopes, needed, own_account=own_account)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """An access token just granted (shown once) and its grant."""
+
+    token: str
+    grant: Grant
+
+    def expires_in(self, now: dt.datetime) -> int:
+        return max(0, int((self.grant.expires_at - now).total_seconds()))
+
+
+def create_client(session: Session, account_id: int, scopes: Iterable[str], name: str | None = None) -> NewClient:
+    """A new client of the account, holding ``scopes`` (at least one, each one a route names)."""
+    wanted = frozenset(scopes)
+    if not wanted:
+        raise Invalid("A client needs at least one scope")
+    bad = scope_rules.unknown(wanted)
+    if bad:
+        raise Invalid(f"Unknown scope(s): {', '.join(bad)}")
+    if session.get(Account, account_id) is None:
+        raise NotFound(f"No account {account_id}")
+    client_id, secret = secrets.token_urlsafe(16), new_token()
+    session.add(OAuthClient(id=client_id, account_id=account_id, name=name or f"client of account {account_id}",
+                            secret_hash=keyed_hash(token_key(session), secret), scopes=scope_rules.written(wanted)))
+    session.flush()
+    return NewClient(client_id, secret, account_id, wanted)
+
+
+def clients(session: Session, account_id: int | None = None) -> list[OAuthClient]:
+    """The clients of an account (every account's when None), oldest first."""
+    query = select(OAuthClient).order_by(OAuthClient.created_at, OAuthClient.id)
+    if account_id is not None:
+        query = query.where(OAuthClient.account_id == account_id)
+    return list(session.scalars(query))
+
+
+def revoke_client(session: Session, client_id: str) -> bool:
+    """Stop a client: it gets no new token, and the tokens it holds stop working now."""
+    client = session.get(OAuthClient, client_id)
+    if client is None:
+        return False
+    client.revoked = True
+    session.execute(delete(OAuthToken).where(OAuthToken.client_id == client_id))
+    return True
+
+
+def check_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
+    """The client, if ``secret`` is its own and it is not revoked; the same work either way."""
+    client = session.get(OAuthClient, client_id) if client_id and "\x00" not in client_id else None
+    stored = client.secret_hash if client is not None else NO_USER
+    matches = hmac.compare_digest(keyed_hash(token_key(session), secret).encode(), stored.encode())
+    return client if matches and client is not None and not client.revoked else None
+
+
+def grant_account(session: Session, client: OAuthClient, account: str, now: dt.datetime) -> Issued:
+    """An access token for a client of ``account`` (the grant ``account_credentials``), with
+    all its scopes; ``Invalid`` when the client is not that account's."""
+    if account.strip() != str(client.account_id):
+        raise Invalid(f"The client does not belong to account {account!r}")
+    token = new_token()
+    expires = now + LIFETIME
+    session.add(OAuthToken(token_hash=keyed_hash(token_key(session), token), client_id=client.id,
+                           account_id=client.account_id, scopes=client.scopes, expires_at=expires, created_at=now))
+    session.flush()
+    return Issued(token, Grant(client.id, client.account_id, scope_rules.parse(client.scopes), expires))
+
+
+def authenticate(session: Session, token: str, now: dt.datetime) -> Grant | None:
+    """The grant of a valid, unexpired access token; None for any other."""
+    if not token or len(token) > 512:
+        return None
+    row = session.get(OAuthToken, keyed_hash(token_key(session), token))
+    if row is None or row.expires_at <= now:
+        return None
+    return Grant(row.client_id, row.account_id, scope_rules.parse(row.scopes), row.expires_at)
+
+
+def purge(session: Session, now: dt.datetime) -> int:
+    """Forget expired tokens."""
+    return session.execute(delete(OAuthToken).where(OAuthToken.expires_at <= now)).rowcount
