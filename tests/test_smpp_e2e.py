@@ -244,3 +244,37 @@ def test_a_long_message_fails_when_its_parts_fail(customer: User, smsc: SmscProc
     failed = customer.wait_status(message_id, "FAILED_REFUNDED")
     assert failed["messageStatus"] == "FAILED_REFUNDED"
     assert customer.balance() == before
+
+
+def test_a_message_to_an_owned_number_lands_with_its_owner(customer: User, smsc: SmscProcess, smpp_db: Database,
+                                                           smpp_server: Server) -> None:
+    """The customer texted the phone last, but the phone answers a number another account owns."""
+    from sqlalchemy import select
+
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.numbers import service as numbers
+
+    owner = make_user(smpp_db, smpp_server)
+    with smpp_db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == owner.user_id))
+        owned = "+14152" + str(uuid.uuid4().int % 10**6).zfill(6)
+        numbers.add(session, numbers.Spec(owned), "ZA", account_id=account)
+    to = phone()
+    customer.wait_status(customer.send(to, "Anyone there?").json()["messageId"], "DELIVERED")
+    done = subprocess.run(
+        [sys.executable, "-m", "pigeon", "smsc-mo", "--control", f"http://127.0.0.1:{smsc.control}",
+         "--from", to, "--to", owned.removeprefix("+"), "Wrong number, but this one is mine"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 15
+    while True:
+        inbox = owner.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
+        if inbox or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    (message,) = inbox
+    assert message["fromNumber"] == to and message["message"] == "Wrong number, but this one is mine"
+    assert message["repliedToMessage"] is None  # the owner never texted that phone
+    mine = customer.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
+    assert not [m for m in mine if m["fromNumber"] == to]

@@ -212,6 +212,12 @@ def add_credits(session: Session, user_id: int, milli: int) -> None:
     )
 
 
+def administrator(session: Session, account_id: int) -> int | None:
+    """The id of the account's first administrator (its oldest), if it has one."""
+    return session.scalar(select(User.id).where(User.account_id == account_id, User.is_admin.is_(True))
+                          .order_by(User.id).limit(1))
+
+
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 

@@ -1,4 +1,6 @@
-"""An inbound SMS becomes an INBOUND message of the user who last texted that number."""
+"""An inbound SMS becomes an INBOUND message of the account that owns the number it came to (of
+the number's user, else the account's administrator), linked to the account's last message to
+the sender. For a number Pigeon does not own, of the user who last texted the sender."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import logging
 from sqlalchemy.orm import Session
 
 from pigeon import hooks
+from pigeon.accounts import service as accounts
 from pigeon.carriers.base import InboundSms
 from pigeon.errors import Invalid
 from pigeon.ids import new_id
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.messages.service import last_sent_to
+from pigeon.numbers import service as numbers
 from pigeon.phone import normalise
 from pigeon.text import analyse
 
@@ -29,30 +33,36 @@ def receive(
         sender = normalise(sms.sender, default_region).e164
     except Invalid:
         sender = sms.sender
-    answered = last_sent_to(session, sender)
-    if answered is None:
+    owner = numbers.owner_of(session, sms.to, default_region) if sms.to else None
+    if owner is not None:
+        answered = last_sent_to(session, sender, owner.account_id)
+        account_id, user_id = owner.account_id, owner.user_id or accounts.administrator(session, owner.account_id)
+    else:
+        answered = last_sent_to(session, sender)
+        account_id, user_id = (answered.account_id, answered.user_id) if answered is not None else (None, None)
+    if account_id is None or user_id is None:
         log.warning("inbound message from %s to %s matches no user; dropped", sender, sms.to)
         return None
     analysis = analyse(sms.body)
     message = Message(
         id=new_id(),
-        account_id=answered.account_id,
-        user_id=answered.user_id,
+        account_id=account_id,
+        user_id=user_id,
         direction=Direction.INBOUND,
         status=Status.DELIVERED,
         from_number=sender,
-        to_number=sms.to or answered.from_number or "",
+        to_number=sms.to or (answered.from_number if answered is not None else None) or "",
         body=sms.body,
         encoding=analysis.encoding,
         parts=max(1, analysis.parts),
         credit_cost=0,
-        campaign=answered.campaign,
-        data_field=answered.data_field,
+        campaign=answered.campaign if answered is not None else None,
+        data_field=answered.data_field if answered is not None else None,
         created_at=now,
         received_at=sms.at or now,
         read=False,
         deleted=False,
-        replied_to_id=answered.id,
+        replied_to_id=answered.id if answered is not None else None,
         carrier=sms.carrier,
     )
     session.add(message)

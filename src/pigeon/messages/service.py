@@ -188,11 +188,9 @@ def set_read(session: Session, user_id: int, message_id: str, read: bool) -> Mes
     return message
 
 
-def last_sent_to(session: Session, number: str) -> Message | None:
-    """The most recent outbound message to this number, from any user."""
-    return session.scalar(
-        select(Message)
-        .where(Message.to_number == number, Message.direction == Direction.OUTBOUND)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
+def last_sent_to(session: Session, number: str, account_id: int | None = None) -> Message | None:
+    """The most recent outbound message to this number, from any user (of ``account_id`` if given)."""
+    query = select(Message).where(Message.to_number == number, Message.direction == Direction.OUTBOUND)
+    if account_id is not None:
+        query = query.where(Message.account_id == account_id)
+    return session.scalar(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(1))

@@ -7,6 +7,7 @@ from pigeon.db.base import Base
 from pigeon.delivery import models as _delivery  # noqa: F401
 from pigeon.incidents import models as _incidents  # noqa: F401
 from pigeon.messages import models as _messages  # noqa: F401
+from pigeon.numbers import models as _numbers  # noqa: F401
 from pigeon.oauth import models as _oauth  # noqa: F401
 from pigeon.sending import models as _sending  # noqa: F401
 from pigeon.templates import models as _templates  # noqa: F401

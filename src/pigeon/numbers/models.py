@@ -1,0 +1,55 @@
+"""A number Pigeon owns. Unallocated numbers (no account) are the operator's pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pigeon.db import Base, utcnow
+
+
+class Kind(StrEnum):
+    LOCAL = "local"
+    MOBILE = "mobile"
+    TOLL_FREE = "toll_free"
+    SHORT_CODE = "short_code"
+    ALPHANUMERIC = "alphanumeric"  # a sender ID: sends, never receives
+
+
+class Source(StrEnum):
+    PURCHASED = "purchased"
+    BYOC = "byoc"
+    PEERING = "peering"
+    PORTED = "ported"
+
+
+class State(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"  # being ported or provisioned: neither sends nor receives yet
+
+
+class PhoneNumber(Base):
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # E.164, a short code, or a sender ID
+    kind: Mapped[str] = mapped_column(String(16))
+    sms: Mapped[bool] = mapped_column(Boolean, default=True)
+    mms: Mapped[bool] = mapped_column(Boolean, default=False)
+    voice: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=State.ACTIVE.value)
+    carrier: Mapped[str | None] = mapped_column(String(64))  # a configured carrier's name; None: the router decides
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # the account's sender when none is named
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_phone_numbers_account", "account_id", "number"),
+        Index("ix_phone_numbers_user", "user_id"),
+    )

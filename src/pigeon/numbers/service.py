@@ -1,0 +1,196 @@
+"""Plain functions over a session: the numbers Pigeon owns, who owns them, and the two
+questions the core asks of them (which number an account sends from; whose number a message
+came to).
+
+A phone number is stored in E.164 (``pigeon.phone``); a short code as its 3 to 8 digits; an
+alphanumeric sender ID as given (1 to 11 letters, digits and spaces, at least one letter). A
+number moved to another account loses its user and its place as that account's default.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.models import Account, User
+from pigeon.db import utcnow
+from pigeon.errors import Conflict, Forbidden, Invalid, NotFound, Reason
+from pigeon.numbers.models import Kind, PhoneNumber, Source, State
+from pigeon.phone import normalise
+
+SHORT_CODE = re.compile(r"[0-9]{3,8}")
+SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+PHONE_KINDS = (Kind.LOCAL, Kind.MOBILE, Kind.TOLL_FREE)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A number to add: what it is and how it is reached."""
+
+    number: str
+    kind: Kind = Kind.LOCAL
+    source: Source = Source.PURCHASED
+    sms: bool = True
+    mms: bool = False
+    voice: bool = False
+    carrier: str | None = None
+    state: State = State.ACTIVE
+
+
+def canonical(raw: object, kind: Kind, default_region: str) -> str:
+    """The stored form of a number of this kind; ``Invalid`` (INVALID_NUMBER) if it is none."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if kind in PHONE_KINDS:
+        return normalise(text, default_region).e164
+    if not isinstance(text, str):
+        raise Invalid(f"Invalid number: {raw!r} is not text", Reason.INVALID_NUMBER)
+    if kind == Kind.SHORT_CODE and SHORT_CODE.fullmatch(text):
+        return text
+    if kind == Kind.ALPHANUMERIC and SENDER_ID.fullmatch(text):
+        return text
+    rule = "3 to 8 digits" if kind == Kind.SHORT_CODE else "1 to 11 letters, digits or spaces, one a letter at least"
+    raise Invalid(f"Invalid {kind.value.replace('_', ' ')} {text!r}: it is {rule}", Reason.INVALID_NUMBER)
+
+
+def add(session: Session, spec: Spec, default_region: str, *, account_id: int | None = None,
+        user_id: int | None = None, known_carriers: Iterable[str] | None = None) -> PhoneNumber:
+    """A new number, in the operator's pool or an account's; ``Conflict`` if Pigeon has it."""
+    number = canonical(spec.number, spec.kind, default_region)
+    if spec.kind == Kind.ALPHANUMERIC and (spec.mms or spec.voice):
+        raise Invalid(f"A sender ID ({number}) sends SMS only: no MMS, no voice")
+    if spec.carrier is not None and known_carriers is not None and spec.carrier not in set(known_carriers):
+        raise Invalid(f"No carrier named {spec.carrier!r}; the configured ones are {sorted(set(known_carriers))}")
+    if find(session, number) is not None:
+        raise Conflict(f"Pigeon has the number {number} already")
+    now = utcnow()
+    row = PhoneNumber(id=secrets.token_urlsafe(16), number=number, kind=spec.kind.value, source=spec.source.value,
+                      sms=spec.sms, mms=spec.mms, voice=spec.voice, carrier=spec.carrier, state=spec.state.value,
+                      created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    if account_id is not None:
+        allocate(session, [row.id], account_id)
+    if user_id is not None:
+        assign_user(session, row, user_id)
+    return row
+
+
+def get(session: Session, number_id: str) -> PhoneNumber | None:
+    return session.get(PhoneNumber, number_id) if "\x00" not in number_id else None
+
+
+def find(session: Session, number: str) -> PhoneNumber | None:
+    """A number by its stored form."""
+    if "\x00" in number:
+        return None
+    return session.scalar(select(PhoneNumber).where(PhoneNumber.number == number))
+
+
+def numbers(session: Session, account_id: int | None = None, *, pool: bool = False) -> list[PhoneNumber]:
+    """An account's numbers (every number when None; the unallocated ones with ``pool``), in order."""
+    query = select(PhoneNumber).order_by(PhoneNumber.number)
+    if pool:
+        query = query.where(PhoneNumber.account_id.is_(None))
+    elif account_id is not None:
+        query = query.where(PhoneNumber.account_id == account_id)
+    return list(session.scalars(query))
+
+
+def allocate(session: Session, number_ids: Sequence[str], account_id: int | None) -> int:
+    """Give numbers to an account (None: back to the pool); their user and default go."""
+    if account_id is not None and session.get(Account, account_id) is None:
+        raise NotFound(f"No account {account_id}")
+    return session.execute(
+        update(PhoneNumber).where(PhoneNumber.id.in_(list(number_ids)))
+        .values(account_id=account_id, user_id=None, is_default=False, updated_at=utcnow())
+    ).rowcount
+
+
+def assign_user(session: Session, row: PhoneNumber, user_id: int | None) -> PhoneNumber:
+    """Give an account's number to one of its users (None: to nobody in particular)."""
+    if user_id is not None:
+        user = session.get(User, user_id)
+        if user is None or row.account_id is None or user.account_id != row.account_id:
+            raise Invalid(f"User {user_id} is not of the account that owns {row.number}")
+    row.user_id, row.updated_at = user_id, utcnow()
+    session.flush()
+    return row
+
+
+def make_default(session: Session, row: PhoneNumber) -> PhoneNumber:
+    """The account's sender when a send names none (one per account)."""
+    if row.account_id is None:
+        raise Invalid(f"{row.number} is in no account: allocate it first")
+    _check_sends(row)
+    session.execute(update(PhoneNumber).where(PhoneNumber.account_id == row.account_id, PhoneNumber.id != row.id)
+                    .values(is_default=False))
+    row.is_default, row.updated_at = True, utcnow()
+    session.flush()
+    return row
+
+
+def remove(session: Session, number_id: str) -> bool:
+    row = get(session, number_id)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def _check_sends(row: PhoneNumber) -> None:
+    if not row.sms:
+        raise Invalid(f"{row.number} cannot send SMS")
+    if row.state != State.ACTIVE:
+        raise Invalid(f"{row.number} is {row.state}, not active")
+
+
+def sender_for(session: Session, account_id: int, requested: str | None, default_region: str) -> PhoneNumber | None:
+    """The number an account's message goes out from: the one requested (which must be the
+    account's, active and able to send SMS), else the account's default, else None (the
+    carrier's own sender)."""
+    if requested is not None and requested.strip():
+        text = requested.strip()
+        row = find(session, text)
+        if row is None:
+            try:
+                row = find(session, normalise(text, default_region).e164)
+            except Invalid:
+                row = None
+        if row is None or row.account_id != account_id:
+            raise Forbidden(f"{text} is not one of your numbers")
+        _check_sends(row)
+        return row
+    return session.scalar(select(PhoneNumber).where(PhoneNumber.account_id == account_id,
+                                                    PhoneNumber.is_default.is_(True)))
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose a number is: an account, and the user it is assigned to if any."""
+
+    account_id: int
+    user_id: int | None
+    number_id: str
+
+
+def owner_of(session: Session, number: str, default_region: str) -> Owner | None:
+    """Whose the number a message came to is; None when Pigeon does not own it (or nobody
+    does yet, or it is not active)."""
+    row = find(session, number)
+    if row is None:
+        try:
+            row = find(session, normalise(number, default_region).e164)
+        except Invalid:
+            return None
+    if row is None or row.account_id is None or row.state != State.ACTIVE:
+        return None
+    return Owner(row.account_id, row.user_id, row.id)
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(PhoneNumber)) or 0
