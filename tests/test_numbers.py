@@ -166,3 +166,37 @@ def test_numbers_on_the_command_line(db: Database, server: Server, user: User, t
     assert pigeon("remove", number).returncode == 0
     assert number not in pigeon("list").stdout
     assert pigeon("remove", number).returncode == 1
+
+
+def test_a_sender_must_be_the_accounts_and_one_bad_job_fails_alone(db: Database, user: User, other: User) -> None:
+    import asyncio
+
+    from pigeon.accounts.service import Principal
+    from pigeon.config import Settings
+    from pigeon.messages.models import Message
+    from pigeon.sending.batcher import _accept, _Job
+    from pigeon.sending.service import Sender, accept
+
+    mine, theirs = fresh(), fresh()
+    with db.write() as session:
+        service.add(session, service.Spec(mine), "ZA", account_id=account_of(db, user))
+        service.add(session, service.Spec(theirs), "ZA", account_id=account_of(db, other))
+    me = Principal(user.user_id, account_of(db, user), user.email, True)
+    sender = Sender(Settings(_env_file=None, database_url="sqlite://", demo_account=False))
+    good = sender.prepare("+27821234567", "from mine", sender=mine.replace("+1", "001"))  # any spelling of it
+    bad = sender.prepare("+27821234567", "from theirs", sender=theirs)
+    assert good.sender == mine
+    with pytest.raises(Forbidden, match="not one of your numbers"), db.write() as session:
+        accept(session, me, [bad], utcnow())
+
+    async def merged() -> list[_Job]:  # two jobs of one user in one commit, as the batcher merges them
+        jobs = [_Job(me, [sender.prepare("+27821234568", "first")]), _Job(me, [bad]), _Job(me, [good])]
+        with db.write() as session:
+            _accept(session, jobs, utcnow())
+        return jobs
+
+    jobs = asyncio.run(merged())
+    assert [type(job.error).__name__ if job.error else None for job in jobs] == [None, "Forbidden", None]
+    with db.read() as session:
+        stored = {m.body: m.from_number for m in session.scalars(select(Message).where(Message.user_id == user.user_id))}
+    assert stored == {"first": None, "from mine": mine}  # no default yet: the first goes out with none

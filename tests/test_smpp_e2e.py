@@ -278,3 +278,21 @@ def test_a_message_to_an_owned_number_lands_with_its_owner(customer: User, smsc:
     assert message["repliedToMessage"] is None  # the owner never texted that phone
     mine = customer.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
     assert not [m for m in mine if m["fromNumber"] == to]
+
+
+def test_a_message_goes_out_from_the_accounts_default_number(customer: User, smsc: SmscProcess,
+                                                              smpp_db: Database) -> None:
+    from sqlalchemy import select
+
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.numbers import service as numbers
+
+    with smpp_db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == customer.user_id))
+        own = "+14153" + str(uuid.uuid4().int % 10**6).zfill(6)
+        numbers.make_default(session, numbers.add(session, numbers.Spec(own), "ZA", account_id=account))
+    to = phone()
+    message_id = customer.send(to, "From my own number").json()["messageId"]
+    assert customer.wait_status(message_id, "DELIVERED")["fromNumber"] == own
+    (seen,) = [m for m in smsc.messages() if m["destination"] == to.removeprefix("+")]
+    assert seen["source"] in (own, own.removeprefix("+"))

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pigeon.accounts.service import Principal
 from pigeon.cli.common import open_user
-from pigeon.errors import Conflict, InsufficientCredits, Invalid
+from pigeon.errors import Conflict, Invalid, PigeonError
 
 SHOWN_REFUSALS = 50
 
@@ -189,7 +189,7 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
     try:
         with db.write() as session:
             accept(session, principal, batch, utcnow())
-    except InsufficientCredits as exc:
+    except PigeonError as exc:
         raise click.ClickException(f"{exc.detail}; nothing was sent") from None
     credits = from_milli(sum(m.cost for m in batch))
     click.echo(f"queued {len(batch)} messages to group {group.name!r}, using {credits:g} credits")

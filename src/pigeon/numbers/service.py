@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import Account, User
@@ -67,14 +67,14 @@ def add(session: Session, spec: Spec, default_region: str, *, account_id: int | 
         raise Invalid(f"No carrier named {spec.carrier!r}; the configured ones are {sorted(set(known_carriers))}")
     if find(session, number) is not None:
         raise Conflict(f"Pigeon has the number {number} already")
+    if account_id is not None and session.get(Account, account_id) is None:
+        raise NotFound(f"No account {account_id}")
     now = utcnow()
     row = PhoneNumber(id=secrets.token_urlsafe(16), number=number, kind=spec.kind.value, source=spec.source.value,
                       sms=spec.sms, mms=spec.mms, voice=spec.voice, carrier=spec.carrier, state=spec.state.value,
-                      created_at=now, updated_at=now)
+                      account_id=account_id, is_default=False, created_at=now, updated_at=now)
     session.add(row)
     session.flush()
-    if account_id is not None:
-        allocate(session, [row.id], account_id)
     if user_id is not None:
         assign_user(session, row, user_id)
     return row
@@ -108,6 +108,7 @@ def allocate(session: Session, number_ids: Sequence[str], account_id: int | None
     return session.execute(
         update(PhoneNumber).where(PhoneNumber.id.in_(list(number_ids)))
         .values(account_id=account_id, user_id=None, is_default=False, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")  # numbers loaded in the session see it too
     ).rowcount
 
 
@@ -167,6 +168,23 @@ def sender_for(session: Session, account_id: int, requested: str | None, default
         return row
     return session.scalar(select(PhoneNumber).where(PhoneNumber.account_id == account_id,
                                                     PhoneNumber.is_default.is_(True)))
+
+
+def senders(session: Session, account_id: int, requested: set[str]) -> tuple[str | None, set[str]]:
+    """For a batch of an account's messages, in one query: the account's default sender (or
+    None), and those of the ``requested`` senders (stored forms) it may send from (its own,
+    active, able to send SMS)."""
+    query = select(PhoneNumber.number, PhoneNumber.is_default, PhoneNumber.sms, PhoneNumber.state).where(
+        PhoneNumber.account_id == account_id)
+    query = query.where(or_(PhoneNumber.is_default.is_(True), PhoneNumber.number.in_(sorted(requested)))) \
+        if requested else query.where(PhoneNumber.is_default.is_(True))
+    default, usable = None, set()
+    for number, is_default, sms, state in session.execute(query):
+        if sms and state == State.ACTIVE:
+            usable.add(number)
+            if is_default:
+                default = number
+    return default, usable & requested
 
 
 @dataclass(frozen=True, slots=True)

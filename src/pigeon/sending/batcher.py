@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from pigeon.accounts.service import Principal
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import Written, write_isolated
-from pigeon.errors import InsufficientCredits
+from pigeon.errors import PigeonError
 from pigeon.sending import idempotency
 from pigeon.sending.idempotency import Remembered
 from pigeon.sending.service import Outgoing, accept
@@ -37,7 +37,7 @@ class _Job:
     batch: list[Outgoing]
     remember: Remembered | None = None
     future: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    error: InsufficientCredits | None = None
+    error: PigeonError | None = None
 
 
 class AcceptBatcher:
@@ -70,7 +70,7 @@ class AcceptBatcher:
 
     async def submit(self, principal: Principal, batch: list[Outgoing], remember: Remembered | None = None) -> None:
         """Store, charge and queue these messages of one user (and keep ``remember``, the
-        answer to an idempotent request, with them); raises InsufficientCredits if refused, or the
+        answer to an idempotent request, with them); raises the core's refusal (insufficient credits, a sender not its own), or the
         error of the database that refused this request alone."""
         job = _Job(principal, batch, remember)
         self._pending.append(job)
@@ -138,18 +138,18 @@ def _accept(session, jobs: list[_Job], now) -> None:  # type: ignore[no-untyped-
         if len(user_jobs) > 1:
             try:
                 accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
-            except InsufficientCredits:  # refused before anything was written: take them one by one
+            except PigeonError:  # refused before anything was written: take them one by one
                 accepted = []
                 for job in user_jobs:
                     try:
                         accept(session, job.principal, job.batch, now)
                         accepted.append(job)
-                    except InsufficientCredits as exc:
+                    except PigeonError as exc:
                         job.error = exc
         else:
             try:
                 accept(session, user_jobs[0].principal, user_jobs[0].batch, now)
-            except InsufficientCredits as exc:
+            except PigeonError as exc:
                 user_jobs[0].error = exc
                 accepted = []
         idempotency.remember(session, user_id, [j.remember for j in accepted if j.remember is not None], now)

@@ -17,9 +17,10 @@ from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.config import Settings
 from pigeon.db import bulk
-from pigeon.errors import InsufficientCredits, Invalid, Reason
+from pigeon.errors import Forbidden, InsufficientCredits, Invalid, Reason
 from pigeon.ids import new_id
 from pigeon.messages.models import Direction, Status
+from pigeon.numbers import service as numbers
 from pigeon.phone import normalise
 from pigeon.pricing import PriceTable
 from pigeon.text import analyse
@@ -74,6 +75,12 @@ class Sender:
                 f"{analysis.parts} parts; at most {self.max_parts} parts are allowed",
                 Reason.TOO_LONG,
             )
+        if sender is not None:
+            sender = sender.strip()
+            try:
+                sender = normalise(sender, self.default_region).e164 if sender else None
+            except Invalid:
+                pass  # a short code or a sender ID, stored as given
         return Outgoing(
             id=new_id(),
             to=phone.e164,
@@ -97,7 +104,13 @@ USERS = User.__table__
 
 
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime) -> None:
-    """Charge, store and queue every message of the batch, or raise InsufficientCredits and store none."""
+    """Charge, store and queue every message of the batch, each from the sender it names (one
+    of the account's numbers) or the account's default number (else none: the carrier's own);
+    or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none."""
+    requested = {m.sender for m in batch if m.sender}
+    default, usable = numbers.senders(session, principal.account_id, requested)
+    if requested - usable:
+        raise Forbidden(f"{', '.join(sorted(requested - usable))} is not one of your numbers that can send SMS")
     total = sum(message.cost for message in batch)
     if total:
         charged = session.execute(
@@ -110,7 +123,7 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     account, user = principal.account_id, principal.user_id
     outbound, scheduled = Direction.OUTBOUND.value, Status.SCHEDULED.value
     bulk.insert(session, "messages", MESSAGE_COLUMNS, [
-        (m.id, account, user, outbound, scheduled, m.sender, m.to, m.body, m.encoding, m.parts,
+        (m.id, account, user, outbound, scheduled, m.sender or default, m.to, m.body, m.encoding, m.parts,
          m.cost, m.campaign, m.data_field, now, m.send_at, False, False)
         for m in batch
     ])
