@@ -14,11 +14,11 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import Account, User
-from pigeon.db import utcnow
+from pigeon.db import bulk, utcnow
 from pigeon.errors import Conflict, Forbidden, Invalid, NotFound, Reason
 from pigeon.numbers.models import Kind, PhoneNumber, Source, State
 from pigeon.phone import normalise
@@ -174,12 +174,12 @@ def senders(session: Session, account_id: int, requested: set[str]) -> tuple[str
     """For a batch of an account's messages, in one query: the account's default sender (or
     None), and those of the ``requested`` senders (stored forms) it may send from (its own,
     active, able to send SMS)."""
-    query = select(PhoneNumber.number, PhoneNumber.is_default, PhoneNumber.sms, PhoneNumber.state).where(
-        PhoneNumber.account_id == account_id)
-    query = query.where(or_(PhoneNumber.is_default.is_(True), PhoneNumber.number.in_(sorted(requested)))) \
-        if requested else query.where(PhoneNumber.is_default.is_(True))
+    wanted = sorted(requested)
+    which = f"(is_default OR number IN ({', '.join('?' * len(wanted))}))" if wanted else "is_default"
+    rows = bulk.fetch(session, f"SELECT number, is_default, sms, state FROM phone_numbers "
+                               f"WHERE account_id = ? AND {which}", [account_id, *wanted])
     default, usable = None, set()
-    for number, is_default, sms, state in session.execute(query):
+    for number, is_default, sms, state in rows:
         if sms and state == State.ACTIVE:
             usable.add(number)
             if is_default:
