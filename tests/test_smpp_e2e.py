@@ -156,25 +156,31 @@ def test_failures_reported_by_the_smsc_fail_and_refund(customer: User) -> None:
     assert customer.balance() == before
 
 
+def inject(smsc: SmscProcess, sender: str, to: str, text: str) -> None:
+    """A phone texts ``to``: a mobile-originated message injected at the SMSC (``pigeon smsc-mo``)."""
+    done = subprocess.run([sys.executable, "-m", "pigeon", "smsc-mo", "--control", f"http://127.0.0.1:{smsc.control}",
+                           "--from", sender, "--to", to, text], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def inbox(user: User, seconds: float = 15) -> list[dict]:
+    """The user's inbound messages, once there are any (or after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = user.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_a_reply_injected_at_the_smsc_arrives_as_inbound(customer: User, smsc: SmscProcess,
                                                          smpp_server: Server) -> None:
     to = phone()
     sent = customer.send(to, "Coming tonight?").json()["messageId"]
     customer.wait_status(sent, "DELIVERED")
     reply = "Yes! " + "See you at eight, I'll bring the cake. " * 5  # long: arrives in parts
-    done = subprocess.run(
-        [sys.executable, "-m", "pigeon", "smsc-mo", "--control", f"http://127.0.0.1:{smsc.control}",
-         "--from", to, "--to", "12345", reply],
-        capture_output=True, text=True, timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    deadline = time.monotonic() + 15
-    while True:
-        inbox = customer.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
-        if inbox or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    (message,) = inbox
+    inject(smsc, to, "12345", reply)
+    (message,) = inbox(customer)
     assert message["message"] == reply and message["fromNumber"] == to
     assert message["repliedToMessage"]["messageId"] == sent
 
@@ -261,23 +267,11 @@ def test_a_message_to_an_owned_number_lands_with_its_owner(customer: User, smsc:
         numbers.add(session, numbers.Spec(owned), "ZA", account_id=account)
     to = phone()
     customer.wait_status(customer.send(to, "Anyone there?").json()["messageId"], "DELIVERED")
-    done = subprocess.run(
-        [sys.executable, "-m", "pigeon", "smsc-mo", "--control", f"http://127.0.0.1:{smsc.control}",
-         "--from", to, "--to", owned.removeprefix("+"), "Wrong number, but this one is mine"],
-        capture_output=True, text=True, timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    deadline = time.monotonic() + 15
-    while True:
-        inbox = owner.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
-        if inbox or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    (message,) = inbox
+    inject(smsc, to, owned.removeprefix("+"), "Wrong number, but this one is mine")
+    (message,) = inbox(owner)
     assert message["fromNumber"] == to and message["message"] == "Wrong number, but this one is mine"
     assert message["repliedToMessage"] is None  # the owner never texted that phone
-    mine = customer.http.get(f"{API}/messages/all", params={"type": "INBOUND"}).json()["webServiceMessages"]
-    assert not [m for m in mine if m["fromNumber"] == to]
+    assert not [m for m in inbox(customer, seconds=0) if m["fromNumber"] == to]
 
 
 def test_a_message_goes_out_from_the_accounts_default_number(customer: User, smsc: SmscProcess,
