@@ -29,6 +29,8 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     INVALID_DATE = "invalid_date"
     KEY_REUSED = "key_reused"  # an idempotency key sent again with another request
+    PAGE_TOKEN = "page_token"  # a next-page token forged, or older than it may be
+    UNKNOWN_ITEM = "unknown_item"  # an item of a list the request names does not exist
 
 
 class PigeonError(Exception):

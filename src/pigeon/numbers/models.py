@@ -46,6 +46,7 @@ class PhoneNumber(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # the account's sender when none is named
+    display_name: Mapped[str | None] = mapped_column(String(64))  # a label for people
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -210,5 +210,58 @@ def owner_of(session: Session, number: str, default_region: str) -> Owner | None
     return Owner(row.account_id, row.user_id, row.id)
 
 
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which of an account's numbers a list shows (each None: any)."""
+
+    kinds: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    state: str | None = None
+    text: str | None = None  # a part of the number or of its display name
+    assigned: bool | None = None  # to a user, or to none
+
+
+def page(session: Session, account_id: int, flt: Filter, *, after: str | None, size: int) -> list[PhoneNumber]:
+    """Up to ``size`` of the account's numbers in the order of their stored form, from the one
+    after ``after`` (keyset: a walk sees each number once while others are added or removed)."""
+    query = select(PhoneNumber).where(PhoneNumber.account_id == account_id)
+    if flt.kinds is not None:
+        query = query.where(PhoneNumber.kind.in_(flt.kinds))
+    if flt.sources is not None:
+        query = query.where(PhoneNumber.source.in_(flt.sources))
+    if flt.state is not None:
+        query = query.where(PhoneNumber.state == flt.state)
+    if flt.assigned is not None:
+        query = query.where(PhoneNumber.user_id.is_not(None) if flt.assigned else PhoneNumber.user_id.is_(None))
+    if flt.text:
+        like = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where((PhoneNumber.number.like(like, escape="\\")) |
+                            (PhoneNumber.display_name.like(like, escape="\\")))
+    if after is not None:
+        query = query.where(PhoneNumber.number > after)
+    return list(session.scalars(query.order_by(PhoneNumber.number).limit(size)))
+
+
+def update_number(session: Session, row: PhoneNumber, *, display_name: str | None = None, sms: bool | None = None,
+                  voice: bool | None = None) -> PhoneNumber:
+    """Change what a request may change (None keeps it): the label and the capabilities."""
+    if display_name is not None:
+        name = display_name.strip()
+        if len(name) > 32 or "\x00" in name:
+            raise Invalid("display_name is at most 32 characters, without NUL")
+        row.display_name = name or None
+    if sms is not None:
+        if not sms and row.kind == Kind.ALPHANUMERIC:
+            raise Invalid(f"{row.number} is a sender ID: SMS is all it does")
+        row.sms = sms
+    if voice is not None:
+        if voice and row.kind in (Kind.ALPHANUMERIC, Kind.SHORT_CODE):
+            raise Invalid(f"{row.number} cannot carry voice")
+        row.voice = voice
+    row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(PhoneNumber)) or 0

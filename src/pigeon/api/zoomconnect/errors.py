@@ -89,6 +89,8 @@ REASONS = {
     Reason.TOO_LONG: (Code.MESSAGE_TOO_LONG, 400),
     Reason.INVALID_DATE: (Code.INVALID_DATE, 400),
     Reason.KEY_REUSED: (Code.DUPLICATE, 422),  # the IETF Idempotency-Key draft's status
+    Reason.PAGE_TOKEN: (Code.INVALID_REQUEST, 400),  # Zoom Connect pages by number: never raised here
+    Reason.UNKNOWN_ITEM: (Code.NOT_FOUND, 400),
 }
 """The reasons Zoom Connect tells apart, with their own code (and status)."""
 

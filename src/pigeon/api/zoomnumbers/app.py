@@ -1,5 +1,5 @@
-"""Zoom's sub-applications: the OAuth token endpoint at ``OAUTH``; the Number Management API at
-``PREFIX`` arrives with the numbers domain."""
+"""Zoom's sub-applications: the OAuth token endpoint at ``OAUTH``, and the Number Management API
+at ``PREFIX`` (bearer tokens, ``{code, message}`` errors)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.types import ASGIApp, Scope
 from pigeon import __version__
 from pigeon.accounts.throttle import Throttle
 from pigeon.api import errors, limits
-from pigeon.api.zoomnumbers import oauth
-from pigeon.api.zoomnumbers.errors import oauth_answer
+from pigeon.api.zoomnumbers import numbers, oauth
+from pigeon.api.zoomnumbers.errors import answer, oauth_answer
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
 
@@ -30,8 +30,19 @@ def mounts(rt: Runtime, settings: Settings) -> list[tuple[str, ASGIApp]]:
     token.add_middleware(limits.Limits, body_bytes=settings.limits.body_bytes,
                          header_bytes=settings.limits.header_bytes, on_error=_refusal)
     errors.install(token, oauth_answer)
-    return [(OAUTH, token)]
+    api = FastAPI(title="Pigeon: Zoom Number Management API v2", version=__version__, telemetry=off,
+                  docs_url=None, redoc_url=None)
+    api.state.runtime = rt
+    api.include_router(numbers.router, tags=["Zoom Number Management"])
+    api.add_middleware(limits.Limits, body_bytes=settings.limits.body_bytes,
+                       header_bytes=settings.limits.header_bytes, on_error=_api_refusal)
+    errors.install(api, answer)
+    return [(OAUTH, token), (PREFIX, api)]
 
 
 def _refusal(scope: Scope, status: int, detail: str) -> Response:
     return oauth_answer(Request(scope), HTTPException(status, detail))
+
+
+def _api_refusal(scope: Scope, status: int, detail: str) -> Response:
+    return answer(Request(scope), HTTPException(status, detail))

@@ -8,18 +8,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pigeon.api.errors import STATUS, Refusal, headers_of
-from pigeon.errors import Kind
+from pigeon.errors import Kind, Reason
 
 KINDS = {
-    Kind.INVALID: 300,  # Zoom's "validation failed"
-    Kind.NOT_FOUND: 404,
+    Kind.INVALID: 999,  # Zoom's "Invalid field"
+    Kind.NOT_FOUND: 100002,  # "Phone number not found": numbers are what this API finds
     Kind.CONFLICT: 409,
-    Kind.FORBIDDEN: 403,
+    Kind.FORBIDDEN: 200,  # Zoom's "No permission"
     Kind.INSUFFICIENT_CREDITS: 402,
     Kind.UNAVAILABLE: 503,
     Kind.TOO_MANY: 429,
 }
 """The ``code`` of each kind; its status is the kind's."""
+
+REASONS = {
+    Reason.PAGE_TOKEN: (1003100, 400),  # "The next page token is either invalid or has expired"
+    Reason.UNKNOWN_ITEM: (100002, 400),  # "Phone number not found", among the numbers a request lists
+    Reason.INVALID_NUMBER: (999, 400),
+    Reason.INVALID_DATE: (999, 400),
+    Reason.EMPTY_MESSAGE: (999, 400),
+    Reason.TOO_LONG: (999, 400),
+    Reason.KEY_REUSED: (409, 409),
+}
+"""The reasons that have a code of their own."""
 
 STATUS_CODES = {401: 124, 404: 404, 405: 405, 415: 300, 413: 300}
 """The ``code`` of a refusal by HTTP itself (124: Zoom's "Invalid access token")."""
@@ -29,6 +40,8 @@ def answer(request: Request, refusal: Refusal) -> Response:
     """``{code, message}`` for a refusal (``pigeon.api.errors.Answer``)."""
     if isinstance(refusal, HTTPException):
         status, code, message = refusal.status_code, STATUS_CODES.get(refusal.status_code, 300), str(refusal.detail)
+    elif refusal.reason in REASONS:
+        (code, status), message = REASONS[refusal.reason], refusal.detail
     else:
         status, code, message = STATUS[refusal.kind], KINDS[refusal.kind], refusal.detail
     return JSONResponse({"code": code, "message": message}, status, headers_of(refusal))

@@ -1,0 +1,171 @@
+"""The Zoom Number Management API's phone numbers, over real HTTP with bearer tokens, on both
+databases: the PyPI client ``zoomus`` pointed at Pigeon (``base_uri``, ``oauth_uri``); paging
+with sealed tokens (a walk, a forged, a stale and a borrowed token); filters; get, update and
+delete, all or none; scopes, the token's own account, and tenancy."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import select
+from zoomus import ZoomClient
+
+from conftest import Server, User
+from pigeon.accounts.models import User as UserRow
+from pigeon.accounts.service import token_key
+from pigeon.api.zoomnumbers import pages
+from pigeon.db import Database, utcnow
+from pigeon.numbers import service as numbers
+from pigeon.numbers.models import Kind, Source, State
+from pigeon.oauth import service as oauth
+
+READ, WRITE = "number_management_numbers:read:master", "number_management_numbers:write:master"
+BASE = "/v2/accounts/me/number_management"
+
+
+def account_of(db: Database, user: User) -> int:
+    with db.read() as session:
+        return session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+
+
+def fresh() -> str:
+    return "+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)
+
+
+def token_for(server: Server, db: Database, account: int, *scopes: str) -> str:
+    with db.write() as session:
+        client = oauth.create_client(session, account, scopes or (READ, WRITE))
+    answer = httpx.post(f"{server.url}/oauth/token", params={"grant_type": "account_credentials", "account_id": account},
+                        headers={"Authorization": "Basic " + base64.b64encode(f"{client.id}:{client.secret}".encode()).decode()})
+    return answer.json()["access_token"]
+
+
+@pytest.fixture
+def stocked(db: Database, user: User) -> tuple[int, list[str]]:
+    """The user's account with five numbers of several kinds; (account, their ids in order)."""
+    account = account_of(db, user)
+    with db.write() as session:
+        made = [numbers.add(session, numbers.Spec(fresh(), kind), "ZA", account_id=account)
+                for kind in (Kind.LOCAL, Kind.MOBILE, Kind.MOBILE, Kind.TOLL_FREE, Kind.LOCAL)]
+        made[4].state = State.PENDING.value
+        made[3].source = Source.PORTED.value
+        made.sort(key=lambda row: row.number)
+        return account, [row.id for row in made]
+
+
+def api(server: Server, token: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def test_zoomus_gets_a_token_and_lists_gets_and_updates_numbers(db: Database, server: Server, user: User,
+                                                                 stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    with db.write() as session:
+        client = oauth.create_client(session, account, [READ, WRITE])
+    zoom = ZoomClient(client.id, client.secret, str(account), base_uri=f"{server.url}/v2",
+                      oauth_uri=f"{server.url}/oauth/token")
+    listed = zoom.get_request("/accounts/me/number_management/numbers", params={"page_size": 10})
+    assert listed.status_code == 200, listed.text
+    assert [n["id"] for n in listed.json()["numbers"]] == ids and listed.json()["next_page_token"] == ""
+    one = zoom.get_request(f"/accounts/{account}/number_management/numbers/{ids[0]}")
+    assert one.status_code == 200 and one.json()["id"] == ids[0] and one.json()["capability"] == ["Messaging"]
+    changed = zoom.patch_request(f"/accounts/me/number_management/numbers/{ids[0]}",
+                                 data={"display_name": "Front desk", "capability": {"incoming": True}})
+    assert changed.status_code == 204, changed.text
+    again = zoom.get_request(f"/accounts/me/number_management/numbers/{ids[0]}").json()
+    assert again["display_name"] == "Front desk" and again["capability"] == ["Incoming", "Outgoing", "Messaging"]
+
+
+def test_a_walk_with_sealed_page_tokens(db: Database, server: Server, user: User,
+                                        stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    http = api(server, token_for(server, db, account))
+    seen, token = [], None
+    while True:
+        page = http.get(f"{BASE}/numbers", params={"page_size": 2, **({"next_page_token": token} if token else {})})
+        assert page.status_code == 200 and page.json()["page_size"] == 2, page.text
+        seen += [n["id"] for n in page.json()["numbers"]]
+        token = page.json()["next_page_token"]
+        if not token:
+            break
+        with db.write() as session:  # a number added at the top while walking is not seen twice
+            numbers.add(session, numbers.Spec("+1201" + str(2_000_000 + uuid.uuid4().int % 7_000_000)), "ZA",
+                        account_id=account)
+    assert seen[:5] == ids and len(seen) == len(set(seen))
+    first = http.get(f"{BASE}/numbers", params={"page_size": 1}).json()["next_page_token"]
+    with db.read() as session:
+        key = token_key(session)
+    stale = pages.seal(key, f"numbers:{account}:{numbers.Filter()}", "+1", utcnow() - dt.timedelta(minutes=16))
+    borrowed = http.get(f"{BASE}/numbers", params={"page_size": 1, "number_type": "Mobile"}).json()["next_page_token"]
+    for bad in (first[:-2] + ("AA" if not first.endswith("AA") else "BB"), "not-a-token", stale, borrowed):
+        answer = http.get(f"{BASE}/numbers", params={"page_size": 1, "next_page_token": bad})
+        assert answer.status_code == 400 and answer.json()["code"] == 1003100, (bad, answer.text)
+
+
+def test_filters(db: Database, server: Server, user: User, stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    http = api(server, token_for(server, db, account, READ))
+
+    def listed(**params: str) -> list[str]:
+        answer = http.get(f"{BASE}/numbers", params={"page_size": 100, **params})
+        assert answer.status_code == 200, answer.text
+        return [n["number_type"] + "/" + n["source"] + "/" + n["status"] for n in answer.json()["numbers"]]
+
+    assert sorted(listed(number_type="Mobile")) == ["Mobile/Zoom/Normal"] * 2
+    assert listed(number_source="ZoomPorted") == ["TollFree/ZoomPorted/Normal"]
+    assert listed(number_status="Pending") == ["Toll/Zoom/Pending"]
+    assert listed(number_type="ITFS") == []
+    with db.read() as session:
+        some = numbers.get(session, ids[2]).number
+    assert len(listed(keyword=some[-6:])) == 1
+    for bad in ({"number_type": "Landline"}, {"number_status": "Gone"}, {"page_size": "0"}, {"page_size": "101"},
+                {"allocated_product": "ZOOM_RADIO"}):
+        answer = http.get(f"{BASE}/numbers", params=bad)
+        assert answer.status_code == 400 and answer.json()["code"] in (999, 300), (bad, answer.text)
+
+
+def test_get_update_delete_and_their_refusals(db: Database, server: Server, user: User, other: User,
+                                              stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    http = api(server, token_for(server, db, account))
+    with db.write() as session:
+        theirs = numbers.add(session, numbers.Spec(fresh()), "ZA", account_id=account_of(db, other)).id
+    for missing in (theirs, "no-such-number", "a%00b"):
+        answer = http.get(f"{BASE}/numbers/{missing}")
+        assert answer.status_code == 404 and answer.json()["code"] == 100002, answer.text
+    too_long = http.patch(f"{BASE}/numbers/{ids[0]}", json={"display_name": "x" * 33})
+    assert too_long.status_code == 400 and too_long.json()["code"] == 999
+    assert http.patch(f"{BASE}/numbers/{theirs}", json={"display_name": "mine now"}).status_code == 404
+    partly = http.delete(f"{BASE}/numbers", params=[("numbers", ids[0]), ("numbers", theirs)])
+    assert partly.status_code == 400 and partly.json()["code"] == 100002  # nothing deleted: all or none
+    assert theirs in partly.json()["message"] and ids[0] not in partly.json()["message"]
+    assert http.get(f"{BASE}/numbers/{ids[0]}").status_code == 200
+    assert http.delete(f"{BASE}/numbers").json()["code"] == 999
+    assert http.delete(f"{BASE}/numbers", params=[("numbers", f"n{i}") for i in range(11)]).status_code == 400
+    gone = http.delete(f"{BASE}/numbers", params=[("numbers", ids[0]), ("numbers", ids[1])])
+    assert gone.status_code == 204, gone.text
+    assert [n["id"] for n in http.get(f"{BASE}/numbers").json()["numbers"]] == ids[2:]
+    with db.read() as session:
+        assert numbers.get(session, theirs) is not None
+
+
+def test_tokens_scopes_and_accounts(db: Database, server: Server, user: User, other: User,
+                                    stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    reader = api(server, token_for(server, db, account, "number_management_numbers:read"))  # own account only
+    assert reader.get(f"{BASE}/numbers").status_code == 200
+    assert reader.get(f"/v2/accounts/{account}/number_management/numbers").status_code == 200
+    cannot = reader.patch(f"{BASE}/numbers/{ids[0]}", json={"display_name": "x"})
+    assert cannot.status_code == 403 and "does not contain scopes" in cannot.json()["message"], cannot.text
+    elsewhere = api(server, token_for(server, db, account)).get(
+        f"/v2/accounts/{account_of(db, other)}/number_management/numbers")
+    assert elsewhere.status_code == 403 and elsewhere.json()["code"] == 200
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eDp5"}):
+        answer = httpx.get(f"{server.url}{BASE}/numbers", headers=headers)
+        assert answer.status_code == 401 and answer.json() == {"code": 124, "message": "Invalid access token."}
+    outside = httpx.get(f"{server.url}/v2/no/such/path")
+    assert outside.status_code == 404 and set(outside.json()) == {"code", "message"}
