@@ -200,3 +200,30 @@ def test_a_sender_must_be_the_accounts_and_one_bad_job_fails_alone(db: Database,
     with db.read() as session:
         stored = {m.body: m.from_number for m in session.scalars(select(Message).where(Message.user_id == user.user_id))}
     assert stored == {"first": None, "from mine": mine}  # no default yet: the first goes out with none
+
+
+def test_the_same_number_added_by_two_writers_at_once(db: Database, user: User) -> None:
+    """Both pass the check; the database's constraint decides, and the loser is refused cleanly."""
+    import threading
+
+    from pigeon.db.races import lost_races
+
+    number, barrier, outcomes = fresh(), threading.Barrier(2), []
+
+    def add() -> None:  # on SQLite the writes take turns (one writer); on PostgreSQL they race
+        barrier.wait(5)
+        try:
+            with lost_races("taken"), db.write() as session:
+                service.add(session, service.Spec(number), "ZA")
+            outcomes.append("added")
+        except Conflict as exc:
+            outcomes.append(exc.detail)
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) in (["added", "taken"], ["Pigeon has the number " + number + " already", "added"])
+    with db.read() as session:
+        assert len([n for n in service.numbers(session) if n.number == number]) == 1

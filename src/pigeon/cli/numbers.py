@@ -52,11 +52,14 @@ def add(number: str, kind: str, source: str, capabilities: str, carrier: str | N
     settings = load_settings()
     spec, _ = importer.spec_of({"number": number, "kind": kind, "source": source, "capabilities": capabilities,
                                 "carrier": carrier or ""})
+    from pigeon.db.races import lost_races
+
     db = open_database(settings)
-    with db.write() as session:
+    with lost_races(f"Pigeon has the number {number} already"), db.write() as session:
         row = service.add(session, spec, settings.default_region, account_id=account_id,
                           known_carriers=_carriers(settings) if carrier else None)
-        click.echo(f"{row.id}  {row.number}")
+        shown = f"{row.id}  {row.number}"
+    click.echo(shown)
 
 
 @numbers.command("import")

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from sqlalchemy.exc import IntegrityError
+
 from pigeon.db import Database
 from pigeon.errors import Invalid, PigeonError
 from pigeon.numbers import service
@@ -66,6 +68,8 @@ def import_rows(db: Database, rows: Iterable[tuple[int, dict[str, str]]], defaul
                     summary.added += 1
                 except PigeonError as exc:
                     summary.refused.append((line, row.get("number", ""), exc.detail))
+                except IntegrityError:  # added meanwhile by another writer: its savepoint undid it
+                    summary.refused.append((line, row.get("number", ""), "Pigeon has the number already"))
         if progress is not None:
             progress(len(batch[start:start + CHUNK]))
     return summary
