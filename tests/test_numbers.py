@@ -4,6 +4,7 @@ good and bad rows mixed, and the command line."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import uuid
@@ -139,7 +140,7 @@ def test_a_file_of_numbers_good_and_bad_rows_mixed(db: Database, user: User, tmp
         made = {n.number: n for n in session.scalars(select(PhoneNumber).where(PhoneNumber.number.in_(good + ["54321"])))}
     assert set(made) == {good[0], good[1], "54321"} and made[good[0]].mms and made[good[1]].account_id == account
     with pytest.raises(Invalid, match="number"):
-        list(importer.read(iter(["phone,kind\n"])))  # type: ignore[arg-type]
+        list(importer.read(io.StringIO("phone,kind\n")))
 
 
 def test_numbers_on_the_command_line(db: Database, server: Server, user: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +159,7 @@ def test_numbers_on_the_command_line(db: Database, server: Server, user: User, t
     again = pigeon("add", number)
     assert again.returncode == 1 and again.stderr.startswith("Error: Pigeon has the number"), again.stderr
     bad = pigeon("add", "12")
-    assert bad.returncode == 1 and "Invalid mobile number" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "Invalid local number" in bad.stderr and "Traceback" not in bad.stderr
     csv = tmp_path / "n.csv"
     csv.write_text(f"number,kind\n{fresh()},local\nnope,local\n")
     imported = pigeon("import", str(csv))
@@ -227,3 +228,32 @@ def test_the_same_number_added_by_two_writers_at_once(db: Database, user: User) 
     assert sorted(outcomes) in (["added", "taken"], ["Pigeon has the number " + number + " already", "added"])
     with db.read() as session:
         assert len([n for n in service.numbers(session) if n.number == number]) == 1
+
+
+def test_what_an_operators_trial_found(db: Database, user: User, other: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Re-allocating within an account keeps user and default; an import survives a row with
+    too many fields, other separators and kinds in capitals; an inbound number is kept in its
+    stored form."""
+    account = account_of(db, user)
+    number = fresh()
+    with db.write() as session:
+        row = service.add(session, service.Spec(number), "ZA", account_id=account, user_id=user.user_id)
+        service.make_default(session, row)
+        service.allocate(session, [row.id], account)  # again, to the same account
+        session.refresh(row)
+        assert (row.user_id, row.is_default) == (user.user_id, True)
+        with pytest.raises(Invalid, match="is not of account"):
+            service.assign_user(session, row, other.user_id)
+        with pytest.raises(Invalid, match="Invalid toll-free number"):
+            service.canonical("12", Kind.TOLL_FREE, "ZA")
+    first, second = fresh(), fresh()
+    path = tmp_path / "semi.csv"
+    path.write_text(f"number;kind;capabilities\n{first};MOBILE;sms\n{fresh()};mobile;sms;fax\n{second};local;\n")
+    with open(path, newline="") as stream:
+        summary = importer.import_rows(db, list(importer.read(stream)), "ZA")
+    assert summary.added == 2 and [line for line, _, _ in summary.refused] == [3], summary  # empty: sms
+    assert "too many fields" in summary.refused[0][2]
+    phone = fresh()
+    with db.write() as session:
+        stored = receive(session, InboundSms("sim", phone, " " + number.removeprefix("+1"), "hi"), utcnow(), "US")
+        assert stored is not None and stored.to_number == number and stored.user_id == user.user_id

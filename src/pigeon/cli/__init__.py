@@ -168,6 +168,7 @@ def account_create(email: str, credits: float) -> None:
         raise click.ClickException(f"a user with email {email} already exists") from None
     click.echo(f"email:     {new.user.email}")
     click.echo(f"user id:   {new.user.id}")
+    click.echo(f"account:   {new.user.account_id}")
     click.echo(f"credits:   {credits:g}")
     click.echo(f"url token: {new.url_token}")
     click.echo(new.token)

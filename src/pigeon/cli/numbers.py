@@ -49,6 +49,8 @@ def add(number: str, kind: str, source: str, capabilities: str, carrier: str | N
     """Add a number; prints its id and its stored form."""
     from pigeon.numbers import importer, service
 
+    if not capabilities.replace(",", " ").split():
+        raise click.UsageError("--capabilities needs one at least: sms, mms, voice")
     settings = load_settings()
     spec, _ = importer.spec_of({"number": number, "kind": kind, "source": source, "capabilities": capabilities,
                                 "carrier": carrier or ""})
@@ -93,6 +95,8 @@ def list_numbers(account_id: int | None, pool: bool) -> None:
     """Number, kind, capabilities, source, state, carrier, account and user."""
     from pigeon.numbers import service
 
+    if pool and account_id is not None:
+        raise click.UsageError("give --account or --pool, not both")
     db = open_database(load_settings())
     with db.read() as session:
         rows = service.numbers(session, account_id, pool=pool)
@@ -112,13 +116,16 @@ def list_numbers(account_id: int | None, pool: bool) -> None:
 @click.option("--user", "email", help="Also assign it to this user of the account.")
 @click.option("--default", "is_default", is_flag=True, help="Make it the account's sender when a send names none.")
 def allocate(number: str, account_id: int | None, email: str | None, is_default: bool) -> None:
-    """Give a number to an account (and a user of it), or back to the pool."""
+    """Give a number to an account (and a user of it), or back to the pool. Within the same
+    account, its user and its place as default stay unless changed here."""
     from sqlalchemy import select
 
     from pigeon.accounts.models import User
     from pigeon.accounts.service import normalise_email
     from pigeon.numbers import service
 
+    if account_id is None and (email or is_default):
+        raise click.UsageError("--user and --default need --account")
     settings = load_settings()
     db = open_database(settings)
     with db.write() as session:
@@ -146,5 +153,6 @@ def remove(number: str) -> None:
     db = open_database(settings)
     with db.write() as session:
         row = _found(session, number, settings.default_region)
+        stored = row.number
         service.remove(session, row.id)
-    click.echo(f"removed {number}")
+    click.echo(f"removed {stored}")

@@ -23,6 +23,16 @@ from pigeon.text import analyse
 log = logging.getLogger(__name__)
 
 
+def _stored(number: str | None, region: str) -> str | None:
+    """A number as messages keep it: E.164 when it is a phone number, else as given."""
+    if not number:
+        return None
+    try:
+        return normalise(number, region).e164
+    except Invalid:
+        return number.strip()
+
+
 def receive(
     session: Session, sms: InboundSms, now: dt.datetime, default_region: str, timezone: str = "UTC"
 ) -> Message | None:
@@ -34,6 +44,7 @@ def receive(
     except Invalid:
         sender = sms.sender
     owner = numbers.owner_of(session, sms.to, default_region) if sms.to else None
+    to = owner.number if owner is not None else _stored(sms.to, default_region)
     if owner is not None:
         answered = last_sent_to(session, sender, owner.account_id)
         account_id, user_id = owner.account_id, owner.user_id or accounts.administrator(session, owner.account_id)
@@ -51,7 +62,7 @@ def receive(
         direction=Direction.INBOUND,
         status=Status.DELIVERED,
         from_number=sender,
-        to_number=sms.to or (answered.from_number if answered is not None else None) or "",
+        to_number=to or (answered.from_number if answered is not None else None) or "",
         body=sms.body,
         encoding=analysis.encoding,
         parts=max(1, analysis.parts),

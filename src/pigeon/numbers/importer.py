@@ -27,22 +27,33 @@ class Summary:
     refused: list[tuple[int, str, str]] = field(default_factory=list)  # (line, number, reason)
 
 
+TOO_MANY = "\x00too many"  # the key a row's surplus fields are kept under
+
+
 def read(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, row) of each data row, keys lower-cased; ``Invalid`` without a number column."""
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None or "number" not in [name.strip().lower() for name in reader.fieldnames]:
+    """(line, row) of each data row, keys lower-cased, separated by commas, semicolons or tabs
+    (whichever the header uses); ``Invalid`` without a number column."""
+    header = stream.readline()
+    delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+    names = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter), [])]
+    if "number" not in names:
         raise Invalid("the file needs a header line with a 'number' column")
+    reader = csv.DictReader(stream, fieldnames=names, delimiter=delimiter, restkey=TOO_MANY)
     for row in reader:
-        yield reader.line_num, {(key or "").strip().lower(): (value or "").strip() for key, value in row.items()}
+        yield reader.line_num + 1, {key: (value.strip() if isinstance(value, str) else ",".join(value or ""))
+                                    for key, value in row.items() if key is not None}
 
 
 def spec_of(row: dict[str, str]) -> tuple[service.Spec, int | None]:
     """The number a row describes, and the account it goes to; ``Invalid`` saying why not."""
-    try:
-        kind = Kind(row.get("kind") or Kind.LOCAL.value)
-        source = Source(row.get("source") or Source.PURCHASED.value)
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
+    if row.get(TOO_MANY):
+        raise Invalid(f"too many fields: {row[TOO_MANY]!r} beyond the header's (quote a value holding a comma)")
+    kind_text, source_text = (row.get("kind") or "local").lower(), (row.get("source") or "purchased").lower()
+    if kind_text not in Kind.__members__.values():
+        raise Invalid(f"unknown kind {kind_text!r}: one of {', '.join(Kind)}")
+    if source_text not in Source.__members__.values():
+        raise Invalid(f"unknown source {source_text!r}: one of {', '.join(Source)}")
+    kind, source = Kind(kind_text), Source(source_text)
     words = set((row.get("capabilities") or "sms").replace("+", " ").replace(",", " ").lower().split())
     if words - {"sms", "mms", "voice"}:
         raise Invalid(f"unknown capabilities {sorted(words - {'sms', 'mms', 'voice'})}")

@@ -46,7 +46,11 @@ def canonical(raw: object, kind: Kind, default_region: str) -> str:
     """The stored form of a number of this kind; ``Invalid`` (INVALID_NUMBER) if it is none."""
     text = raw.strip() if isinstance(raw, str) else raw
     if kind in PHONE_KINDS:
-        return normalise(text, default_region).e164
+        try:
+            return normalise(text, default_region).e164
+        except Invalid:
+            raise Invalid(f"Invalid {kind.value.replace('_', '-')} number {raw!r}: not a valid phone number",
+                          Reason.INVALID_NUMBER) from None
     if not isinstance(text, str):
         raise Invalid(f"Invalid number: {raw!r} is not text", Reason.INVALID_NUMBER)
     if kind == Kind.SHORT_CODE and SHORT_CODE.fullmatch(text):
@@ -102,11 +106,16 @@ def numbers(session: Session, account_id: int | None = None, *, pool: bool = Fal
 
 
 def allocate(session: Session, number_ids: Sequence[str], account_id: int | None) -> int:
-    """Give numbers to an account (None: back to the pool); their user and default go."""
+    """Give numbers to an account (None: back to the pool). A number that changes account loses
+    its user and its place as default; one already the account's keeps them."""
     if account_id is not None and session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}")
+    if account_id is None:
+        moving = PhoneNumber.account_id.is_not(None)
+    else:
+        moving = PhoneNumber.account_id.is_(None) | (PhoneNumber.account_id != account_id)
     return session.execute(
-        update(PhoneNumber).where(PhoneNumber.id.in_(list(number_ids)))
+        update(PhoneNumber).where(PhoneNumber.id.in_(list(number_ids)), moving)
         .values(account_id=account_id, user_id=None, is_default=False, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")  # numbers loaded in the session see it too
     ).rowcount
@@ -115,9 +124,12 @@ def allocate(session: Session, number_ids: Sequence[str], account_id: int | None
 def assign_user(session: Session, row: PhoneNumber, user_id: int | None) -> PhoneNumber:
     """Give an account's number to one of its users (None: to nobody in particular)."""
     if user_id is not None:
+        if row.account_id is None:
+            raise Invalid(f"{row.number} is in no account: allocate it to one before giving it a user")
         user = session.get(User, user_id)
-        if user is None or row.account_id is None or user.account_id != row.account_id:
-            raise Invalid(f"User {user_id} is not of the account that owns {row.number}")
+        if user is None or user.account_id != row.account_id:
+            named = user.email if user is not None else f"user {user_id}"
+            raise Invalid(f"{named} is not of account {row.account_id}, which {row.number} belongs to")
     row.user_id, row.updated_at = user_id, utcnow()
     session.flush()
     return row
@@ -194,6 +206,7 @@ class Owner:
     account_id: int
     user_id: int | None
     number_id: str
+    number: str  # its stored form
 
 
 def owner_of(session: Session, number: str, default_region: str) -> Owner | None:
@@ -207,7 +220,7 @@ def owner_of(session: Session, number: str, default_region: str) -> Owner | None
             return None
     if row is None or row.account_id is None or row.state != State.ACTIVE:
         return None
-    return Owner(row.account_id, row.user_id, row.id)
+    return Owner(row.account_id, row.user_id, row.id, row.number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ async def _parameters(request: Request) -> dict[str, str]:
 async def token(request: Request) -> Response:
     params = await _parameters(request)
     grant_type, account = params.get("grant_type", ""), params.get("account_id", "")
+    if not grant_type:
+        return _error(400, "invalid_request", f"grant_type is required ({GRANT!r}), in the query string or a "
+                                              "form body (application/x-www-form-urlencoded)")
     if grant_type != GRANT:
         return _error(400, "unsupported_grant_type", f"Unsupported grant type {grant_type!r}: use {GRANT!r}")
     if not account.strip():
@@ -81,11 +84,12 @@ async def token(request: Request) -> Response:
     issued = await run_in_threadpool(grant)
     if issued is None:
         await run_in_threadpool(state.throttle.failed, address, client_key)
-        return _error(401, "invalid_client", "Invalid client_id or client_secret")
+        return _error(401, "invalid_client", "Invalid client_id or client_secret",
+                      {"WWW-Authenticate": 'Basic realm="oauth"'})
     return JSONResponse({
         "access_token": issued.token,
         "token_type": "bearer",
-        "expires_in": issued.expires_in(utcnow()),
+        "expires_in": int(service.LIFETIME.total_seconds()),  # just granted
         "scope": scopes.written(issued.grant.scopes),
         "api_url": str(request.base_url).rstrip("/"),
     }, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
