@@ -99,6 +99,9 @@ class Server:
             PIGEON_WEBHOOKS__POLL_INTERVAL="0.05",
             PIGEON_WEBHOOKS__PER_RECEIVER="4",  # so that a slow receiver fills its lane,
             PIGEON_WEBHOOKS__IN_FLIGHT="8",  # and could fill every slot but for the lanes
+            PIGEON_RATE_LIMITS__LIGHT="1000",  # the shared server's tests go fast; test_zoom_numbers
+            PIGEON_RATE_LIMITS__MEDIUM="1000",  # starts servers of its own with low limits
+            PIGEON_RATE_LIMITS__HEAVY="1000",
         )
         env.update(self.extra_env)
         return env

@@ -70,6 +70,17 @@ class LimitSettings(BaseModel):
     header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request line and headers, in all.")
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per account per second for each of Zoom's rate-limit labels (Number Management
+    API), counted in the database so that they hold across processes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    light: int = Field(30, ge=1, description="LIGHT routes: requests per second per account.")
+    medium: int = Field(20, ge=1, description="MEDIUM routes: requests per second per account.")
+    heavy: int = Field(10, ge=1, description="HEAVY routes: requests per second per account.")
+
+
 class SigninSettings(BaseModel):
     """Failed sign-ins, counted in the database per client address and per email (pigeon.accounts.throttle)."""
 
@@ -117,6 +128,7 @@ class Settings(BaseSettings):
     )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     signin: SigninSettings = Field(default_factory=SigninSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     token_key: SecretStr | None = Field(
         None, description="HMAC key for stored API and URL tokens; unset: a random key kept in the database."
     )

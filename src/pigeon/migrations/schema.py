@@ -9,6 +9,7 @@ from pigeon.incidents import models as _incidents  # noqa: F401
 from pigeon.messages import models as _messages  # noqa: F401
 from pigeon.numbers import models as _numbers  # noqa: F401
 from pigeon.oauth import models as _oauth  # noqa: F401
+from pigeon.ratelimits import models as _ratelimits  # noqa: F401
 from pigeon.sending import models as _sending  # noqa: F401
 from pigeon.templates import models as _templates  # noqa: F401
 from pigeon.webhooks import models as _webhooks  # noqa: F401

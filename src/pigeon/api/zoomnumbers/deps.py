@@ -4,11 +4,14 @@ names, reached with the scopes the route lists.
 ``/accounts/me/...`` and ``/accounts/{own id}/...`` are the token's own account: a scope in its
 ``:master`` form or without it admits the route. Another account is reached only by a
 ``:master`` scope over accounts under the token's (resellers: the next step; until then no
-token reaches another account: 403, code 200).
+token reaches another account: 403, code 200). Each route counts against the account's rate
+for its label (``settings.rate_limits``), in the database: the limit holds across processes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
@@ -19,9 +22,13 @@ from pigeon.db import utcnow
 from pigeon.errors import Forbidden
 from pigeon.oauth import service
 from pigeon.oauth.service import Grant
+from pigeon.ratelimits import service as ratelimits
 from pigeon.runtime import Runtime
 
 INVALID_TOKEN = "Invalid access token."
+WINDOW = dt.timedelta(seconds=1)
+PURGE_EVERY = 60.0
+_purged = 0.0
 
 
 def runtime(request: Request) -> Runtime:
@@ -45,9 +52,10 @@ async def grant_of(request: Request) -> Grant:
     return grant
 
 
-def scoped(*needed: str) -> Callable[[Request, str], Awaitable[int]]:
+def scoped(*needed: str, label: str = "LIGHT") -> Callable[[Request, str], Awaitable[int]]:
     """A dependency: the id of the account the path names, once the token may act on it with
-    one of ``needed`` (the route's classic and granular scopes)."""
+    one of ``needed`` (the route's classic and granular scopes), and once the request is within
+    the account's rate for the route's ``label`` (LIGHT, MEDIUM, HEAVY)."""
 
     async def account(request: Request, accountId: str) -> int:
         grant = await grant_of(request)
@@ -55,6 +63,29 @@ def scoped(*needed: str) -> Callable[[Request, str], Awaitable[int]]:
             raise Forbidden(f"You do not have permission to reach account {accountId}")
         if not grant.allows(needed, own_account=True):
             raise Forbidden(f"Invalid access token, does not contain scopes:[{', '.join(needed)}]")
+        await _within_rate(request, grant.account_id, label)
         return grant.account_id
 
     return account
+
+
+async def _within_rate(request: Request, account: int, label: str) -> None:
+    """Count the request against the account's per-second rate for ``label``; 429 with
+    Retry-After and Zoom's X-RateLimit-* headers past it."""
+    rt = runtime(request)
+    limit = getattr(rt.settings.rate_limits, label.lower())
+
+    def count() -> ratelimits.Decision:
+        global _purged
+        now = utcnow()
+        with rt.db.write() as session:
+            if time.monotonic() - _purged > PURGE_EVERY:  # old windows, now and then, by index
+                _purged = time.monotonic()
+                ratelimits.purge(session, now - dt.timedelta(minutes=1))
+            return ratelimits.hit(session, f"zoom:{account}:{label}", limit, WINDOW, now)
+
+    decision = await run_in_threadpool(count)
+    if not decision.allowed:
+        raise HTTPException(429, "You have reached the maximum per-second rate limit for this API. Try again later.", {
+            "Retry-After": str(decision.retry_after), "X-RateLimit-Category": label.title(),
+            "X-RateLimit-Type": "QPS", "X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": "0"})

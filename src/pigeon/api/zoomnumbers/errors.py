@@ -32,7 +32,7 @@ REASONS = {
 }
 """The reasons that have a code of their own."""
 
-STATUS_CODES = {401: 124, 404: 404, 405: 405, 415: 300, 413: 300}
+STATUS_CODES = {401: 124, 404: 404, 405: 405, 415: 300, 413: 300, 429: 429}
 """The ``code`` of a refusal by HTTP itself (124: Zoom's "Invalid access token")."""
 
 

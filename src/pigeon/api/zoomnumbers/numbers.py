@@ -145,7 +145,7 @@ def update_number(request: Request, phoneNumberId: str,
 
 @router.delete("/numbers", operation_id="DeleteNumbers", status_code=204, summary="Delete phone numbers")
 def delete_numbers(request: Request,
-                   account: Annotated[int, Depends(scoped(WRITE, "number_management:delete:numbers:master"))],
+                   account: Annotated[int, Depends(scoped(WRITE, "number_management:delete:numbers:master", label="MEDIUM"))],
                    numbers_: Annotated[list[str] | None, Query(alias="numbers")] = None) -> Response:
     wanted = list(dict.fromkeys(numbers_ or []))
     if not wanted:
