@@ -290,3 +290,43 @@ def test_a_message_goes_out_from_the_accounts_default_number(customer: User, sms
     assert customer.wait_status(message_id, "DELIVERED")["fromNumber"] == own
     (seen,) = [m for m in smsc.messages() if m["destination"] == to.removeprefix("+")]
     assert seen["source"] in (own, own.removeprefix("+"))
+
+
+def test_stop_over_smpp_is_confirmed_obeyed_and_undone_by_start(customer: User, smsc: SmscProcess,
+                                                                smpp_db: Database) -> None:
+    """A phone texts STOP to the customer's number through the SMSC: the confirmation comes
+    back over SMPP from that number; the next send through the API is FAILED_OPTOUT and
+    reaches no carrier; START restores sending."""
+    from sqlalchemy import select
+
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.numbers import service as numbers
+
+    with smpp_db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == customer.user_id))
+        own = "+14154" + str(uuid.uuid4().int % 10**6).zfill(6)
+        numbers.make_default(session, numbers.add(session, numbers.Spec(own), "ZA", account_id=account))
+    to = phone()
+    customer.wait_status(customer.send(to, "Our offers this week").json()["messageId"], "DELIVERED")
+
+    def at_smsc() -> list[dict]:
+        return [m for m in smsc.messages() if m["destination"] == to.removeprefix("+")]
+
+    inject(smsc, to, own.removeprefix("+"), "STOP")
+    deadline = time.monotonic() + 15
+    while len(at_smsc()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    confirmation = at_smsc()[-1]
+    assert "unsubscribed" in confirmation["text"] and confirmation["source"] in (own, own.removeprefix("+"))
+    blocked = customer.send(to, "One more offer").json()["messageId"]
+    assert customer.wait_status(blocked, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"
+    time.sleep(0.5)
+    assert len(at_smsc()) == 2  # the offer never reached the carrier
+    inject(smsc, to, own.removeprefix("+"), "start")
+    deadline = time.monotonic() + 15
+    while len(at_smsc()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "subscribed again" in at_smsc()[-1]["text"]
+    back = customer.send(to, "Welcome back").json()["messageId"]
+    customer.wait_status(back, "DELIVERED")
+    assert at_smsc()[-1]["text"] == "Welcome back"

@@ -54,6 +54,7 @@ TRANSITIONS: dict[Status, dict[Change, frozenset[Status]]] = {
 FINAL = frozenset(status for status, changes in TRANSITIONS.items() if not changes)
 """Statuses nothing changes any more: a delivery report is due when a message reaches one."""
 INITIAL = S.SCHEDULED  # an outbound message as it is accepted; an inbound one is stored DELIVERED
+OPTED_OUT = S.FAILED_OPTOUT  # one accepted to a phone that opted out: final from the start, never queued
 
 
 class IllegalChange(ValueError):

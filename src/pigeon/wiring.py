@@ -9,12 +9,14 @@ transaction, when a message becomes final or arrives (``pigeon.hooks``).
 from __future__ import annotations
 
 from pigeon import hooks
+from pigeon.usecases import keywords
 from pigeon.webhooks.service import reply_event, report_events
 
 
 def install() -> None:
-    """Subscribe the reactions (once; a second call does nothing)."""
-    hooks.install(__name__, finished=[report_events], received=[reply_event])
+    """Subscribe the reactions (once; a second call does nothing): webhooks, and the answer to
+    a consent keyword."""
+    hooks.install(__name__, finished=[report_events], received=[reply_event, keywords.on_received])
 
 
 install()

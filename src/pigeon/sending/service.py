@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from pigeon import hooks
 from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.config import Settings
+from pigeon.consent import service as consent
 from pigeon.db import bulk
 from pigeon.errors import Forbidden, InsufficientCredits, Invalid, Reason
 from pigeon.ids import new_id
+from pigeon.lifecycle import OPTED_OUT
 from pigeon.messages.models import Direction, Status
 from pigeon.numbers import service as numbers
 from pigeon.phone import normalise
@@ -42,6 +45,7 @@ class Outgoing:
     data_field: str | None = None
     send_at: dt.datetime | None = None  # naive UTC; None means now
     sender: str | None = None
+    answers_keyword: bool = False  # the one answer to a STOP, START or HELP: sent whatever the consent
 
 
 class Sender:
@@ -106,12 +110,19 @@ USERS = User.__table__
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime) -> None:
     """Charge, store and queue every message of the batch, each from the sender it names (one
     of the account's numbers) or the account's default number (else none: the carrier's own);
-    or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none."""
+    or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none.
+
+    A message to a phone that opted out of its sender's scope (``pigeon.consent``) is stored
+    FAILED_OPTOUT, uncharged and never queued, and its report is due at once (``hooks.finished``)."""
+    account, user = principal.account_id, principal.user_id
     requested = {m.sender for m in batch if m.sender}
-    default, usable = numbers.senders(session, principal.account_id, requested)
+    default, usable = numbers.senders(session, account, requested)
     if requested - usable:
         raise Forbidden(f"{', '.join(sorted(requested - usable))} is not one of your numbers that can send SMS")
-    total = sum(message.cost for message in batch)
+    scopes = {m.id: consent.scope(account, m.sender or default) for m in batch}
+    out = consent.opted_out(session, [(scopes[m.id], m.to) for m in batch if not m.answers_keyword])
+    blocked = {m.id for m in batch if not m.answers_keyword and (scopes[m.id], m.to) in out}
+    total = sum(message.cost for message in batch if message.id not in blocked)
     if total:
         charged = session.execute(
             update(USERS)
@@ -120,13 +131,15 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
         ).rowcount
         if not charged:
             raise InsufficientCredits(f"Insufficient credits: this send costs {from_milli(total):g} credits")
-    account, user = principal.account_id, principal.user_id
-    outbound, scheduled = Direction.OUTBOUND.value, Status.SCHEDULED.value
+    outbound, scheduled, opted_out = Direction.OUTBOUND.value, Status.SCHEDULED.value, OPTED_OUT.value
     bulk.insert(session, "messages", MESSAGE_COLUMNS, [
-        (m.id, account, user, outbound, scheduled, m.sender or default, m.to, m.body, m.encoding, m.parts,
-         m.cost, m.campaign, m.data_field, now, m.send_at, False, False)
+        (m.id, account, user, outbound, opted_out if m.id in blocked else scheduled, m.sender or default, m.to,
+         m.body, m.encoding, m.parts, 0 if m.id in blocked else m.cost, m.campaign, m.data_field, now, m.send_at,
+         False, False)
         for m in batch
     ])
     bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts"), [
-        (m.id, max(m.send_at or now, now), 0) for m in batch
+        (m.id, max(m.send_at or now, now), 0) for m in batch if m.id not in blocked
     ])
+    if blocked:
+        hooks.finished(session, sorted(blocked), now)

@@ -1,0 +1,99 @@
+"""Consent: STOP, START and HELP obeyed whichever way a message goes (pigeon.consent and the
+keyword's answer in pigeon.usecases.keywords), on both databases: the keywords, the opt-outs
+of a scope, a send to an opted-out phone (FAILED_OPTOUT, uncharged, never queued, a report
+due) beside sends that go, and the answer to each keyword."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from conftest import API, Server, User
+from pigeon.consent import keywords
+from pigeon.consent import service as consent
+from pigeon.consent.models import KeywordEvent
+from pigeon.db import Database, utcnow
+from pigeon.delivery.models import QueueEntry
+from pigeon.messages.models import Message
+from pigeon.webhooks.models import WebhookEvent
+
+
+def phone() -> str:
+    return "+2782" + str(1_000_000 + uuid.uuid4().int % 8_000_000)
+
+
+@pytest.mark.parametrize("text,word", [
+    ("STOP", "STOP"), (" stop ", "STOP"), ("Opt  Out", "OPT OUT"), ("optout", "OPTOUT"), ("unsubscribe\n", "UNSUBSCRIBE"),
+    ("Start", "START"), ("yes", "YES"), ("UNSTOP", "UNSTOP"), ("help", "HELP"), ("Info", "INFO"),
+    ("please stop texting me", None), ("STOP!", None), ("", None), (None, None), ("stopp", None),
+])
+def test_keywords(text: str | None, word: str | None) -> None:
+    assert keywords.keyword(text) == word
+
+
+def test_acting_on_keywords_keeps_every_event(db: Database, user: User) -> None:
+    with db.read() as session:
+        account = session.scalar(select(Message.account_id).limit(1)) or 1
+    who, where = phone(), consent.scope(account, "+14155550100")
+    with db.write() as session:
+        assert consent.act(session, account, "+14155550100", who, "hello", utcnow()) is None
+        stopped = consent.act(session, account, "+14155550100", who, "Stop", utcnow())
+        assert stopped is not None and stopped.action == keywords.Action.OPT_OUT and "START" in stopped.answer
+        consent.act(session, account, "+14155550100", who, "STOPALL", utcnow())  # twice: still one opt-out
+        assert consent.opted_out(session, [(where, who), (consent.scope(account, None), who)]) == {(where, who)}
+        helped = consent.act(session, account, "+14155550100", who, "help", utcnow())
+        assert helped is not None and "STOP" in helped.answer
+        assert consent.opted_out(session, [(where, who)]) == {(where, who)}  # HELP changes nothing
+        consent.act(session, account, "+14155550100", who, "start", utcnow())
+        assert consent.opted_out(session, [(where, who)]) == set()
+        kept = session.scalars(select(KeywordEvent.keyword).where(KeywordEvent.phone == who)
+                               .order_by(KeywordEvent.id)).all()
+    assert kept == ["STOP", "STOPALL", "HELP", "START"]
+
+
+def reply(server: Server, sender: str, text: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "pigeon", "simulate", "reply", "--from", sender, "--message", text],
+                          env=server.env, cwd=server.workdir, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def status_of(user: User, message_id: str, wanted: str, seconds: float = 10) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = user.http.get(f"{API}/messages/{message_id}.json").json()
+        if found.get("messageStatus") == wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_stop_then_start_through_the_api(db: Database, server: Server, user: User) -> None:
+    user.http.post(f"{API}/account/developer-settings", json={"reportUrl": "http://127.0.0.1:9/reports"})
+    them, others = phone(), [phone(), phone()]
+    first = user.send(them, "Hello").json()["messageId"]
+    assert status_of(user, first, "DELIVERED")["messageStatus"] == "DELIVERED"
+    reply(server, them, "  stop ")  # to the carrier's number: the account's own scope
+    with db.read() as session:
+        answers = session.scalars(select(Message).where(Message.to_number == them, Message.body.like("You are unsub%"))).all()
+    assert len(answers) == 1 and answers[0].credit_cost == 0  # the one confirmation, uncharged
+    before = user.balance()
+    bulk = user.http.post(f"{API}/sms/send-bulk.json", json={"sendSmsRequests": [
+        {"recipientNumber": others[0], "message": "goes"}, {"recipientNumber": them, "message": "must not go"},
+        {"recipientNumber": others[1], "message": "goes too"}]}).json()["sendSmsResponses"]
+    assert all(r["messageId"] and r["error"] is None for r in bulk)  # accepted, each with its id
+    blocked = status_of(user, bulk[1]["messageId"], "FAILED_OPTOUT")
+    assert blocked["messageStatus"] == "FAILED_OPTOUT" and blocked["creditCost"] == 0
+    assert user.balance() == before - 2  # the two others charged, the opted-out one not
+    for sent in (bulk[0], bulk[2]):
+        assert status_of(user, sent["messageId"], "DELIVERED")["messageStatus"] == "DELIVERED"
+    with db.read() as session:
+        assert session.get(QueueEntry, bulk[1]["messageId"]) is None  # never queued
+        assert session.scalar(select(WebhookEvent.id).where(WebhookEvent.message_id == bulk[1]["messageId"]))
+    reply(server, them, "START")
+    again = user.send(them, "Welcome back").json()["messageId"]
+    assert status_of(user, again, "DELIVERED")["messageStatus"] == "DELIVERED"
+    user.http.post(f"{API}/account/developer-settings", json={"reportUrl": ""})
