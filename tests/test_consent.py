@@ -97,3 +97,51 @@ def test_stop_then_start_through_the_api(db: Database, server: Server, user: Use
     again = user.send(them, "Welcome back").json()["messageId"]
     assert status_of(user, again, "DELIVERED")["messageStatus"] == "DELIVERED"
     user.http.post(f"{API}/account/developer-settings", json={"reportUrl": ""})
+
+
+def test_a_policy_covers_its_numbers_with_its_own_keywords_and_texts(db: Database, user: User) -> None:
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.carriers.base import InboundSms
+    from pigeon.errors import Invalid
+    from pigeon.inbound.service import receive
+    from pigeon.numbers import service as numbers
+
+    with db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        a, b, alone = (numbers.add(session, numbers.Spec("+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)),
+                                   "ZA", account_id=account) for _ in range(3))
+        policy = consent.create_policy(session, account, "Shop", consent.Texts(
+            opt_out_keywords=["Arret", "opt  me out"], opt_out_message="Bye from the shop.",
+            opt_in_keywords=["Again"], opt_in_message="Welcome back to the shop.", help_message="Call 0800 SHOP."))
+        consent.assign(session, policy, [a.id, b.id])
+        with pytest.raises(Invalid, match="not found"):
+            consent.assign(session, policy, [alone.id, "no-such-number"])  # all or none
+        numbers_a, numbers_b, number_alone = a.number, b.number, alone.number
+    who = phone()
+
+    def text(to: str, body: str) -> list[Message]:
+        with db.write() as session:
+            receive(session, InboundSms("sim", who, to, body), utcnow(), "ZA")
+        with db.read() as session:
+            return list(session.scalars(select(Message).where(Message.to_number == who)
+                                        .order_by(Message.created_at, Message.id)))
+
+    answers = text(numbers_a, "arret")  # the policy's own keyword, from one of its numbers
+    assert answers[-1].body == "Bye from the shop." and answers[-1].from_number == numbers_a
+    with db.read() as session:
+        policy_scope, alone_scope = f"policy:{policy.id}", f"number:{number_alone}"
+        assert consent.opted_out(session, [(policy_scope, who), (alone_scope, who)]) == {(policy_scope, who)}
+    assert text(numbers_b, "HELP")[-1].body == "Call 0800 SHOP."  # the other number: same policy, same texts
+    assert text(numbers_b, "again")[-1].body == "Welcome back to the shop."
+    assert text(number_alone, "arret")[-1].body == "Welcome back to the shop."  # not a keyword there: no answer
+    text(numbers_b, "STOP")  # a standard keyword no policy can remove
+    with db.write() as session:
+        assert consent.opted_out(session, [(policy_scope, who)])
+        consent.update_policy(session, consent.get_policy(session, account, policy.id), active=False)
+    answer = text(numbers_a, "help")[-1].body
+    assert answer == keywords.TEXTS[keywords.Action.HELP]  # an inactive policy's texts rest
+    with db.write() as session:
+        consent.delete_policies(session, account, [policy.id])
+        assert numbers.get(session, a.id).consent_policy_id is None
+        with pytest.raises(Invalid):
+            consent.delete_policies(session, account, [policy.id])

@@ -2,12 +2,15 @@
 
 The standard keywords always work (CTIA practice; FCC order 24-18): opt-out STOP, STOPALL,
 UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT, "OPT OUT"; opt-in START, YES, UNSTOP; help
-HELP, INFO. A text is a keyword when, trimmed, its words joined by single spaces, in any case,
-it is one of them: "stop", " Stop ", "opt  out"; not "please stop texting me".
+HELP, INFO. A consent policy adds its own to each list and may not remove one. A text is a
+keyword when, trimmed, its words joined by single spaces, in any case, it is one of them:
+"stop", " Stop ", "opt  out"; not "please stop texting me".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -30,16 +33,44 @@ TEXTS = {
 """The answer to each keyword where no policy gives its own."""
 
 
-def keyword(text: str | None) -> str | None:
-    """The keyword a text is, in its standard spelling; None when it is not one."""
-    if not text or len(text) > 40:
+def spelled(word: str) -> str:
+    """A keyword as it is compared: words joined by single spaces, upper case."""
+    return " ".join(word.split()).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The keywords that act, and the answer to each action."""
+
+    opt_out: frozenset[str] = OPT_OUT
+    opt_in: frozenset[str] = OPT_IN
+    help: frozenset[str] = HELP
+    texts: dict[Action, str] = field(default_factory=lambda: dict(TEXTS))
+
+    def classify(self, text: str | None) -> tuple[str, Action] | None:
+        """(the keyword, what it does) if ``text`` is one; None otherwise. Opting out wins
+        where a policy's lists overlap."""
+        if not text or len(text) > 64:
+            return None
+        word = spelled(text)
+        for words, action in ((self.opt_out, Action.OPT_OUT), (self.opt_in, Action.OPT_IN), (self.help, Action.HELP)):
+            if word in words:
+                return word, action
         return None
-    word = " ".join(text.split()).upper()
-    return word if word in OPT_OUT or word in OPT_IN or word in HELP else None
 
 
-def action(word: str) -> Action:
-    """What a keyword (from ``keyword``) does."""
-    if word in OPT_OUT:
-        return Action.OPT_OUT
-    return Action.OPT_IN if word in OPT_IN else Action.HELP
+STANDARD = Words()
+
+
+def with_policy(opt_out: Iterable[str] = (), opt_in: Iterable[str] = (), help_: Iterable[str] = (),
+                texts: dict[Action, str] | None = None) -> Words:
+    """The standard keywords with a policy's own added, and its texts where it gives them."""
+    own = {action: text for action, text in (texts or {}).items() if text and text.strip()}
+    return Words(OPT_OUT | {spelled(w) for w in opt_out if w.strip()}, OPT_IN | {spelled(w) for w in opt_in if w.strip()},
+                 HELP | {spelled(w) for w in help_ if w.strip()}, {**TEXTS, **own})
+
+
+def keyword(text: str | None) -> str | None:
+    """The standard keyword a text is; None when it is none."""
+    found = STANDARD.classify(text)
+    return found[0] if found else None

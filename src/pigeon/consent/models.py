@@ -1,12 +1,13 @@
-"""An opt-out: a phone that asked, with a keyword, to get nothing more within a scope (a number
-of Pigeon's, ``number:+E164``, or an account, ``account:ID``, for messages that go out from no
-number of its own). Every keyword event is kept."""
+"""An opt-out: a phone that asked, with a keyword, to get nothing more within a scope (a consent
+policy, ``policy:ID``; a number of Pigeon's under none, ``number:+E164``; or an account,
+``account:ID``, for messages that go out from no number of its own). Consent policies, and
+every keyword event."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base
@@ -19,6 +20,31 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)
     keyword: Mapped[str] = mapped_column(String(16))
     at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ConsentPolicy(Base):
+    """An account's consent policy: its keywords (beside the standard ones, which it cannot
+    remove) and texts hold for every number assigned to it, and an opt-out holds for them all."""
+
+    __tablename__ = "consent_policies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)  # who made it
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    opt_in_prompt: Mapped[str] = mapped_column(String(500))
+    opt_in_keywords: Mapped[str] = mapped_column(Text)  # JSON lists, as given
+    opt_in_message: Mapped[str] = mapped_column(String(500))
+    opt_out_keywords: Mapped[str] = mapped_column(Text)
+    opt_out_message: Mapped[str] = mapped_column(String(500))
+    help_keywords: Mapped[str] = mapped_column(Text)
+    help_message: Mapped[str] = mapped_column(String(500))
+    disclaimer: Mapped[str] = mapped_column(String(500))
+    disclaimer_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class KeywordEvent(Base):

@@ -1,30 +1,192 @@
-"""Plain functions over a session: acting on a keyword, and the opt-outs a send must obey.
+"""Plain functions over a session: consent policies, acting on a keyword, and the opt-outs a
+send must obey.
 
-A scope is where an opt-out holds: ``number:+E164`` for a number of Pigeon's (the one texted,
-the one a message goes out from), ``account:ID`` for an account's messages that go out from no
-number of its own (a STOP to a number Pigeon does not own reaches the account by the fallback
-route). Consent policies, covering several numbers, come next as ``policy:ID``.
+A scope is where an opt-out holds: ``policy:ID`` for the numbers of a consent policy (all of
+them), ``number:+E164`` for a number of Pigeon's under no policy, ``account:ID`` for an
+account's messages that go out from no number of its own (a STOP to a number Pigeon does not
+own reaches the account by the fallback route). A policy that is not active keeps its scope
+(its opt-outs hold) but its own keywords and texts rest: the standard ones answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+import orjson
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pigeon.consent import keywords
-from pigeon.consent.keywords import Action
-from pigeon.consent.models import KeywordEvent, OptOut
-from pigeon.db import bulk
+from pigeon.consent.keywords import Action, Words
+from pigeon.consent.models import ConsentPolicy, KeywordEvent, OptOut
+from pigeon.db import bulk, utcnow
+from pigeon.errors import Invalid, NotFound, Reason
+from pigeon.numbers.models import PhoneNumber
+
+MAX_ASSIGN = 200
+MAX_TEXT = 500
 
 
-def scope(account_id: int, number: str | None) -> str:
-    """The scope of a message from (or to) ``number`` of the account, or from none of its own."""
+def scope(account_id: int, number: str | None, policy_id: str | None = None) -> str:
+    """The scope of a message from (or to) ``number`` of the account (in ``policy_id``), or
+    from none of its own."""
+    if policy_id:
+        return f"policy:{policy_id}"
     return f"number:{number}" if number else f"account:{account_id}"
 
+
+# -- policies --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """What a policy says and listens for; None keeps a value on update."""
+
+    opt_in_prompt: str | None = None
+    opt_in_keywords: Sequence[str] | None = None
+    opt_in_message: str | None = None
+    opt_out_keywords: Sequence[str] | None = None
+    opt_out_message: str | None = None
+    help_keywords: Sequence[str] | None = None
+    help_message: str | None = None
+    disclaimer: str | None = None
+    disclaimer_enabled: bool | None = None
+
+
+def _checked_text(value: str | None, what: str) -> str | None:
+    if value is not None and (len(value) > MAX_TEXT or "\x00" in value):
+        raise Invalid(f"{what} is at most {MAX_TEXT} characters, without NUL")
+    return value
+
+
+def _checked_words(values: Sequence[str] | None, what: str) -> str | None:
+    if values is None:
+        return None
+    if len(values) > 50 or any(not isinstance(v, str) or not v.strip() or len(v) > 64 or "\x00" in v for v in values):
+        raise Invalid(f"{what} are at most 50 words or phrases of 1 to 64 characters")
+    return orjson.dumps([keywords.spelled(v) for v in values]).decode()
+
+
+def _apply(policy: ConsentPolicy, name: str | None, description: str | None, active: bool | None,
+           texts: Texts) -> None:
+    if name is not None:
+        if not name.strip() or len(name) > 255 or "\x00" in name:
+            raise Invalid("consent_name is 1 to 255 characters")
+        policy.name = name.strip()
+    if description is not None:
+        if len(description) > 4096 or "\x00" in description:
+            raise Invalid("description is at most 4096 characters")
+        policy.description = description
+    if active is not None:
+        policy.active = active
+    for column, value, what in (
+        ("opt_in_prompt", texts.opt_in_prompt, "the opt-in prompt"), ("opt_in_message", texts.opt_in_message,
+        "the opt-in confirmation"), ("opt_out_message", texts.opt_out_message, "the opt-out message"),
+        ("help_message", texts.help_message, "the help message"), ("disclaimer", texts.disclaimer, "the disclaimer"),
+    ):
+        if (checked := _checked_text(value, what)) is not None:
+            setattr(policy, column, checked)
+    for column, words, what in (("opt_in_keywords", texts.opt_in_keywords, "opt-in keywords"),
+                                ("opt_out_keywords", texts.opt_out_keywords, "opt-out keywords"),
+                                ("help_keywords", texts.help_keywords, "help keywords")):
+        if (checked_words := _checked_words(words, what)) is not None:
+            setattr(policy, column, checked_words)
+    if texts.disclaimer_enabled is not None:
+        policy.disclaimer_enabled = texts.disclaimer_enabled
+
+
+def create_policy(session: Session, account_id: int, name: str, texts: Texts, *, description: str | None = None,
+                  active: bool = True, user_id: int | None = None) -> ConsentPolicy:
+    now = utcnow()
+    policy = ConsentPolicy(id="C-" + secrets.token_urlsafe(16), account_id=account_id, user_id=user_id, name="",
+                           active=active, opt_in_prompt="", opt_in_keywords="[]", opt_in_message="",
+                           opt_out_keywords="[]", opt_out_message="", help_keywords="[]", help_message="",
+                           disclaimer="", disclaimer_enabled=False, created_at=now, updated_at=now)
+    _apply(policy, name, description, active, texts)
+    session.add(policy)
+    session.flush()
+    return policy
+
+
+def update_policy(session: Session, policy: ConsentPolicy, *, name: str | None = None, description: str | None = None,
+                  active: bool | None = None, texts: Texts = Texts()) -> ConsentPolicy:
+    _apply(policy, name, description, active, texts)
+    policy.updated_at = utcnow()
+    session.flush()
+    return policy
+
+
+def get_policy(session: Session, account_id: int, policy_id: str) -> ConsentPolicy | None:
+    """An account's policy; another account's does not exist for it."""
+    if "\x00" in policy_id:
+        return None
+    found = session.get(ConsentPolicy, policy_id)
+    return found if found is not None and found.account_id == account_id else None
+
+
+def policies(session: Session, account_id: int, *, after: str | None, size: int) -> list[ConsentPolicy]:
+    query = select(ConsentPolicy).where(ConsentPolicy.account_id == account_id)
+    if after is not None:
+        query = query.where(ConsentPolicy.id > after)
+    return list(session.scalars(query.order_by(ConsentPolicy.id).limit(size)))
+
+
+def count_policies(session: Session, account_id: int) -> int:
+    return session.scalar(select(func.count()).where(ConsentPolicy.account_id == account_id)) or 0
+
+
+def delete_policies(session: Session, account_id: int, policy_ids: Sequence[str]) -> None:
+    """Delete policies, all or none (``Invalid``, UNKNOWN_ITEM, naming those not the account's);
+    their numbers fall back to their own scope. Opt-outs recorded under a policy are kept."""
+    wanted = list(dict.fromkeys(policy_ids))
+    found = {p.id for p in session.scalars(select(ConsentPolicy).where(ConsentPolicy.id.in_(wanted),
+                                                                         ConsentPolicy.account_id == account_id))}
+    unknown = [p for p in wanted if p not in found]
+    if unknown:
+        raise Invalid(f"The consent does not exist: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
+    session.execute(update(PhoneNumber).where(PhoneNumber.consent_policy_id.in_(wanted)).values(consent_policy_id=None))
+    session.execute(delete(ConsentPolicy).where(ConsentPolicy.id.in_(wanted)))
+
+
+def assign(session: Session, policy: ConsentPolicy, number_ids: Sequence[str], *, on: bool = True) -> None:
+    """Put the account's numbers under the policy (``on``), or take them from it; all or none."""
+    wanted = list(dict.fromkeys(number_ids))
+    if not wanted:
+        raise Invalid("phone_number_ids is required")
+    if len(wanted) > MAX_ASSIGN:
+        raise Invalid(f"Too many numbers, should less than {MAX_ASSIGN}")
+    rows = {r.id: r for r in session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(wanted)))}
+    unknown = [n for n in wanted if n not in rows or rows[n].account_id != policy.account_id
+               or (not on and rows[n].consent_policy_id != policy.id)]
+    if unknown:
+        raise Invalid(f"Phone number not found: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
+    session.execute(update(PhoneNumber).where(PhoneNumber.id.in_(wanted))
+                    .values(consent_policy_id=policy.id if on else None)
+                    .execution_options(synchronize_session="fetch"))
+
+
+def numbers_of(session: Session, policy: ConsentPolicy, *, after: str | None, size: int) -> list[PhoneNumber]:
+    query = select(PhoneNumber).where(PhoneNumber.consent_policy_id == policy.id)
+    if after is not None:
+        query = query.where(PhoneNumber.number > after)
+    return list(session.scalars(query.order_by(PhoneNumber.number).limit(size)))
+
+
+def words(policy: ConsentPolicy | None) -> Words:
+    """The keywords and answers that hold for a number under ``policy`` (standard ones when none,
+    or when it is not active)."""
+    if policy is None or not policy.active:
+        return keywords.STANDARD
+    return keywords.with_policy(
+        orjson.loads(policy.opt_out_keywords), orjson.loads(policy.opt_in_keywords), orjson.loads(policy.help_keywords),
+        {Action.OPT_OUT: policy.opt_out_message, Action.OPT_IN: policy.opt_in_message,
+         Action.HELP: policy.help_message},
+    )
+
+
+# -- keywords and opt-outs -------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Acted:
@@ -36,22 +198,24 @@ class Acted:
 
 
 def act(session: Session, account_id: int, number: str | None, phone: str, text: str, now: dt.datetime,
-        message_id: str | None = None) -> Acted | None:
-    """If ``text`` from ``phone`` to ``number`` (the account's, or None) is a keyword, act on it
-    and keep the event; None when it is not one."""
-    word = keywords.keyword(text)
-    if word is None:
+        message_id: str | None = None, policy_id: str | None = None) -> Acted | None:
+    """If ``text`` from ``phone`` to ``number`` (the account's, or None; under ``policy_id``) is
+    a keyword, act on it in its scope and keep the event; None when it is not one."""
+    policy = session.get(ConsentPolicy, policy_id) if policy_id else None
+    found = words(policy).classify(text)
+    if found is None:
         return None
-    action, where = keywords.action(word), scope(account_id, number)
+    word, action = found
+    where = scope(account_id, number, policy_id)
     if action == Action.OPT_OUT:
         if session.get(OptOut, (where, phone)) is None:
-            session.add(OptOut(scope=where, phone=phone, keyword=word, at=now))
+            session.add(OptOut(scope=where, phone=phone, keyword=word[:16], at=now))
     elif action == Action.OPT_IN:
         session.execute(delete(OptOut).where(OptOut.scope == where, OptOut.phone == phone))
-    session.add(KeywordEvent(account_id=account_id, scope=where, phone=phone, number=number, keyword=word,
+    session.add(KeywordEvent(account_id=account_id, scope=where, phone=phone, number=number, keyword=word[:16],
                              action=action.value, message_id=message_id, at=now))
     session.flush()
-    return Acted(word, action, keywords.TEXTS[action])
+    return Acted(word, action, words(policy).texts[action])
 
 
 def opted_out(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -69,3 +233,9 @@ def events(session: Session, account_id: int, limit: int = 100) -> list[KeywordE
     """The account's keyword events, newest first."""
     return list(session.scalars(select(KeywordEvent).where(KeywordEvent.account_id == account_id)
                                 .order_by(KeywordEvent.at.desc(), KeywordEvent.id.desc()).limit(limit)))
+
+
+def must_exist(policy: ConsentPolicy | None, policy_id: str) -> ConsentPolicy:
+    if policy is None:
+        raise NotFound(f"The consent does not exist: {policy_id}")
+    return policy

@@ -47,6 +47,7 @@ class PhoneNumber(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # the account's sender when none is named
     display_name: Mapped[str | None] = mapped_column(String(64))  # a label for people
+    consent_policy_id: Mapped[str | None] = mapped_column(String(32), index=True)  # pigeon.consent
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

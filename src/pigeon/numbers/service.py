@@ -182,21 +182,31 @@ def sender_for(session: Session, account_id: int, requested: str | None, default
                                                     PhoneNumber.is_default.is_(True)))
 
 
-def senders(session: Session, account_id: int, requested: set[str]) -> tuple[str | None, set[str]]:
+@dataclass(frozen=True, slots=True)
+class Senders:
+    """What a batch of an account's messages may go out from."""
+
+    default: str | None  # the account's default number, if it can send
+    usable: set[str]  # those of the requested senders the account may send from
+    policies: dict[str, str | None]  # the consent policy of each of those numbers (and the default)
+
+
+def senders(session: Session, account_id: int, requested: set[str]) -> Senders:
     """For a batch of an account's messages, in one query: the account's default sender (or
-    None), and those of the ``requested`` senders (stored forms) it may send from (its own,
-    active, able to send SMS)."""
+    None), those of the ``requested`` senders (stored forms) it may send from (its own, active,
+    able to send SMS), and their consent policies."""
     wanted = sorted(requested)
     which = f"(is_default OR number IN ({', '.join('?' * len(wanted))}))" if wanted else "is_default"
-    rows = bulk.fetch(session, f"SELECT number, is_default, sms, state FROM phone_numbers "
+    rows = bulk.fetch(session, f"SELECT number, is_default, sms, state, consent_policy_id FROM phone_numbers "
                                f"WHERE account_id = ? AND {which}", [account_id, *wanted])
-    default, usable = None, set()
-    for number, is_default, sms, state in rows:
+    default, usable, policies = None, set(), {}
+    for number, is_default, sms, state, policy in rows:
         if sms and state == State.ACTIVE:
             usable.add(number)
+            policies[number] = policy
             if is_default:
                 default = number
-    return default, usable & requested
+    return Senders(default, usable & requested, policies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +217,7 @@ class Owner:
     user_id: int | None
     number_id: str
     number: str  # its stored form
+    policy_id: str | None  # its consent policy
 
 
 def owner_of(session: Session, number: str, default_region: str) -> Owner | None:
@@ -220,7 +231,7 @@ def owner_of(session: Session, number: str, default_region: str) -> Owner | None
             return None
     if row is None or row.account_id is None or row.state != State.ACTIVE:
         return None
-    return Owner(row.account_id, row.user_id, row.id, row.number)
+    return Owner(row.account_id, row.user_id, row.id, row.number, row.consent_policy_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,10 +116,12 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     FAILED_OPTOUT, uncharged and never queued, and its report is due at once (``hooks.finished``)."""
     account, user = principal.account_id, principal.user_id
     requested = {m.sender for m in batch if m.sender}
-    default, usable = numbers.senders(session, account, requested)
-    if requested - usable:
-        raise Forbidden(f"{', '.join(sorted(requested - usable))} is not one of your numbers that can send SMS")
-    scopes = {m.id: consent.scope(account, m.sender or default) for m in batch}
+    found = numbers.senders(session, account, requested)
+    if requested - found.usable:
+        raise Forbidden(f"{', '.join(sorted(requested - found.usable))} is not one of your numbers that can send SMS")
+    default = found.default
+    scopes = {m.id: consent.scope(account, m.sender or default, found.policies.get(m.sender or default or ""))
+              for m in batch}
     out = consent.opted_out(session, [(scopes[m.id], m.to) for m in batch if not m.answers_keyword])
     blocked = {m.id for m in batch if not m.answers_keyword and (scopes[m.id], m.to) in out}
     total = sum(message.cost for message in batch if message.id not in blocked)

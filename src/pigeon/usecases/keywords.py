@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 def on_received(session: Session, message: Message, now: dt.datetime, zone: str) -> None:
     """Act on ``message`` if it is a keyword, and queue its answer."""
     row = numbers.find(session, message.to_number) if message.to_number else None
-    number = row.number if row is not None and row.account_id == message.account_id else None
-    acted = consent.act(session, message.account_id, number, message.from_number, message.body, now, message.id)
+    mine = row is not None and row.account_id == message.account_id
+    number, policy = (row.number, row.consent_policy_id) if mine else (None, None)
+    acted = consent.act(session, message.account_id, number, message.from_number, message.body, now, message.id,
+                        policy)
     if acted is None:
         return
     analysis = analyse(acted.answer)

@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('is_default', sa.Boolean(), nullable=False),
     sa.Column('display_name', sa.String(length=64), nullable=True),
+    sa.Column('consent_policy_id', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_phone_numbers_account_id_accounts')),
@@ -41,10 +42,12 @@ def upgrade() -> None:
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.create_index('ix_phone_numbers_account', ['account_id', 'number'], unique=False)
         batch_op.create_index('ix_phone_numbers_user', ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_numbers_consent_policy_id'), ['consent_policy_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phone_numbers_consent_policy_id'))
         batch_op.drop_index('ix_phone_numbers_user')
         batch_op.drop_index('ix_phone_numbers_account')
     op.drop_table('phone_numbers')

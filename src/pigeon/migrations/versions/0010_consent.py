@@ -1,4 +1,4 @@
-"""consent: opt-outs per scope and phone, and every keyword event
+"""consent: policies, opt-outs per scope and phone, and every keyword event
 
 Revision ID: 0010
 Revises: 0009
@@ -22,6 +22,29 @@ def upgrade() -> None:
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('scope', 'phone', name=op.f('pk_opt_outs'))
     )
+    op.create_table('consent_policies',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('opt_in_prompt', sa.String(length=500), nullable=False),
+    sa.Column('opt_in_keywords', sa.Text(), nullable=False),
+    sa.Column('opt_in_message', sa.String(length=500), nullable=False),
+    sa.Column('opt_out_keywords', sa.Text(), nullable=False),
+    sa.Column('opt_out_message', sa.String(length=500), nullable=False),
+    sa.Column('help_keywords', sa.Text(), nullable=False),
+    sa.Column('help_message', sa.String(length=500), nullable=False),
+    sa.Column('disclaimer', sa.String(length=500), nullable=False),
+    sa.Column('disclaimer_enabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_consent_policies_account_id_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_policies'))
+    )
+    with op.batch_alter_table('consent_policies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consent_policies_account_id'), ['account_id'], unique=False)
     op.create_table('keyword_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -43,3 +66,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_keyword_events_account_at')
     op.drop_table('keyword_events')
     op.drop_table('opt_outs')
+    with op.batch_alter_table('consent_policies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consent_policies_account_id'))
+    op.drop_table('consent_policies')
