@@ -201,3 +201,69 @@ def test_rate_limits_hold_across_processes(db: Database, database_url: str, tmp_
     finally:
         for server in servers:
             server.stop()
+
+
+POLICY = {
+    "consent_name": "Shop", "description": "Offers from the shop", "status": True,
+    "in_out_bound": {
+        "opt_in_message": {"prompt": "Text START for offers", "keywords": ["START", "Offers"],
+                           "confirmation_message": "You're subscribed!"},
+        "opt_out_message": {"message": "No more offers.", "keywords": ["Stop", "Arret"]},
+        "help_message": {"message": "Call 0800 SHOP.", "keywords": ["HELP"]},
+        "disclaimer": {"message": "Msg rates may apply.", "enable": False},
+    },
+}
+
+
+def test_consent_policies_through_zoomus_and_http(db: Database, server: Server, user: User, other: User,
+                                                  stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    with db.write() as session:
+        client = oauth.create_client(session, account, [READ, WRITE])
+    zoom = ZoomClient(client.id, client.secret, str(account), base_uri=f"{server.url}/v2",
+                      oauth_uri=f"{server.url}/oauth/token")
+    made = zoom.post_request("/accounts/me/number_management/sms_consent", data=POLICY)
+    assert made.status_code == 201, made.text
+    policy = made.json()
+    assert policy["consent_name"] == "Shop" and policy["in_out_bound"]["opt_out_message"]["keywords"] == ["STOP", "ARRET"]
+    assert policy["status"] is True and policy["used_number"] == 0 and policy["account_id"] == str(account)
+    second = zoom.post_request("/accounts/me/number_management/sms_consent", data={**POLICY, "consent_name": "Other"})
+    listed = zoom.get_request("/accounts/me/number_management/sms_consent", params={"page_size": 1}).json()
+    assert listed["total_records"] == 2 and len(listed["sms_consent"]) == 1 and listed["next_page_token"]
+    rest = zoom.get_request("/accounts/me/number_management/sms_consent",
+                            params={"page_size": 1, "next_page_token": listed["next_page_token"]}).json()
+    assert {listed["sms_consent"][0]["consent_id"], rest["sms_consent"][0]["consent_id"]} == {
+        policy["consent_id"], second.json()["consent_id"]} and rest["next_page_token"] == ""
+    base = f"/accounts/me/number_management/sms_consent/{policy['consent_id']}"
+    changed = zoom.patch_request(base, data={"consent_name": "Shop offers", "status": False,
+                                             "in_out_bound": {"help_message": {"message": "Call us."}}})
+    assert changed.status_code == 204, changed.text
+    got = zoom.get_request(base).json()
+    assert (got["consent_name"], got["status"], got["in_out_bound"]["help_message"]["message"]) == (
+        "Shop offers", False, "Call us.")
+    http = api(server, zoom.config["token"])
+    assert http.post(f"/v2{base}/phone_numbers", json={"phone_number_ids": ids[:2]}).status_code == 201
+    numbers_listed = http.get(f"/v2{base}/phone_numbers").json()
+    assert numbers_listed["total_records"] == 2 and {n["phone_number_id"] for n in numbers_listed["sms_consent_number"]} == set(ids[:2])
+    assert http.get(f"/v2{base}").json()["used_number"] == 2
+    with db.write() as session:
+        theirs = numbers.add(session, numbers.Spec(fresh()), "ZA", account_id=account_of(db, other)).id
+    refused = http.post(f"/v2{base}/phone_numbers", json={"phone_number_ids": [ids[2], theirs]})
+    assert refused.status_code == 400 and refused.json()["code"] == 100002 and theirs in refused.json()["message"]
+    assert http.get(f"/v2{base}").json()["used_number"] == 2  # all or none
+    assert http.request("DELETE", f"/v2{base}/phone_numbers", json={"phone_number_ids": [ids[0]]}).status_code == 204
+    assert http.get(f"/v2{base}").json()["used_number"] == 1
+    bad = http.request("DELETE", "/v2/accounts/me/number_management/sms_consent",
+                       json={"consent_ids": [policy["consent_id"], "C-nope"]})
+    assert bad.status_code == 400 and bad.json()["code"] == 999
+    assert http.post("/v2/accounts/me/number_management/sms_consent", json={"consent_name": "x"}).json()["code"] == 999
+    gone = http.request("DELETE", "/v2/accounts/me/number_management/sms_consent",
+                        json={"consent_ids": [policy["consent_id"]]})
+    assert gone.status_code == 204
+    missing = http.get(f"/v2{base}")
+    assert missing.status_code == 404 and missing.json()["code"] == 1002013
+    with db.read() as session:
+        assert numbers.get(session, ids[1]).consent_policy_id is None
+    theirs_token = api(server, token_for(server, db, account_of(db, other)))
+    hidden = theirs_token.get(f"/v2/accounts/me/number_management/sms_consent/{second.json()['consent_id']}")
+    assert hidden.status_code == 404 and hidden.json()["code"] == 1002013  # tenants never see each other's

@@ -38,10 +38,11 @@ class PigeonError(Exception):
 
     kind: ClassVar[Kind]
 
-    def __init__(self, detail: str, reason: Reason | None = None):
+    def __init__(self, detail: str, reason: Reason | None = None, subject: str | None = None):
         super().__init__(detail)
         self.detail = detail
         self.reason = reason
+        self.subject = subject  # what the error is about ("consent policy"), where a dialect's codes differ by it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.detail!r}, reason={self.reason})"

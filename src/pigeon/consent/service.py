@@ -26,6 +26,7 @@ from pigeon.db import bulk, utcnow
 from pigeon.errors import Invalid, NotFound, Reason
 from pigeon.numbers.models import PhoneNumber
 
+SUBJECT = "consent policy"
 MAX_ASSIGN = 200
 MAX_TEXT = 500
 
@@ -145,7 +146,7 @@ def delete_policies(session: Session, account_id: int, policy_ids: Sequence[str]
                                                                          ConsentPolicy.account_id == account_id))}
     unknown = [p for p in wanted if p not in found]
     if unknown:
-        raise Invalid(f"The consent does not exist: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
+        raise Invalid(f"The consent does not exist: {', '.join(unknown)}", Reason.UNKNOWN_ITEM, SUBJECT)
     session.execute(update(PhoneNumber).where(PhoneNumber.consent_policy_id.in_(wanted)).values(consent_policy_id=None))
     session.execute(delete(ConsentPolicy).where(ConsentPolicy.id.in_(wanted)))
 
@@ -165,6 +166,10 @@ def assign(session: Session, policy: ConsentPolicy, number_ids: Sequence[str], *
     session.execute(update(PhoneNumber).where(PhoneNumber.id.in_(wanted))
                     .values(consent_policy_id=policy.id if on else None)
                     .execution_options(synchronize_session="fetch"))
+
+
+def count_numbers(session: Session, policy: ConsentPolicy) -> int:
+    return session.scalar(select(func.count()).where(PhoneNumber.consent_policy_id == policy.id)) or 0
 
 
 def numbers_of(session: Session, policy: ConsentPolicy, *, after: str | None, size: int) -> list[PhoneNumber]:
@@ -237,5 +242,5 @@ def events(session: Session, account_id: int, limit: int = 100) -> list[KeywordE
 
 def must_exist(policy: ConsentPolicy | None, policy_id: str) -> ConsentPolicy:
     if policy is None:
-        raise NotFound(f"The consent does not exist: {policy_id}")
+        raise NotFound(f"The consent does not exist: {policy_id}", subject=SUBJECT)
     return policy

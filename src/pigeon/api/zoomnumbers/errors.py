@@ -32,6 +32,12 @@ REASONS = {
 }
 """The reasons that have a code of their own."""
 
+SUBJECTS = {
+    (Kind.NOT_FOUND, None, "consent policy"): (1002013, 404),  # "The consent does not exist."
+    (Kind.INVALID, Reason.UNKNOWN_ITEM, "consent policy"): (999, 400),
+}
+"""Codes that differ by what the error is about."""
+
 STATUS_CODES = {401: 124, 404: 404, 405: 405, 415: 300, 413: 300, 429: 429}
 """The ``code`` of a refusal by HTTP itself (124: Zoom's "Invalid access token")."""
 
@@ -40,6 +46,8 @@ def answer(request: Request, refusal: Refusal) -> Response:
     """``{code, message}`` for a refusal (``pigeon.api.errors.Answer``)."""
     if isinstance(refusal, HTTPException):
         status, code, message = refusal.status_code, STATUS_CODES.get(refusal.status_code, 300), str(refusal.detail)
+    elif (refusal.kind, refusal.reason, refusal.subject) in SUBJECTS:
+        (code, status), message = SUBJECTS[(refusal.kind, refusal.reason, refusal.subject)], refusal.detail
     elif refusal.reason in REASONS:
         (code, status), message = REASONS[refusal.reason], refusal.detail
     else:
