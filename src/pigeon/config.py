@@ -79,6 +79,7 @@ class RateLimitSettings(BaseModel):
     light: int = Field(30, ge=1, description="LIGHT routes: requests per second per account.")
     medium: int = Field(20, ge=1, description="MEDIUM routes: requests per second per account.")
     heavy: int = Field(10, ge=1, description="HEAVY routes: requests per second per account.")
+    window: float = Field(1.0, gt=0, le=60, description="Seconds a count lasts (Zoom's limits are per second).")
 
 
 class SigninSettings(BaseModel):

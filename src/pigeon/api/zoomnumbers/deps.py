@@ -26,7 +26,6 @@ from pigeon.ratelimits import service as ratelimits
 from pigeon.runtime import Runtime
 
 INVALID_TOKEN = "Invalid access token."
-WINDOW = dt.timedelta(seconds=1)
 PURGE_EVERY = 60.0
 _purged = 0.0
 
@@ -82,7 +81,8 @@ async def _within_rate(request: Request, account: int, label: str) -> None:
             if time.monotonic() - _purged > PURGE_EVERY:  # old windows, now and then, by index
                 _purged = time.monotonic()
                 ratelimits.purge(session, now - dt.timedelta(minutes=1))
-            return ratelimits.hit(session, f"zoom:{account}:{label}", limit, WINDOW, now)
+            window = dt.timedelta(seconds=rt.settings.rate_limits.window)
+            return ratelimits.hit(session, f"zoom:{account}:{label}", limit, window, now)
 
     decision = await run_in_threadpool(count)
     if not decision.allowed:
