@@ -145,3 +145,38 @@ def test_a_policy_covers_its_numbers_with_its_own_keywords_and_texts(db: Databas
         assert numbers.get(session, a.id).consent_policy_id is None
         with pytest.raises(Invalid):
             consent.delete_policies(session, account, [policy.id])
+
+
+def test_operators_keep_opt_outs_on_the_command_line(db: Database, server: Server, user: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.numbers import service as numbers
+
+    def pigeon(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pigeon", "consent", *args], env=server.env, cwd=server.workdir,
+                              capture_output=True, text=True, timeout=60)
+
+    with db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        own = numbers.add(session, numbers.Spec("+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)), "ZA",
+                          account_id=account).number
+    a, b, c = phone(), phone(), phone()
+    done = pigeon("set", "--account", str(account), "--phone", a, "--out")
+    assert done.returncode == 0 and f"account:{account}" in done.stdout, done.stderr
+    assert pigeon("set", "--account", str(account), "--phone", a, "--out").stdout.strip().endswith("(already)")
+    assert pigeon("set", "--account", str(account), "--number", own, "--phone", b, "--out").returncode == 0
+    listed = pigeon("list", "--account", str(account)).stdout
+    assert a in listed and b in listed and f"number:{own}" in listed
+    exported = pigeon("export", "--account", str(account)).stdout.splitlines()
+    assert exported[0] == "phone,scope,keyword,at" and len(exported) == 3
+    csv_file = tmp_path / "optouts.csv"
+    csv_file.write_text(f"phone,scope\n{c},\nnot a phone,\n{a},account:{account}\n{b},account:999999\n")
+    imported = pigeon("import", "--account", str(account), str(csv_file))
+    assert imported.returncode == 0 and "opted out 1, refused 2" in imported.stdout, imported.stdout + imported.stderr
+    assert pigeon("set", "--account", str(account), "--phone", a, "--in").returncode == 0
+    events = pigeon("events", "--account", str(account)).stdout
+    assert "CLI" in events and "IMPORT" in events and "opt_in" in events
+    refused = pigeon("set", "--account", str(account), "--number", "+14155550000", "--phone", a, "--out")
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: ") and "not one of" in refused.stderr
+    # what an operator set is obeyed: a send to c from the account is FAILED_OPTOUT
+    blocked = user.send(c, "after the import").json()["messageId"]
+    assert status_of(user, blocked, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"

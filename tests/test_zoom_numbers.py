@@ -268,3 +268,30 @@ def test_consent_policies_through_zoomus_and_http(db: Database, server: Server, 
     theirs_token = api(server, token_for(server, db, account_of(db, other)))
     hidden = theirs_token.get(f"/v2/accounts/me/number_management/sms_consent/{second.json()['consent_id']}")
     assert hidden.status_code == 404 and hidden.json()["code"] == 1002013  # tenants never see each other's
+
+
+def test_opt_outs_through_the_api_extension(db: Database, server: Server, user: User,
+                                            stocked: tuple[int, list[str]]) -> None:
+    account, ids = stocked
+    http = api(server, token_for(server, db, account))
+    path = "/v2/accounts/me/number_management/sms_consent_opt_outs"
+    phones = ["+2782" + str(1_000_000 + uuid.uuid4().int % 8_000_000) for _ in range(3)]
+    changed = http.patch(path, json={"opt_outs": [
+        {"phone_number": phones[0], "status": "opted_out"},
+        {"phone_number": phones[1], "status": "opted_out", "phone_number_id": ids[0]},
+        {"phone_number": phones[2], "status": "opted_out"}]})
+    assert changed.status_code == 204, changed.text
+    first = http.get(path, params={"page_size": 2}).json()
+    rest = http.get(path, params={"page_size": 2, "next_page_token": first["next_page_token"]}).json()
+    listed = first["opt_outs"] + rest["opt_outs"]
+    assert sorted(o["phone_number"] for o in listed) == sorted(phones) and rest["next_page_token"] == ""
+    assert {"account": True} in [o["scope"] for o in listed] and any("phone_number" in o["scope"] for o in listed)
+    assert http.patch(path, json={"opt_outs": [{"phone_number": phones[0], "status": "opted_in"}]}).status_code == 204
+    assert len(http.get(path).json()["opt_outs"]) == 2
+    for bad in ({"opt_outs": []}, {"opt_outs": [{"phone_number": "12", "status": "opted_out"}]},
+                {"opt_outs": [{"phone_number": phones[0], "status": "maybe"}]},
+                {"opt_outs": [{"phone_number": phones[0], "status": "opted_out", "phone_number_id": "nope"}]},
+                {"opt_outs": [{"phone_number": phones[0], "status": "opted_out", "consent_id": "C-nope"}]}):
+        answer = http.patch(path, json=bad)
+        assert answer.status_code in (400, 404) and set(answer.json()) == {"code", "message"}, (bad, answer.text)
+    assert len(http.get(path).json()["opt_outs"]) == 2  # nothing refused was written

@@ -311,13 +311,14 @@ def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
 
 def _register() -> None:
     """The commands in modules of their own: this package's, and those beside their domains."""
+    from pigeon.cli.consent import consent
     from pigeon.cli.contacts import contacts, send_group, templates
     from pigeon.cli.numbers import numbers
     from pigeon.cli.oauth import oauth
     from pigeon.smsc.cli import smsc, smsc_mo
     from pigeon.webhooks.cli import webhook
 
-    for command in (contacts, templates, send_group, numbers, oauth, webhook, smsc, smsc_mo):
+    for command in (contacts, templates, send_group, numbers, consent, oauth, webhook, smsc, smsc_mo):
         main.add_command(command)
 
 

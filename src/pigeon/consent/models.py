@@ -18,8 +18,11 @@ class OptOut(Base):
 
     scope: Mapped[str] = mapped_column(String(48), primary_key=True)
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)
-    keyword: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(Integer)
+    keyword: Mapped[str] = mapped_column(String(16))  # or how it was set: IMPORT, API, CLI
     at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_opt_outs_account", "account_id", "phone"),)
 
 
 class ConsentPolicy(Base):

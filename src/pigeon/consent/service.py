@@ -214,7 +214,7 @@ def act(session: Session, account_id: int, number: str | None, phone: str, text:
     where = scope(account_id, number, policy_id)
     if action == Action.OPT_OUT:
         if session.get(OptOut, (where, phone)) is None:
-            session.add(OptOut(scope=where, phone=phone, keyword=word[:16], at=now))
+            session.add(OptOut(scope=where, phone=phone, account_id=account_id, keyword=word[:16], at=now))
     elif action == Action.OPT_IN:
         session.execute(delete(OptOut).where(OptOut.scope == where, OptOut.phone == phone))
     session.add(KeywordEvent(account_id=account_id, scope=where, phone=phone, number=number, keyword=word[:16],
@@ -232,6 +232,45 @@ def opted_out(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[s
     rows = bulk.fetch(session, f"SELECT scope, phone FROM opt_outs WHERE scope IN ({', '.join('?' * len(scopes))}) "
                                f"AND phone IN ({', '.join('?' * len(phones))})", [*scopes, *phones])
     return {(s, p) for s, p in rows} & set(wanted)
+
+
+def scope_of(session: Session, account_id: int, *, number: str | None = None, policy_id: str | None = None) -> str:
+    """The scope an operator names: a policy of the account, a number of the account (the
+    policy's scope if it has one), or the account itself; ``NotFound`` for another's."""
+    if policy_id is not None:
+        return scope(account_id, None, must_exist(get_policy(session, account_id, policy_id), policy_id).id)
+    if number is not None:
+        row = session.scalar(select(PhoneNumber).where(PhoneNumber.number == number, PhoneNumber.account_id == account_id))
+        if row is None:
+            raise NotFound(f"{number} is not one of the account's numbers")
+        return scope(account_id, row.number, row.consent_policy_id)
+    return scope(account_id, None)
+
+
+def set_consent(session: Session, account_id: int, where: str, phone: str, *, out: bool, how: str,
+                now: dt.datetime) -> bool:
+    """Opt ``phone`` out of (or back into) a scope of the account, as an operator or an import
+    does; kept as an event. Whether anything changed."""
+    current = session.get(OptOut, (where, phone))
+    if out == (current is not None):
+        return False
+    if out:
+        session.add(OptOut(scope=where, phone=phone, account_id=account_id, keyword=how[:16], at=now))
+    else:
+        session.delete(current)
+    session.add(KeywordEvent(account_id=account_id, scope=where, phone=phone, number=None, keyword=how[:16],
+                             action=(Action.OPT_OUT if out else Action.OPT_IN).value, at=now))
+    session.flush()
+    return True
+
+
+def opt_outs(session: Session, account_id: int, *, after: tuple[str, str] | None = None,
+             size: int = 1000) -> list[OptOut]:
+    """The account's opt-outs, by phone then scope, from after ``after`` (phone, scope)."""
+    query = select(OptOut).where(OptOut.account_id == account_id)
+    if after is not None:
+        query = query.where((OptOut.phone > after[0]) | ((OptOut.phone == after[0]) & (OptOut.scope > after[1])))
+    return list(session.scalars(query.order_by(OptOut.phone, OptOut.scope).limit(size)))
 
 
 def events(session: Session, account_id: int, limit: int = 100) -> list[KeywordEvent]:

@@ -18,10 +18,13 @@ def upgrade() -> None:
     op.create_table('opt_outs',
     sa.Column('scope', sa.String(length=48), nullable=False),
     sa.Column('phone', sa.String(length=32), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('keyword', sa.String(length=16), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('scope', 'phone', name=op.f('pk_opt_outs'))
     )
+    with op.batch_alter_table('opt_outs', schema=None) as batch_op:
+        batch_op.create_index('ix_opt_outs_account', ['account_id', 'phone'], unique=False)
     op.create_table('consent_policies',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -65,6 +68,8 @@ def downgrade() -> None:
     with op.batch_alter_table('keyword_events', schema=None) as batch_op:
         batch_op.drop_index('ix_keyword_events_account_at')
     op.drop_table('keyword_events')
+    with op.batch_alter_table('opt_outs', schema=None) as batch_op:
+        batch_op.drop_index('ix_opt_outs_account')
     op.drop_table('opt_outs')
     with op.batch_alter_table('consent_policies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_policies_account_id'))
