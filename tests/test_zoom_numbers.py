@@ -19,6 +19,7 @@ from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import token_key
 from pigeon.api.zoomnumbers import pages
 from pigeon.db import Database, utcnow
+from pigeon.errors import NotFound
 from pigeon.numbers import service as numbers
 from pigeon.numbers.models import Kind, Source, State
 from pigeon.oauth import service as oauth
@@ -295,3 +296,30 @@ def test_opt_outs_through_the_api_extension(db: Database, server: Server, user: 
         answer = http.patch(path, json=bad)
         assert answer.status_code in (400, 404) and set(answer.json()) == {"code", "message"}, (bad, answer.text)
     assert len(http.get(path).json()["opt_outs"]) == 2  # nothing refused was written
+
+
+def test_master_and_reseller_tokens_reach_the_accounts_below_them(db: Database, server: Server) -> None:
+    from pigeon.accounts.service import create_account
+
+    def account(**kw: object) -> int:
+        with db.write() as session:
+            return create_account(session, f"t-{uuid.uuid4().hex[:10]}@example.com", **kw).user.account_id
+
+    master, reseller = account(master=True), account()
+    customer, sibling = account(parent_id=reseller), account()
+    grandchild = account(parent_id=customer)
+    with db.write() as session:
+        numbers.add(session, numbers.Spec(fresh()), "ZA", account_id=customer)
+
+    def reach(actor: int, target: int, *scopes: str) -> int:
+        return api(server, token_for(server, db, actor, *scopes)).get(
+            f"/v2/accounts/{target}/number_management/numbers").status_code
+
+    assert reach(master, customer) == 200 and reach(master, sibling) == 200
+    assert reach(reseller, customer) == 200 and reach(reseller, grandchild) == 200
+    assert reach(reseller, sibling) == 403 and reach(customer, reseller) == 403 and reach(master, 2**31 - 1) == 403
+    assert reach(reseller, customer, "number_management_numbers:read") == 403  # its own account only
+    listed = api(server, token_for(server, db, reseller)).get(f"/v2/accounts/{customer}/number_management/numbers")
+    assert len(listed.json()["numbers"]) == 1
+    with pytest.raises(NotFound, match="No account"), db.write() as session:
+        create_account(session, f"t-{uuid.uuid4().hex[:10]}@example.com", parent_id=2**31 - 1)

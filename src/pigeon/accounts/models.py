@@ -21,6 +21,8 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)  # a reseller's customer
+    is_master: Mapped[bool] = mapped_column(Boolean, default=False)  # the operator's: above every account
 
 
 class User(Base):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pigeon.accounts.models import User
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.models import Account, User
 from pigeon.accounts.service import Principal
 from pigeon.errors import Forbidden, NotFound
 
@@ -22,6 +24,25 @@ def reach(caller: Principal, user: User | None, name: object) -> User:
     if not caller.is_admin and user.id != caller.user_id:
         raise Forbidden(f"Only a team administrator can reach user {name}")
     return user
+
+
+def reaches_account(session: Session, actor: int, target: int) -> bool:
+    """Whether an account may act on another: itself; every account, for the operator's master
+    account; the accounts under it (its customers, theirs...), for a reseller."""
+    if actor == target:
+        return True
+    found = session.get(Account, actor)
+    if found is None:
+        return False
+    if found.is_master:
+        return session.get(Account, target) is not None
+    seen, current = set(), session.get(Account, target)
+    while current is not None and current.parent_id is not None and current.id not in seen:
+        if current.parent_id == actor:
+            return True
+        seen.add(current.id)
+        current = session.get(Account, current.parent_id)
+    return False
 
 
 def sees(caller: Principal, user: User) -> bool:

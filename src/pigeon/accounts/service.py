@@ -23,7 +23,7 @@ from pigeon.accounts.security import (
     new_token,
     plain_hash,
 )
-from pigeon.errors import Conflict, InsufficientCredits, Invalid
+from pigeon.errors import Conflict, InsufficientCredits, Invalid, NotFound
 from pigeon.phone import normalise
 
 
@@ -59,10 +59,14 @@ def from_milli(milli: int) -> float:
 
 
 def create_account(
-    session: Session, email: str, *, credits: float = 0.0, name: str | None = None
+    session: Session, email: str, *, credits: float = 0.0, name: str | None = None, parent_id: int | None = None,
+    master: bool = False,
 ) -> NewUser:
-    """A new team with one user, its administrator."""
-    account = Account(name=name or email)
+    """A new team with one user, its administrator; under ``parent_id`` (a reseller's
+    customer), or the operator's master account (``master``), above every account."""
+    if parent_id is not None and session.get(Account, parent_id) is None:
+        raise NotFound(f"No account {parent_id}")
+    account = Account(name=name or email, parent_id=parent_id, is_master=master)
     session.add(account)
     session.flush()
     return create_user(session, account.id, email, credits=credits, is_admin=True)

@@ -155,7 +155,9 @@ def account() -> None:
 @account.command("create")
 @click.option("--email", required=True, help="The administrator's email address.")
 @click.option("--credits", type=click.FloatRange(min=0), default=0.0, show_default=True)
-def account_create(email: str, credits: float) -> None:
+@click.option("--parent", "parent_id", type=int, help="The reseller's account this one is a customer of.")
+@click.option("--master", is_flag=True, help="The operator's master account, above every account.")
+def account_create(email: str, credits: float, parent_id: int | None, master: bool) -> None:
     """Create an account (a team) with one user; prints its API token as the last line."""
     from pigeon.accounts.service import create_account
     from pigeon.errors import Conflict
@@ -163,7 +165,7 @@ def account_create(email: str, credits: float) -> None:
     db = open_database(load_settings())
     try:
         with db.write() as session:
-            new = create_account(session, email, credits=credits)
+            new = create_account(session, email, credits=credits, parent_id=parent_id, master=master)
     except (Conflict, IntegrityError):
         raise click.ClickException(f"a user with email {email} already exists") from None
     click.echo(f"email:     {new.user.email}")

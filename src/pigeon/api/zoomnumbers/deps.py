@@ -2,9 +2,9 @@
 names, reached with the scopes the route lists.
 
 ``/accounts/me/...`` and ``/accounts/{own id}/...`` are the token's own account: a scope in its
-``:master`` form or without it admits the route. Another account is reached only by a
-``:master`` scope over accounts under the token's (resellers: the next step; until then no
-token reaches another account: 403, code 200). Each route counts against the account's rate
+``:master`` form or without it admits the route. Another account is reached only with the
+``:master`` form, and only from above it (``accounts.policy.reaches_account``): the operator's
+master account reaches every account, a reseller its customers; otherwise 403, code 200. Each route counts against the account's rate
 for its label (``settings.rate_limits``), in the database: the limit holds across processes.
 """
 
@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from pigeon.accounts import policy
 from pigeon.db import utcnow
 from pigeon.errors import Forbidden
 from pigeon.oauth import service
@@ -58,14 +59,28 @@ def scoped(*needed: str, label: str = "LIGHT") -> Callable[[Request, str], Await
 
     async def account(request: Request, accountId: str) -> int:
         grant = await grant_of(request)
-        if accountId not in ("me", str(grant.account_id)):
-            raise Forbidden(f"You do not have permission to reach account {accountId}")
-        if not grant.allows(needed, own_account=True):
+        own = accountId in ("me", str(grant.account_id))
+        if not grant.allows(needed, own_account=own):
             raise Forbidden(f"Invalid access token, does not contain scopes:[{', '.join(needed)}]")
-        await _within_rate(request, grant.account_id, label)
-        return grant.account_id
+        target = grant.account_id if own else await _reached(request, grant.account_id, accountId)
+        await _within_rate(request, target, label)
+        return target
 
     return account
+
+
+async def _reached(request: Request, actor: int, named: str) -> int:
+    """Another account, if the token's account is above it (the operator's master account, or
+    a reseller over its customers); else 403, code 200, whether or not it exists."""
+    db = runtime(request).db
+
+    def read() -> bool:
+        with db.read() as session:
+            return named.isdigit() and len(named) <= 10 and policy.reaches_account(session, actor, int(named))
+
+    if not await run_in_threadpool(read):
+        raise Forbidden(f"You do not have permission to reach account {named}")
+    return int(named)
 
 
 async def _within_rate(request: Request, account: int, label: str) -> None:
