@@ -165,6 +165,8 @@ def test_tokens_scopes_and_accounts(db: Database, server: Server, user: User, ot
     elsewhere = api(server, token_for(server, db, account)).get(
         f"/v2/accounts/{account_of(db, other)}/number_management/numbers")
     assert elsewhere.status_code == 403 and elsewhere.json()["code"] == 200
+    for odd in ("%C2%B3", "%D9%A3", "0x1", "-1", "99999999999"):  # digits that are not ASCII (the fuzzer's find)
+        assert reader.get(f"/v2/accounts/{odd}/number_management/numbers").status_code == 403, odd
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eDp5"}):
         answer = httpx.get(f"{server.url}{BASE}/numbers", headers=headers)
         assert answer.status_code == 401 and answer.json() == {"code": 124, "message": "Invalid access token."}

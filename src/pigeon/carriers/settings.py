@@ -89,7 +89,7 @@ class CarrierSettings(BaseModel):
         out = []
         for prefix in value:
             digits = prefix.removeprefix("+")
-            if not digits.isdigit():
+            if not (digits.isascii() and digits.isdigit()):
                 raise ValueError(f"{prefix!r} is not a number prefix such as '+27'")
             out.append("+" + digits)
         return out

@@ -104,7 +104,7 @@ def spellings(receipt: Receipt) -> set[str]:
     (SMSCs that answer submit_sm with "1a2b" and receipt "6699", or the reverse)."""
     out = set(receipt.alt_refs)
     for ref in (receipt.carrier_ref, *receipt.alt_refs):
-        if ref.isdigit() and len(ref) < 20:
+        if ref.isascii() and ref.isdigit() and len(ref) < 20:
             out.add(format(int(ref), "x"))
         if len(ref) < 17:
             try:

@@ -58,7 +58,7 @@ def spec_of(row: dict[str, str]) -> tuple[service.Spec, int | None]:
     if words - {"sms", "mms", "voice"}:
         raise Invalid(f"unknown capabilities {sorted(words - {'sms', 'mms', 'voice'})}")
     account = row.get("account") or None
-    if account is not None and not account.isdigit():
+    if account is not None and not (account.isascii() and account.isdigit()):
         raise Invalid(f"account {account!r} is not an account id")
     spec = service.Spec(row.get("number", ""), kind, source, "sms" in words, "mms" in words, "voice" in words,
                         row.get("carrier") or None)

@@ -178,7 +178,7 @@ def receipt_tlvs(message_id: str, stat: str, err: str) -> bytes:
     out = encode_tlv(Tag.RECEIPTED_MESSAGE_ID, mid)
     out += encode_tlv(Tag.MESSAGE_STATE, bytes((MESSAGE_STATE.get(stat, 7),)))
     if err != "000":
-        code = int(err) if err.isdigit() else 0
+        code = int(err) if err.isascii() and err.isdigit() else 0
         out += encode_tlv(Tag.NETWORK_ERROR_CODE, bytes((3,)) + code.to_bytes(2, "big"))  # 3 = GSM
     return out
 

@@ -76,7 +76,8 @@ async def _reached(request: Request, actor: int, named: str) -> int:
 
     def read() -> bool:
         with db.read() as session:
-            return named.isdigit() and len(named) <= 10 and policy.reaches_account(session, actor, int(named))
+            return named.isascii() and named.isdigit() and len(named) <= 10 and policy.reaches_account(
+                session, actor, int(named))
 
     if not await run_in_threadpool(read):
         raise Forbidden(f"You do not have permission to reach account {named}")
