@@ -180,3 +180,38 @@ def test_operators_keep_opt_outs_on_the_command_line(db: Database, server: Serve
     # what an operator set is obeyed: a send to c from the account is FAILED_OPTOUT
     blocked = user.send(c, "after the import").json()["messageId"]
     assert status_of(user, blocked, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"
+
+
+def test_a_policys_disclaimer_goes_with_the_first_message_to_each_phone(db: Database, server: Server,
+                                                                         user: User) -> None:
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.numbers import service as numbers
+
+    with db.write() as session:
+        account = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        row = numbers.add(session, numbers.Spec("+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)), "ZA",
+                          account_id=account)
+        numbers.make_default(session, row)
+        policy = consent.create_policy(session, account, "Offers", consent.Texts(
+            disclaimer="Msg&data rates may apply. Reply STOP to end.", disclaimer_enabled=True))
+        consent.assign(session, policy, [row.id])
+    first, second = phone(), phone()
+    before = user.balance()
+    bulk = user.http.post(f"{API}/sms/send-bulk.json", json={"sendSmsRequests": [
+        {"recipientNumber": first, "message": "x" * 150}, {"recipientNumber": first, "message": "again"},
+        {"recipientNumber": second, "message": "hi"}]}).json()["sendSmsResponses"]
+    texts = [user.http.get(f"{API}/messages/{r['messageId']}.json").json() for r in bulk]
+    assert texts[0]["message"].endswith("\nMsg&data rates may apply. Reply STOP to end.")
+    assert texts[0]["numberOfMessages"] == 2 and texts[0]["creditCost"] == 2  # it grew a part, and costs it
+    assert texts[1]["message"] == "again" and texts[2]["message"].startswith("hi\nMsg&data")  # once a phone
+    assert user.balance() == before - 4
+    later = user.send(first, "later").json()["messageId"]
+    assert user.http.get(f"{API}/messages/{later}.json").json()["message"] == "later"
+    poor_first = phone()
+    with db.write() as session:  # a batch refused for its credits contacted nobody
+        session.execute(UserRow.__table__.update().where(UserRow.id == user.user_id).values(credit_balance=0))
+    assert user.send(poor_first, "no credits").status_code == 402
+    with db.write() as session:
+        session.execute(UserRow.__table__.update().where(UserRow.id == user.user_id).values(credit_balance=10_000))
+    again = user.send(poor_first, "now").json()["messageId"]
+    assert "Msg&data" in user.http.get(f"{API}/messages/{again}.json").json()["message"]

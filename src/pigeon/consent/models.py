@@ -50,6 +50,16 @@ class ConsentPolicy(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class FirstContact(Base):
+    """A phone a scope has sent to: its first message carried the policy's disclaimer."""
+
+    __tablename__ = "consent_contacts"
+
+    scope: Mapped[str] = mapped_column(String(48), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class KeywordEvent(Base):
     __tablename__ = "keyword_events"
 

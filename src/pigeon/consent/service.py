@@ -273,6 +273,33 @@ def opt_outs(session: Session, account_id: int, *, after: tuple[str, str] | None
     return list(session.scalars(query.order_by(OptOut.phone, OptOut.scope).limit(size)))
 
 
+def disclaimers(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """For the (scope, phone) pairs of a batch: the disclaimer each first message to a phone
+    carries, where the scope is an active policy with its disclaimer on and the phone has had
+    nothing from it before (``contacted`` records that once the batch is written). No read at
+    all when the batch has no policy's scope."""
+    wanted = sorted({(s, p) for s, p in pairs if s.startswith("policy:")})
+    if not wanted:
+        return {}
+    ids = sorted({s.removeprefix("policy:") for s, _ in wanted})
+    texts = dict(bulk.fetch(session, f"SELECT id, disclaimer FROM consent_policies WHERE id IN "
+                                     f"({', '.join('?' * len(ids))}) AND disclaimer_enabled AND active", ids))
+    fresh = [(s, p) for s, p in wanted if texts.get(s.removeprefix("policy:"))]
+    if not fresh:
+        return {}
+    scopes, phones = sorted({s for s, _ in fresh}), sorted({p for _, p in fresh})
+    known = set(bulk.fetch(session, f"SELECT scope, phone FROM consent_contacts WHERE scope IN "
+                                    f"({', '.join('?' * len(scopes))}) AND phone IN ({', '.join('?' * len(phones))})",
+                           [*scopes, *phones]))
+    return {(s, p): texts[s.removeprefix("policy:")] for s, p in fresh if (s, p) not in known}
+
+
+def contacted(session: Session, pairs: Iterable[tuple[str, str]], now: dt.datetime) -> None:
+    """Record that these phones got their first message (and its disclaimer) from these scopes."""
+    bulk.insert_new(session, "consent_contacts", (("scope", "text"), ("phone", "text"), ("first_at", "timestamp")),
+                    [(s, p, now) for s, p in sorted(set(pairs))])
+
+
 def events(session: Session, account_id: int, limit: int = 100) -> list[KeywordEvent]:
     """The account's keyword events, newest first."""
     return list(session.scalars(select(KeywordEvent).where(KeywordEvent.account_id == account_id)

@@ -8,7 +8,7 @@ the credits (never below zero), inserts the messages and their queue rows, all o
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -99,6 +99,25 @@ class Sender:
         )
 
 
+def _with_disclaimers(batch: list[Outgoing], scopes: dict[str, str],
+                      texts: dict[tuple[str, str], str]) -> list[Outgoing]:
+    """The batch with each first message to a phone in a policy's scope carrying its
+    disclaimer: the text grows, and its parts and cost with it (the price of a part is kept)."""
+    if not texts:
+        return batch
+    out, done = [], set()
+    for m in batch:
+        key = (scopes[m.id], m.to)
+        if key in texts and key not in done:
+            done.add(key)
+            body = f"{m.body}\n{texts[key]}"
+            analysis = analyse(body)
+            m = replace(m, body=body, encoding=analysis.encoding, parts=analysis.parts,
+                        cost=m.cost // max(1, m.parts) * analysis.parts)
+        out.append(m)
+    return out
+
+
 MESSAGE_COLUMNS = (
     "id", "account_id", "user_id", "direction", "status", "from_number", "to_number", "body",
     "encoding", "parts", "credit_cost", "campaign", "data_field", "created_at", "scheduled_for",
@@ -124,6 +143,9 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
               for m in batch}
     out = consent.opted_out(session, [(scopes[m.id], m.to) for m in batch if not m.answers_keyword])
     blocked = {m.id for m in batch if not m.answers_keyword and (scopes[m.id], m.to) in out}
+    first = consent.disclaimers(session, [(scopes[m.id], m.to) for m in batch
+                                          if m.id not in blocked and not m.answers_keyword])
+    batch = _with_disclaimers(batch, scopes, first)
     total = sum(message.cost for message in batch if message.id not in blocked)
     if total:
         charged = session.execute(
@@ -143,5 +165,7 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts"), [
         (m.id, max(m.send_at or now, now), 0) for m in batch if m.id not in blocked
     ])
+    if first:
+        consent.contacted(session, first, now)  # after the charge: a refused batch contacted nobody
     if blocked:
         hooks.finished(session, sorted(blocked), now)

@@ -48,6 +48,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('consent_policies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consent_policies_account_id'), ['account_id'], unique=False)
+    op.create_table('consent_contacts',
+    sa.Column('scope', sa.String(length=48), nullable=False),
+    sa.Column('phone', sa.String(length=32), nullable=False),
+    sa.Column('first_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('scope', 'phone', name=op.f('pk_consent_contacts'))
+    )
     op.create_table('keyword_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -70,6 +76,7 @@ def downgrade() -> None:
     op.drop_table('keyword_events')
     with op.batch_alter_table('opt_outs', schema=None) as batch_op:
         batch_op.drop_index('ix_opt_outs_account')
+    op.drop_table('consent_contacts')
     op.drop_table('opt_outs')
     with op.batch_alter_table('consent_policies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_policies_account_id'))
