@@ -215,3 +215,57 @@ def test_a_policys_disclaimer_goes_with_the_first_message_to_each_phone(db: Data
         session.execute(UserRow.__table__.update().where(UserRow.id == user.user_id).values(credit_balance=10_000))
     again = user.send(poor_first, "now").json()["messageId"]
     assert "Msg&data" in user.http.get(f"{API}/messages/{again}.json").json()["message"]
+
+
+def test_what_a_second_operators_trial_found(db: Database, server: Server, user: User, other: User,
+                                             tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Opt-outs hold whichever way they were taken, and nobody sets them in another's scope."""
+    from pigeon.accounts.models import User as UserRow
+    from pigeon.errors import Invalid, NotFound
+    from pigeon.numbers import service as numbers
+
+    def pigeon(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pigeon", "consent", *args], env=server.env, cwd=server.workdir,
+                              capture_output=True, text=True, timeout=60)
+
+    with db.write() as session:
+        mine = session.scalar(select(UserRow.account_id).where(UserRow.id == user.user_id))
+        theirs = session.scalar(select(UserRow.account_id).where(UserRow.id == other.user_id))
+        own = numbers.add(session, numbers.Spec("+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)), "ZA",
+                          account_id=mine)
+        numbers.make_default(session, own)
+        their_number = numbers.add(session, numbers.Spec("+1415" + str(2_000_000 + uuid.uuid4().int % 7_000_000)),
+                                   "ZA", account_id=theirs).number
+        policy = consent.create_policy(session, mine, "P", consent.Texts(opt_out_keywords=["Basta"]))
+        consent.assign(session, policy, [own.id])
+        for bad in ({"opt_out_keywords": ["START"]}, {"help_keywords": ["STOP"]}, {"opt_in_keywords": ["Basta"]}):
+            with pytest.raises(Invalid), session.begin_nested():
+                consent.update_policy(session, policy, texts=consent.Texts(**bad))
+        with pytest.raises(NotFound):
+            consent.scope_of(session, 2**31 - 1)
+        policy_id, own_id, own_number = policy.id, own.id, own.number
+    # an import names only the account's own scopes
+    csv_file = tmp_path / "scopes.csv"
+    csv_file.write_text(f"phone,scope\n{phone()},number:{their_number}\n{phone()},policy:nope\n"
+                        f"{phone()},account:{theirs}\n{phone()},number:{own_number},extra\n{phone()},policy:{policy_id}\n")
+    imported = pigeon("import", "--account", str(mine), str(csv_file))
+    assert "opted out 1, refused 4" in imported.stdout, imported.stdout + imported.stderr
+    assert pigeon("set", "--account", str(2**31 - 1), "--phone", phone(), "--out").returncode == 1
+    # an operator's opt-out of the account holds for every message of the account
+    blocked = phone()
+    assert pigeon("set", "--account", str(mine), "--phone", blocked, "--out").returncode == 0
+    sent = user.send(blocked, "from the default number").json()["messageId"]
+    assert status_of(user, sent, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"
+    # a STOP taken under a policy keeps holding for its number after the number leaves it
+    stopped, dropped = phone(), phone()
+    with db.write() as session:
+        consent.act(session, mine, own_number, stopped, "STOP", utcnow(), policy_id=policy_id)
+        consent.act(session, mine, own_number, dropped, "basta", utcnow(), policy_id=policy_id)
+        consent.assign(session, consent.get_policy(session, mine, policy_id), [own_id], on=False)
+    first = user.send(stopped, "after unassigning").json()["messageId"]
+    assert status_of(user, first, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"
+    with db.write() as session:
+        consent.assign(session, consent.get_policy(session, mine, policy_id), [own_id])
+        consent.delete_policies(session, mine, [policy_id])
+    second = user.send(dropped, "after deleting").json()["messageId"]
+    assert status_of(user, second, "FAILED_OPTOUT")["messageStatus"] == "FAILED_OPTOUT"

@@ -34,7 +34,8 @@ def normalise(raw: object, default_region: str) -> Phone:
 
 
 def _invalid(why: str) -> Invalid:
-    return Invalid(f"Invalid mobile number: {why}", Reason.INVALID_NUMBER)
+    shown = why if len(why) <= 80 else why[:60] + "...(" + str(len(why)) + " characters)"
+    return Invalid(f"Invalid mobile number: {shown}", Reason.INVALID_NUMBER)
 
 
 @lru_cache(maxsize=65_536)

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from pigeon.accounts.models import Account
 from pigeon.consent import keywords
 from pigeon.consent.keywords import Action, Words
 from pigeon.consent.models import ConsentPolicy, KeywordEvent, OptOut
@@ -62,12 +63,18 @@ def _checked_text(value: str | None, what: str) -> str | None:
     return value
 
 
-def _checked_words(values: Sequence[str] | None, what: str) -> str | None:
+def _checked_words(values: Sequence[str] | None, what: str, others: frozenset[str]) -> str | None:
+    """A policy's keywords of one role, as stored; none may be a standard keyword of another role
+    (STOP always opts out, START always in, HELP always helps)."""
     if values is None:
         return None
     if len(values) > 50 or any(not isinstance(v, str) or not v.strip() or len(v) > 64 or "\x00" in v for v in values):
         raise Invalid(f"{what} are at most 50 words or phrases of 1 to 64 characters")
-    return orjson.dumps([keywords.spelled(v) for v in values]).decode()
+    spelled = [keywords.spelled(v) for v in values]
+    taken = sorted(set(spelled) & others)
+    if taken:
+        raise Invalid(f"{', '.join(taken)}: a standard keyword keeps its own meaning, it cannot be one of the {what}")
+    return orjson.dumps(list(dict.fromkeys(spelled))).decode()
 
 
 def _apply(policy: ConsentPolicy, name: str | None, description: str | None, active: bool | None,
@@ -89,13 +96,19 @@ def _apply(policy: ConsentPolicy, name: str | None, description: str | None, act
     ):
         if (checked := _checked_text(value, what)) is not None:
             setattr(policy, column, checked)
-    for column, words, what in (("opt_in_keywords", texts.opt_in_keywords, "opt-in keywords"),
-                                ("opt_out_keywords", texts.opt_out_keywords, "opt-out keywords"),
-                                ("help_keywords", texts.help_keywords, "help keywords")):
-        if (checked_words := _checked_words(words, what)) is not None:
+    for column, words, what, others in (
+        ("opt_in_keywords", texts.opt_in_keywords, "opt-in keywords", keywords.OPT_OUT | keywords.HELP),
+        ("opt_out_keywords", texts.opt_out_keywords, "opt-out keywords", keywords.OPT_IN | keywords.HELP),
+        ("help_keywords", texts.help_keywords, "help keywords", keywords.OPT_OUT | keywords.OPT_IN),
+    ):
+        if (checked_words := _checked_words(words, what, others)) is not None:
             setattr(policy, column, checked_words)
     if texts.disclaimer_enabled is not None:
         policy.disclaimer_enabled = texts.disclaimer_enabled
+    roles = [set(orjson.loads(getattr(policy, c) or "[]")) for c in ("opt_out_keywords", "opt_in_keywords", "help_keywords")]
+    twice = sorted((roles[0] & roles[1]) | (roles[0] & roles[2]) | (roles[1] & roles[2]))
+    if twice:
+        raise Invalid(f"{', '.join(twice)}: a keyword has one role, opt-out, opt-in or help")
 
 
 def create_policy(session: Session, account_id: int, name: str, texts: Texts, *, description: str | None = None,
@@ -147,8 +160,21 @@ def delete_policies(session: Session, account_id: int, policy_ids: Sequence[str]
     unknown = [p for p in wanted if p not in found]
     if unknown:
         raise Invalid(f"The consent does not exist: {', '.join(unknown)}", Reason.UNKNOWN_ITEM, SUBJECT)
+    for policy_id in wanted:
+        leaving = session.scalars(select(PhoneNumber.number).where(PhoneNumber.consent_policy_id == policy_id)).all()
+        _carry(session, account_id, policy_id, leaving)
     session.execute(update(PhoneNumber).where(PhoneNumber.consent_policy_id.in_(wanted)).values(consent_policy_id=None))
     session.execute(delete(ConsentPolicy).where(ConsentPolicy.id.in_(wanted)))
+
+
+def _carry(session: Session, account_id: int, policy_id: str, leaving: Sequence[str]) -> None:
+    """Numbers leave a policy: the opt-outs taken under it keep holding for each of them."""
+    held = session.execute(select(OptOut.phone, OptOut.keyword, OptOut.at)
+                           .where(OptOut.scope == scope(account_id, None, policy_id))).all()
+    rows = [(scope(account_id, number), phone, account_id, keyword, at)
+            for number in leaving for phone, keyword, at in held]
+    bulk.insert_new(session, "opt_outs", (("scope", "text"), ("phone", "text"), ("account_id", "integer"),
+                                          ("keyword", "text"), ("at", "timestamp")), rows)
 
 
 def assign(session: Session, policy: ConsentPolicy, number_ids: Sequence[str], *, on: bool = True) -> None:
@@ -163,6 +189,8 @@ def assign(session: Session, policy: ConsentPolicy, number_ids: Sequence[str], *
                or (not on and rows[n].consent_policy_id != policy.id)]
     if unknown:
         raise Invalid(f"Phone number not found: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
+    if not on:
+        _carry(session, policy.account_id, policy.id, [rows[n].number for n in wanted])
     session.execute(update(PhoneNumber).where(PhoneNumber.id.in_(wanted))
                     .values(consent_policy_id=policy.id if on else None)
                     .execution_options(synchronize_session="fetch"))
@@ -223,6 +251,18 @@ def act(session: Session, account_id: int, number: str | None, phone: str, text:
     return Acted(word, action, words(policy).texts[action])
 
 
+def scopes_of(account_id: int, number: str | None, policy_id: str | None) -> tuple[str, ...]:
+    """Every scope an opt-out of which stops a message from ``number`` (in ``policy_id``): the
+    policy's, the number's own (an opt-out taken before it joined the policy), the account's
+    (an operator's, or a STOP that reached the account by the fallback route)."""
+    found = [scope(account_id, number, policy_id)]
+    if policy_id and number:
+        found.append(scope(account_id, number))
+    if number:
+        found.append(scope(account_id, None))
+    return tuple(found)
+
+
 def opted_out(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which (scope, phone) pairs have opted out: one read through the driver (the hot path)."""
     wanted = sorted(set(pairs))
@@ -237,6 +277,8 @@ def opted_out(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[s
 def scope_of(session: Session, account_id: int, *, number: str | None = None, policy_id: str | None = None) -> str:
     """The scope an operator names: a policy of the account, a number of the account (the
     policy's scope if it has one), or the account itself; ``NotFound`` for another's."""
+    if session.get(Account, account_id) is None:
+        raise NotFound(f"No account {account_id}")
     if policy_id is not None:
         return scope(account_id, None, must_exist(get_policy(session, account_id, policy_id), policy_id).id)
     if number is not None:
@@ -245,6 +287,19 @@ def scope_of(session: Session, account_id: int, *, number: str | None = None, po
             raise NotFound(f"{number} is not one of the account's numbers")
         return scope(account_id, row.number, row.consent_policy_id)
     return scope(account_id, None)
+
+
+def check_scope(session: Session, account_id: int, where: str) -> str:
+    """A scope written out (``policy:ID``, ``number:+E164``, ``account:ID``), if it is one of the
+    account's; ``NotFound`` or ``Invalid`` otherwise."""
+    kind, _, ref = where.partition(":")
+    if kind == "policy" and ref:
+        return scope_of(session, account_id, policy_id=ref)
+    if kind == "number" and ref:
+        return scope_of(session, account_id, number=ref)
+    if kind == "account" and ref == str(account_id):
+        return scope_of(session, account_id)
+    raise Invalid(f"{where!r} is not a scope of account {account_id}: policy:ID, number:+E164 or account:{account_id}")
 
 
 def set_consent(session: Session, account_id: int, where: str, phone: str, *, out: bool, how: str,

@@ -139,10 +139,11 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     if requested - found.usable:
         raise Forbidden(f"{', '.join(sorted(requested - found.usable))} is not one of your numbers that can send SMS")
     default = found.default
-    scopes = {m.id: consent.scope(account, m.sender or default, found.policies.get(m.sender or default or ""))
-              for m in batch}
-    out = consent.opted_out(session, [(scopes[m.id], m.to) for m in batch if not m.answers_keyword])
-    blocked = {m.id for m in batch if not m.answers_keyword and (scopes[m.id], m.to) in out}
+    every = {m.id: consent.scopes_of(account, m.sender or default, found.policies.get(m.sender or default or ""))
+             for m in batch}
+    scopes = {message_id: found_scopes[0] for message_id, found_scopes in every.items()}
+    out = consent.opted_out(session, [(s, m.to) for m in batch if not m.answers_keyword for s in every[m.id]])
+    blocked = {m.id for m in batch if not m.answers_keyword and any((s, m.to) in out for s in every[m.id])}
     first = consent.disclaimers(session, [(scopes[m.id], m.to) for m in batch
                                           if m.id not in blocked and not m.answers_keyword])
     batch = _with_disclaimers(batch, scopes, first)

@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
@@ -67,7 +67,7 @@ class Said(_Loose):
 
 class Disclaimer(_Loose):
     message: str | None = None
-    enable: bool | None = None
+    enable: StrictBool | None = None
 
 
 class InOutBound(_Loose):
@@ -81,7 +81,7 @@ class PolicyBody(_Loose):
     consent_name: str | None = Field(None, max_length=255)
     description: str | None = Field(None, max_length=4096)
     in_out_bound: InOutBound | None = None
-    status: bool | None = None
+    status: StrictBool | None = None
 
 
 def _texts(body: InOutBound | None) -> consent.Texts:
@@ -122,8 +122,13 @@ async def list_policies(
 def create_policy(request: Request, body: Annotated[PolicyBody, Body()],
                   account: Annotated[int, Depends(scoped(WRITE, "number_management:write:sms_consent:master"))]
                   ) -> Response:
-    missing = [name for name, value in (("consent_name", body.consent_name), ("in_out_bound", body.in_out_bound),
-                                         ("status", body.status)) if value is None]
+    bound = body.in_out_bound
+    missing = [name for name, value in (
+        ("consent_name", body.consent_name), ("in_out_bound", bound), ("status", body.status),
+        ("in_out_bound.opt_in_message", bound and bound.opt_in_message),
+        ("in_out_bound.opt_out_message", bound and bound.opt_out_message),
+        ("in_out_bound.help_message", bound and bound.help_message),
+        ("in_out_bound.disclaimer", bound and bound.disclaimer)) if value is None]
     if missing:
         raise Invalid(f"Invalid field: {', '.join(missing)} required")
     with runtime(request).db.write() as session:

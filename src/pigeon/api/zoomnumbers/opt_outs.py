@@ -75,6 +75,7 @@ def set_opt_outs(request: Request, account: Annotated[int, Depends(scoped(CLASSI
     rt = runtime(request)
     with rt.db.write() as session:
         for change in body.opt_outs:
+            change.consent_id, change.phone_number_id = change.consent_id or None, change.phone_number_id or None
             if change.consent_id and change.phone_number_id:
                 raise Invalid("Give consent_id or phone_number_id, not both")
             number = None
