@@ -58,6 +58,14 @@ def stocked(db: Database, user: User) -> tuple[int, list[str]]:
         return account, [row.id for row in made]
 
 
+def zoomus_for(db: Database, server: Server, account: int) -> ZoomClient:
+    """Zoom's PyPI client, pointed at Pigeon, with a client of the account holding both scopes."""
+    with db.write() as session:
+        client = oauth.create_client(session, account, [READ, WRITE])
+    return ZoomClient(client.id, client.secret, str(account), base_uri=f"{server.url}/v2",
+                      oauth_uri=f"{server.url}/oauth/token")
+
+
 def api(server: Server, token: str) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
@@ -65,10 +73,7 @@ def api(server: Server, token: str) -> httpx.Client:
 def test_zoomus_gets_a_token_and_lists_gets_and_updates_numbers(db: Database, server: Server, user: User,
                                                                  stocked: tuple[int, list[str]]) -> None:
     account, ids = stocked
-    with db.write() as session:
-        client = oauth.create_client(session, account, [READ, WRITE])
-    zoom = ZoomClient(client.id, client.secret, str(account), base_uri=f"{server.url}/v2",
-                      oauth_uri=f"{server.url}/oauth/token")
+    zoom = zoomus_for(db, server, account)
     listed = zoom.get_request("/accounts/me/number_management/numbers", params={"page_size": 10})
     assert listed.status_code == 200, listed.text
     assert [n["id"] for n in listed.json()["numbers"]] == ids and listed.json()["next_page_token"] == ""
@@ -222,10 +227,7 @@ POLICY = {
 def test_consent_policies_through_zoomus_and_http(db: Database, server: Server, user: User, other: User,
                                                   stocked: tuple[int, list[str]]) -> None:
     account, ids = stocked
-    with db.write() as session:
-        client = oauth.create_client(session, account, [READ, WRITE])
-    zoom = ZoomClient(client.id, client.secret, str(account), base_uri=f"{server.url}/v2",
-                      oauth_uri=f"{server.url}/oauth/token")
+    zoom = zoomus_for(db, server, account)
     made = zoom.post_request("/accounts/me/number_management/sms_consent", data=POLICY)
     assert made.status_code == 201, made.text
     policy = made.json()
