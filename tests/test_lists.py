@@ -388,14 +388,17 @@ def test_migration_0006_gives_existing_members_their_contacts_created_at(empty_u
     try:
         upgrade(db, "0005")
         at = dt.datetime(2025, 5, 4, 3, 2, 1, 123456)
-        with db.write() as session:
-            who = create_account(session, "old@example.com").user
+        with db.write() as session:  # rows as the schema of 0005 holds them (today's models have more columns)
+            session.execute(sa.text("INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', :t)"), {"t": at})
             session.execute(sa.text(
-                "INSERT INTO contacts (id, account_id, user_id, number, created_at) VALUES ('c1', :a, :u, '+27820000001', :t)"),
-                {"a": who.account_id, "u": who.id, "t": at})
+                "INSERT INTO users (id, account_id, email, is_admin, token_hash, url_token_hash, credit_balance, "
+                "created_at) VALUES (1, 1, 'old@example.com', true, 'x', 'y', 0, :t)"), {"t": at})
             session.execute(sa.text(
-                "INSERT INTO contact_groups (id, account_id, user_id, name, created_at) VALUES ('g1', :a, :u, 'g', :t)"),
-                {"a": who.account_id, "u": who.id, "t": at})
+                "INSERT INTO contacts (id, account_id, user_id, number, created_at) VALUES ('c1', 1, 1, '+27820000001', :t)"),
+                {"t": at})
+            session.execute(sa.text(
+                "INSERT INTO contact_groups (id, account_id, user_id, name, created_at) VALUES ('g1', 1, 1, 'g', :t)"),
+                {"t": at})
             session.execute(sa.text("INSERT INTO group_members (group_id, contact_id) VALUES ('g1', 'c1')"))
         upgrade(db)
         with db.read() as session:
