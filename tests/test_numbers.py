@@ -72,18 +72,12 @@ def test_numbers_owners_senders_and_routes(db: Database, user: User, other: User
         assert row_a.carrier == "main" and pool.account_id is None
         assert "PIGEON" in [n.number for n in service.numbers(session, pool=True)]
         assert a not in [n.number for n in service.numbers(session, pool=True)]
-        # senders
-        assert service.sender_for(session, mine, None, "ZA") is None  # no default yet: the carrier's own
-        assert service.sender_for(session, mine, a.replace("+1", "001"), "ZA").id == row_a.id
-        with pytest.raises(Forbidden):
-            service.sender_for(session, mine, b, "ZA")  # another account's
-        with pytest.raises(Forbidden):
-            service.sender_for(session, mine, fresh(), "ZA")  # nobody's
-        for cannot in (pending, mms_only):
-            with pytest.raises(Invalid):
-                service.sender_for(session, mine, cannot, "ZA")
+        # senders: what accept reads, in one query
+        assert service.senders(session, mine, set()).default is None  # no default yet: the carrier's own
+        found = service.senders(session, mine, {a, b, fresh(), pending, mms_only})
+        assert found.usable == {a}  # not another account's, nobody's, a pending one, nor one without SMS
         service.make_default(session, row_a)
-        assert service.sender_for(session, mine, None, "ZA").id == row_a.id
+        assert service.senders(session, mine, set()).default == a
         with pytest.raises(Invalid):
             service.make_default(session, pool)  # in no account
         # users
@@ -99,7 +93,7 @@ def test_numbers_owners_senders_and_routes(db: Database, user: User, other: User
         service.allocate(session, [row_a.id], theirs)
         session.refresh(row_a)
         assert (row_a.account_id, row_a.user_id, row_a.is_default) == (theirs, None, False)
-        assert service.sender_for(session, mine, None, "ZA") is None
+        assert service.senders(session, mine, set()).default is None
 
 
 def test_an_inbound_message_goes_to_the_numbers_owner(db: Database, user: User, other: User) -> None:

@@ -14,12 +14,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import Account, User
 from pigeon.db import bulk, utcnow
-from pigeon.errors import Conflict, Forbidden, Invalid, NotFound, Reason
+from pigeon.errors import Conflict, Invalid, NotFound, Reason
 from pigeon.numbers.models import Kind, PhoneNumber, Source, State
 from pigeon.phone import normalise
 
@@ -162,26 +162,6 @@ def _check_sends(row: PhoneNumber) -> None:
         raise Invalid(f"{row.number} is {row.state}, not active")
 
 
-def sender_for(session: Session, account_id: int, requested: str | None, default_region: str) -> PhoneNumber | None:
-    """The number an account's message goes out from: the one requested (which must be the
-    account's, active and able to send SMS), else the account's default, else None (the
-    carrier's own sender)."""
-    if requested is not None and requested.strip():
-        text = requested.strip()
-        row = find(session, text)
-        if row is None:
-            try:
-                row = find(session, normalise(text, default_region).e164)
-            except Invalid:
-                row = None
-        if row is None or row.account_id != account_id:
-            raise Forbidden(f"{text} is not one of your numbers")
-        _check_sends(row)
-        return row
-    return session.scalar(select(PhoneNumber).where(PhoneNumber.account_id == account_id,
-                                                    PhoneNumber.is_default.is_(True)))
-
-
 @dataclass(frozen=True, slots=True)
 class Senders:
     """What a batch of an account's messages may go out from."""
@@ -266,18 +246,14 @@ def page(session: Session, account_id: int, flt: Filter, *, after: str | None, s
     return list(session.scalars(query.order_by(PhoneNumber.number).limit(size)))
 
 
-def update_number(session: Session, row: PhoneNumber, *, display_name: str | None = None, sms: bool | None = None,
+def update_number(session: Session, row: PhoneNumber, *, display_name: str | None = None,
                   voice: bool | None = None) -> PhoneNumber:
-    """Change what a request may change (None keeps it): the label and the capabilities."""
+    """Change what a request may change (None keeps it): the label, and voice."""
     if display_name is not None:
         name = display_name.strip()
         if len(name) > 32 or "\x00" in name:
             raise Invalid("display_name is at most 32 characters, without NUL")
         row.display_name = name or None
-    if sms is not None:
-        if not sms and row.kind == Kind.ALPHANUMERIC:
-            raise Invalid(f"{row.number} is a sender ID: SMS is all it does")
-        row.sms = sms
     if voice is not None:
         if voice and row.kind in (Kind.ALPHANUMERIC, Kind.SHORT_CODE):
             raise Invalid(f"{row.number} cannot carry voice")
@@ -285,7 +261,3 @@ def update_number(session: Session, row: PhoneNumber, *, display_name: str | Non
     row.updated_at = utcnow()
     session.flush()
     return row
-
-
-def count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(PhoneNumber)) or 0
