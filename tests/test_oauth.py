@@ -190,3 +190,9 @@ def test_clients_on_the_command_line(db: Database, server: Server, user: User) -
     refused = pigeon("create", "--account", str(account), "--scopes", "everything")
     assert refused.returncode == 1 and refused.stderr.startswith("Error: Unknown scope(s): everything"), refused.stderr
     assert pigeon("revoke", "no-such-client").returncode == 1
+
+
+def test_client_ids_are_letters_and_digits() -> None:
+    """A leading "-" made `pigeon oauth client revoke <id>` read the id as an option (CI, once in ~32)."""
+    ids = {service.new_client_id() for _ in range(2000)}
+    assert len(ids) == 2000 and all(len(i) == 22 and i.isascii() and i.isalnum() for i in ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from pigeon.accounts.service import token_key
 from pigeon.errors import Invalid, NotFound
 from pigeon.oauth import scopes as scope_rules
 from pigeon.oauth.models import OAuthClient, OAuthToken
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
 
 LIFETIME = dt.timedelta(hours=1)
 
@@ -62,6 +65,12 @@ class Issued:
         return max(0, int((self.grant.expires_at - now).total_seconds()))
 
 
+def new_client_id() -> str:
+    """22 letters and digits (131 bits), as Zoom's client ids look: never a leading ``-`` that a
+    command line would take for an option, nor a character a URL or a Basic header must escape."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(22))
+
+
 def create_client(session: Session, account_id: int, scopes: Iterable[str], name: str | None = None) -> NewClient:
     """A new client of the account, holding ``scopes`` (at least one, each one a route names)."""
     wanted = frozenset(scopes)
@@ -72,7 +81,7 @@ def create_client(session: Session, account_id: int, scopes: Iterable[str], name
         raise Invalid(f"Unknown scope(s): {', '.join(bad)}")
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}")
-    client_id, secret = secrets.token_urlsafe(16), new_token()
+    client_id, secret = new_client_id(), new_token()
     session.add(OAuthClient(id=client_id, account_id=account_id, name=name or f"client of account {account_id}",
                             secret_hash=keyed_hash(token_key(session), secret), scopes=scope_rules.written(wanted)))
     session.flush()
