@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from pigeon.carriers.settings import CarrierSettings, SimulatorSettings
+from pigeon.carriers.settings import CarrierSettings, SimulatorSettings, SipGroupSettings, SipTrunkSettings
 
 
 class DeliverySettings(BaseModel):
@@ -92,6 +92,12 @@ class SigninSettings(BaseModel):
     window: float = Field(60.0, gt=0, description="Seconds a count lasts, from its first failure.")
 
 
+class CampaignSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    required: bool = Field(False, description="Only numbers in an active SMS campaign may send (10DLC).")
+
+
 class Settings(BaseSettings):
     """Everything Pigeon can be told; see the README's configuration table."""
 
@@ -123,6 +129,9 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     carriers: list[CarrierSettings] = Field(default_factory=list, description="SMPP carriers ([[carriers]]).")
     carrier_url: str | None = Field(None, description="smpp://system_id:password@host:port, the default route.")
+    sip_trunks: list[SipTrunkSettings] = Field(default_factory=list, description="BYOC SIP trunks ([[sip_trunks]]).")
+    sip_groups: list[SipGroupSettings] = Field(default_factory=list, description="SIP groups ([[sip_groups]]).")
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     webhooks_allow_private: bool = Field(
         False, description="Allow webhook URLs on loopback and private addresses (testing, private networks)."
@@ -144,6 +153,18 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"carrier names must be unique: {', '.join(dupes)} (the carrier_url one is 'default')")
+        codes = [c.code for c in self.carriers if c.code is not None]
+        if len(codes) != len(set(codes)):
+            raise ValueError("carrier codes must be unique")
+        trunks = {t.id: t for t in self.sip_trunks}
+        if len(trunks) != len(self.sip_trunks) or len({g.id for g in self.sip_groups}) != len(self.sip_groups):
+            raise ValueError("sip_trunks and sip_groups ids must be unique")
+        for trunk in self.sip_trunks:
+            if trunk.carrier is not None and trunk.carrier not in names:
+                raise ValueError(f"sip trunk {trunk.id}: no carrier named {trunk.carrier!r}")
+        for group in self.sip_groups:
+            if group.trunk not in trunks:
+                raise ValueError(f"sip group {group.id}: no sip trunk {group.trunk!r}")
         return self
 
     @field_validator("default_region")

@@ -31,6 +31,10 @@ class Reason(StrEnum):
     KEY_REUSED = "key_reused"  # an idempotency key sent again with another request
     PAGE_TOKEN = "page_token"  # a next-page token forged, or older than it may be
     UNKNOWN_ITEM = "unknown_item"  # an item of a list the request names does not exist
+    CAPACITY = "capacity"  # a campaign (or another container) holds no more
+    TOO_MANY_ITEMS = "too_many_items"  # a request names more items than one request may
+    ITEMS_FAILED = "items_failed"  # some of a list's items were refused (each one's reason is in the detail)
+    NO_CARRIER = "no_carrier"  # the request is a peering provider's, and it speaks for no known carrier
 
 
 class PigeonError(Exception):

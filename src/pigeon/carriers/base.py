@@ -33,6 +33,7 @@ class Submission:
     #: parts a carrier already acknowledged ({seq: reference}); they are not sent again
     sent_parts: Mapping[int, str] = field(default_factory=lambda: _NONE)
     sent_carrier: str | None = None  # the carrier that took ``sent_parts``
+    via: str | None = None  # the carrier its sender is routed through (a peering or BYOC number's), if any
 
 
 

@@ -1,7 +1,8 @@
 """Routing: which carrier takes each message, and failover when one is down.
 
 A route matches a message by destination prefix, destination region and sender (empty lists
-match everything). A message goes to the first matching carrier that is up; if that carrier
+match everything). A message whose sender is a number routed through a carrier of its own (a
+peering provider's, a BYOC trunk's: ``Submission.via``) goes through that carrier only. A message goes to the first matching carrier that is up; if that carrier
 goes down while taking it, the next matching one that is up gets it. Parts already taken by a
 carrier stay with that carrier.
 """
@@ -113,6 +114,8 @@ class Router(Carrier):
     def _candidates(self, sub: Submission) -> list[Carrier]:
         if sub.sent_carrier:
             return [r.carrier for r in self.routes if r.carrier.name == sub.sent_carrier]
+        if sub.via:  # its sender's own carrier, and no other
+            return [r.carrier for r in self.routes if r.carrier.name == sub.via]
         return [r.carrier for r in self.routes if r.matches(sub)]
 
     def _choose(self, sub: Submission, tried: set[str]) -> Carrier | None:

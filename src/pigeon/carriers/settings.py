@@ -75,6 +75,8 @@ class CarrierSettings(BaseModel):
     prefixes: list[str] = Field(default_factory=list, description="Destination prefixes, e.g. '+2782'.")
     countries: list[str] = Field(default_factory=list, description="Destination regions, e.g. 'ZA'.")
     senders: list[str] = Field(default_factory=list, description="Regular expressions on the sender.")
+    code: int | None = Field(None, ge=1, le=2**31 - 1, description="Its peering carrier_code: a provider exchange "
+                             "partner's numbers are routed through it, both ways.")
 
     @model_validator(mode="before")
     @classmethod
@@ -147,3 +149,37 @@ def parse_url(url: str) -> dict[str, object]:
             raise ValueError(f"{url!r}: unknown option {key!r}")
         fields[key] = value.split(",") if key in ("prefixes", "countries", "senders") else value
     return fields
+
+
+Product = Literal["COMMON", "ZOOM_PHONE", "ZOOM_CONTACT_CENTER"]
+
+
+class SipTrunkSettings(BaseModel):
+    """A BYOC SIP trunk (``[[sip_trunks]]``): where an account's own carrier meets Pigeon.
+    Its messages go through ``carrier`` (a configured carrier's name) when it names one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(min_length=1, max_length=128)
+    carrier: str | None = Field(None, description="The configured carrier its numbers' messages go through.")
+    carrier_account: str | None = None
+    region: str | None = None
+    sbc_label: str | None = None
+    type: Literal["BYOC", "BYOP"] = "BYOC"
+    source_system: Product = "COMMON"
+    accounts: list[int] | None = Field(None, description="The accounts that may use it; unset: every account.")
+
+
+class SipGroupSettings(BaseModel):
+    """A SIP group (``[[sip_groups]]``): the trunk a BYOC number points at, by way of the group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    display_name: str = Field(min_length=1, max_length=128)
+    description: str | None = None
+    trunk: str = Field(description="The id of its [[sip_trunks]] entry.")
+    send_sip_group_name: bool = False
+    source_system: Product = "COMMON"
+    accounts: list[int] | None = Field(None, description="The accounts that may use it; unset: every account.")

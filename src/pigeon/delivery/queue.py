@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from pigeon.campaigns.models import SmsCampaign
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
 from pigeon.db import bulk
 from pigeon.delivery import statuses
@@ -29,10 +30,13 @@ from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
 from pigeon.messages import service as messages
 from pigeon.messages.models import Message, Status
+from pigeon.numbers.models import PhoneNumber
 
 Q = QueueEntry.__table__
 M = Message.__table__
 MP = MessagePart.__table__
+P = PhoneNumber.__table__
+C = SmsCampaign.__table__
 UNAVAILABLE_WAIT = 5.0  # seconds before a message no carrier could take is tried again
 RESEND, UNKNOWN = "resend", "unknown"  # what becomes of a message in doubt
 IN_DOUBT_DETAIL = ("claimed by a process that stopped before recording its carrier's answer (it may have been "
@@ -45,6 +49,8 @@ class Claimed:
     attempts: int
     in_doubt: bool = False  # a claim before this one handed it over and never recorded the answer
     handed: bool = False  # marked in flight by the claim itself (its first lot): hand it to the carrier
+    campaign: str | None = None  # the SMS campaign of its sender, if any
+    throughput: float | None = None  # that campaign's limit, in message parts per second
 
 
 def claim(
@@ -75,8 +81,10 @@ def claim(
         .returning(Q.c.message_id, Q.c.attempts)
     ).all()
     attempts = dict(leased)
-    rows = session.execute(
-        select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status, M.c.deleted)
+    rows = session.execute(  # with its sender's carrier and campaign, where Pigeon owns the sender
+        select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status, M.c.deleted,
+               P.c.carrier, C.c.id.label("campaign"), C.c.throughput)
+        .select_from(M.outerjoin(P, P.c.number == M.c.from_number).outerjoin(C, C.c.id == P.c.campaign_id))
         .where(M.c.id.in_(attempts))
     ).all()
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
@@ -91,11 +99,12 @@ def claim(
         if row.id in doubtful and (in_doubt == UNKNOWN or row.deleted):  # a deleted one is not sent again
             unknown.append(row.id)
             continue
-        sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts)
+        sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts, via=row.carrier)
         if row.id in sent_parts:
             carrier, refs = sent_parts[row.id]
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
-        claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful))
+        claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful, campaign=row.campaign,
+                               throughput=row.throughput))
     if unknown:
         statuses.lose(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
         stale += unknown

@@ -21,6 +21,7 @@ class OAuthClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(Text)  # space-separated, as OAuth writes them
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    carrier: Mapped[str | None] = mapped_column(String(32))  # a peering provider's: the carrier it speaks for
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Scope
 from pigeon import __version__
 from pigeon.accounts.throttle import Throttle
 from pigeon.api import errors, limits
-from pigeon.api.zoomnumbers import consent, numbers, oauth, opt_outs
+from pigeon.api.zoomnumbers import allocation, campaigns, consent, numbers, oauth, opt_outs, peering, ported, sip
 from pigeon.api.zoomnumbers.errors import answer, oauth_answer
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
@@ -35,6 +35,8 @@ def mounts(rt: Runtime, settings: Settings) -> list[tuple[str, ASGIApp]]:
     api.state.runtime = rt
     api.include_router(numbers.router, tags=["Zoom Number Management"])
     api.include_router(consent.router, tags=["Zoom Number Management"])
+    for part in (allocation, peering, sip, ported, campaigns):
+        api.include_router(part.router, tags=["Zoom Number Management"])
     api.include_router(opt_outs.router)
     api.add_middleware(limits.Limits, body_bytes=settings.limits.body_bytes,
                        header_bytes=settings.limits.header_bytes, on_error=_api_refusal)

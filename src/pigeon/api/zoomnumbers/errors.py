@@ -29,6 +29,10 @@ REASONS = {
     Reason.EMPTY_MESSAGE: (999, 400),
     Reason.TOO_LONG: (999, 400),
     Reason.KEY_REUSED: (409, 409),
+    Reason.CAPACITY: (1003004, 400),  # "Insufficient campaign capacity."
+    Reason.TOO_MANY_ITEMS: (1003, 400),  # "Too many numbers, should less than 200"
+    Reason.ITEMS_FAILED: (1000, 400),  # "Some data failed", with [{phoneNumber, reason}]
+    Reason.NO_CARRIER: (1001, 400),  # "Carrier not found"
 }
 """The reasons that have a code of their own."""
 
