@@ -55,10 +55,12 @@ async def grant_of(request: Request) -> Grant:
 def scoped(*needed: str, label: str = "LIGHT") -> Callable[[Request, str], Awaitable[int]]:
     """A dependency: the id of the account the path names, once the token may act on it with
     one of ``needed`` (the route's classic and granular scopes), and once the request is within
-    the account's rate for the route's ``label`` (LIGHT, MEDIUM, HEAVY)."""
+    the account's rate for the route's ``label`` (LIGHT, MEDIUM, HEAVY). The token's grant is
+    left in ``request.state.grant``."""
 
     async def account(request: Request, accountId: str) -> int:
         grant = await grant_of(request)
+        request.state.grant = grant  # for routes that ask more of it (its carrier, its account's rank)
         own = accountId in ("me", str(grant.account_id))
         if not grant.allows(needed, own_account=own):
             raise Forbidden(f"Invalid access token, does not contain scopes:[{', '.join(needed)}]")
