@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,30 @@ class fresh_postgres:
     def __exit__(self, *exc: object) -> None:
         with psycopg.connect(POSTGRES, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@contextmanager
+def own_database(like: str, directory: Path) -> Iterator[Database]:
+    """An empty, upgraded database of its own, on the backend of ``like`` (a database URL, or
+    just "sqlite" or "postgresql"): no other test's server delivers its messages."""
+    with (nullcontext(f"sqlite:///{directory / 'own.db'}") if like.startswith("sqlite") else fresh_postgres()) as url:
+        database = Database(url)
+        upgrade(database)
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+def url_of(database: Database) -> str:
+    return database.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Database]]:
+    """``own_database`` on each backend in turn: (its URL, it)."""
+    with own_database(request.param, tmp_path) as database:
+        yield url_of(database), database
 
 
 @pytest.fixture(scope="session")

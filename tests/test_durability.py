@@ -9,13 +9,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from conftest import API, Server, fresh_postgres, make_user
+from conftest import API, Server, make_user
 from pigeon.accounts.service import Principal, create_account
 from pigeon.carriers.base import Outcome, SubmitResult
 from pigeon.config import Settings
@@ -23,25 +21,7 @@ from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
 from pigeon.delivery.models import QueueEntry
 from pigeon.messages.models import Message
-from pigeon.migrations import upgrade
 from pigeon.sending.service import Sender, accept
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Database]]:
-    """An empty database of its own, for tests that run their own processes on it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'own.db'}"
-        database = Database(url)
-        upgrade(database)
-        yield url, database
-        database.dispose()
-        return
-    with fresh_postgres() as url:
-        database = Database(url)
-        upgrade(database)
-        yield url, database
-        database.dispose()
 
 
 def statuses(db: Database) -> Counter:

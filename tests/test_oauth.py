@@ -98,6 +98,26 @@ def test_a_token_is_granted_checked_expired_and_revoked(db: Database, user: User
         assert service.check_client(session, new.id, new.secret) is None  # and it gets no new one
 
 
+
+def test_a_peering_providers_client_speaks_for_its_carrier(db: Database, user: User) -> None:
+    """A client made with a carrier passes it to every grant its tokens carry; one without has none."""
+    account = account_of(db, user)
+    now = utcnow()
+    with db.write() as session:
+        new = service.create_client(session, account, [READ, WRITE], "peer's", carrier="peer")
+        plain = service.create_client(session, account, [READ])
+        assert new.carrier == "peer" and plain.carrier is None
+        issued = service.grant_account(session, service.check_client(session, new.id, new.secret), str(account), now)
+        other = service.grant_account(session, service.check_client(session, plain.id, plain.secret), str(account), now)
+        for bad in ("", "no spaces please", "x" * 33):
+            with pytest.raises(Invalid, match="carrier"):
+                service.create_client(session, account, [READ], carrier=bad)
+    assert issued.grant.carrier == "peer" and other.grant.carrier is None
+    with db.read() as session:
+        assert session.get(OAuthClient, new.id).carrier == "peer"
+        assert service.authenticate(session, issued.token, now).carrier == "peer"
+        assert service.authenticate(session, other.token, now).carrier is None
+
 # -- POST /oauth/token -----------------------------------------------------------------------
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -190,6 +210,36 @@ def test_clients_on_the_command_line(db: Database, server: Server, user: User) -
     refused = pigeon("create", "--account", str(account), "--scopes", "everything")
     assert refused.returncode == 1 and refused.stderr.startswith("Error: Unknown scope(s): everything"), refused.stderr
     assert pigeon("revoke", "no-such-client").returncode == 1
+
+
+def test_a_carriers_client_on_the_command_line(db: Database, server: Server, user: User) -> None:
+    """``--carrier NAME`` names a configured carrier (``[[carriers]]``, or ``default`` for carrier_url)."""
+    import json
+
+    carriers = [{"name": "peer", "type": "simulator", "code": 8801}, {"name": "other", "type": "simulator"}]
+    env = {**server.env, "PIGEON_CARRIERS": json.dumps(carriers)}
+
+    def pigeon(*args: str, environment: dict[str, str] = env) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pigeon", "oauth", "client", *args], env=environment,
+                              cwd=server.workdir, capture_output=True, text=True, timeout=60)
+
+    account = account_of(db, user)
+    made = pigeon("create", "--account", str(account), "--scopes", READ, "--carrier", "peer")
+    assert made.returncode == 0, made.stderr
+    assert "carrier:   peer" in made.stdout
+    client_id = made.stdout.splitlines()[0].split()[-1]
+    with db.read() as session:
+        assert session.get(OAuthClient, client_id).carrier == "peer"
+    listed = pigeon("list", "--account", str(account)).stdout
+    assert f"{client_id}  account {account}  carrier peer  active" in listed
+    refused = pigeon("create", "--account", str(account), "--scopes", READ, "--carrier", "nope")
+    assert refused.returncode == 1 and "no carrier named 'nope'" in refused.stderr and "peer, other" in refused.stderr
+    unconfigured = pigeon("create", "--account", str(account), "--scopes", READ, "--carrier", "peer",
+                          environment=server.env)
+    assert unconfigured.returncode == 1 and "the configured ones are none" in unconfigured.stderr
+    url_one = pigeon("create", "--account", str(account), "--scopes", READ, "--carrier", "default",
+                     environment={**server.env, "PIGEON_CARRIER_URL": "smpp://a:b@127.0.0.1:1"})
+    assert url_one.returncode == 0, url_one.stderr
 
 
 def test_client_ids_are_letters_and_digits() -> None:

@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import API, Server, User, free_port, fresh_postgres, make_user
+from conftest import API, Server, User, free_port, make_user, own_database, url_of
 from pigeon.db import Database
-from pigeon.migrations import upgrade
 
 LONG = "Pigeon carries long messages in several parts, each with its own header. " * 4
 
@@ -73,34 +72,6 @@ def smsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmscProcess]:
     proc = SmscProcess(tmp_path_factory.mktemp("smsc"), 'receipt_id_format = "decimal"\nreceipt_tlvs = false\n')
     yield proc.start()
     proc.stop()
-
-
-class own_database:
-    """A database of its own, so that no other test's server delivers its messages."""
-
-    def __init__(self, database_url: str, workdir: Path) -> None:
-        self.sqlite = database_url.startswith("sqlite")
-        self.workdir = workdir
-
-    def __enter__(self) -> Database:
-        self.postgres = None
-        if self.sqlite:
-            url = f"sqlite:///{self.workdir / 'own.db'}"
-        else:
-            self.postgres = fresh_postgres()
-            url = self.postgres.__enter__()
-        self.database = Database(url)
-        upgrade(self.database)
-        return self.database
-
-    def __exit__(self, *exc: object) -> None:
-        self.database.dispose()
-        if self.postgres is not None:
-            self.postgres.__exit__(*exc)
-
-
-def url_of(database: Database) -> str:
-    return database.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ class Reason(StrEnum):
     TOO_MANY_ITEMS = "too_many_items"  # a request names more items than one request may
     ITEMS_FAILED = "items_failed"  # some of a list's items were refused (each one's reason is in the detail)
     NO_CARRIER = "no_carrier"  # the request is a peering provider's, and it speaks for no known carrier
+    NO_ITEMS = "no_items"  # a request that must name items names none
 
 
 class PigeonError(Exception):

@@ -313,6 +313,7 @@ def incidents_command(kind: str | None, limit: int, payload: bool) -> None:
 
 def _register() -> None:
     """The commands in modules of their own: this package's, and those beside their domains."""
+    from pigeon.cli.campaigns import campaigns
     from pigeon.cli.consent import consent
     from pigeon.cli.contacts import contacts, send_group, templates
     from pigeon.cli.numbers import numbers
@@ -320,7 +321,7 @@ def _register() -> None:
     from pigeon.smsc.cli import smsc, smsc_mo
     from pigeon.webhooks.cli import webhook
 
-    for command in (contacts, templates, send_group, numbers, consent, oauth, webhook, smsc, smsc_mo):
+    for command in (contacts, templates, send_group, numbers, consent, campaigns, oauth, webhook, smsc, smsc_mo):
         main.add_command(command)
 
 

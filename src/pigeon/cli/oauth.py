@@ -23,17 +23,28 @@ def client() -> None:
 @click.option("--scopes", required=True, metavar="'S1 S2 ...'",
               help="Space- or comma-separated scopes, e.g. 'number_management_numbers:read:master'.")
 @click.option("--name", help="A name to tell the client by.")
-def client_create(account_id: int, scopes: str, name: str | None) -> None:
+@click.option("--carrier", metavar="NAME", help="A peering provider's client: the configured carrier it speaks for "
+              "(make it on the operator's master account, with :master scopes).")
+def client_create(account_id: int, scopes: str, name: str | None, carrier: str | None) -> None:
     """Create a client; prints its id, its scopes and, last, its secret (shown only now)."""
+    from pigeon.carriers.factory import carrier_settings
     from pigeon.oauth import scopes as scope_rules
     from pigeon.oauth import service
 
-    db = open_database(load_settings())
+    settings = load_settings()
+    if carrier is not None:
+        configured = [c.name for c in carrier_settings(settings.carriers, settings.carrier_url)]
+        if carrier not in configured:
+            raise click.ClickException(f"no carrier named {carrier!r}; the configured ones are "
+                                       f"{', '.join(configured) or 'none'}")
+    db = open_database(settings)
     with db.write() as session:
-        new = service.create_client(session, account_id, scope_rules.parse(scopes), name)
+        new = service.create_client(session, account_id, scope_rules.parse(scopes), name, carrier=carrier)
     click.echo(f"client id: {new.id}")
     click.echo(f"account:   {new.account_id}")
     click.echo(f"scopes:    {scope_rules.written(new.scopes)}")
+    if new.carrier:
+        click.echo(f"carrier:   {new.carrier}")
     click.echo(new.secret)
 
 
@@ -48,7 +59,8 @@ def client_list(account_id: int | None) -> None:
         found = service.clients(session, account_id)
         for row in found:
             state = "revoked" if row.revoked else "active"
-            click.echo(f"{row.id}  account {row.account_id}  {state}  {row.name}  [{row.scopes}]")
+            speaks = f"  carrier {row.carrier}" if row.carrier else ""
+            click.echo(f"{row.id}  account {row.account_id}{speaks}  {state}  {row.name}  [{row.scopes}]")
     if not found:
         click.echo("no clients", err=True)
 

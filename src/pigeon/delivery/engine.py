@@ -26,6 +26,7 @@ from pigeon.config import DeliverySettings
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import describe, write_isolated
 from pigeon.delivery import queue
+from pigeon.delivery.pacing import Pacer
 from pigeon.delivery.receipts import apply_receipts
 from pigeon.delivery.refs import stored_ref
 from pigeon.inbound.service import receive
@@ -41,6 +42,7 @@ class DeliveryEngine:
     """Claims due messages, submits them, and records what the carrier said."""
 
     GATHER = 0.05  # seconds a wake-up waits, while another round is in flight, so that one round carries many sends
+    SLOT_MARGIN = 0.002  # seconds past a paced message's slot that the engine claims it (clocks differ a little)
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor, *,
                  on_recorded: Callable[[set[tuple[str, str]]], None] | None = None):
@@ -54,6 +56,7 @@ class DeliveryEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._busy = 0  # rounds claiming or delivering
+        self.pacer = Pacer()  # each campaign's throughput, in this process (delivery.pacing)
 
     def start(self) -> None:
         """Run ``settings.rounds`` rounds side by side: one claims and records while another's
@@ -107,13 +110,20 @@ class DeliveryEngine:
             if self._stopping:
                 return
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), self._idle_wait())
                 if self._busy and not self._stopping:
                     # Another round is in flight: let this one fill while it works. When
                     # none is, a wake-up is claimed at once.
                     await asyncio.sleep(self.GATHER)
             except TimeoutError:
                 pass
+
+    def _idle_wait(self) -> float:
+        """The poll interval, or less when a paced message's slot comes sooner."""
+        slot = self.pacer.next_wait()
+        if slot is None:
+            return self.settings.poll_interval
+        return min(self.settings.poll_interval, slot + self.SLOT_MARGIN)
 
     async def _deliver(self, claimed: list[queue.Claimed]) -> None:
         """Hand the batch over ``handover`` messages at a time, each lot marked in flight (and
@@ -198,6 +208,7 @@ class DeliveryEngine:
                 skip_locked=not self.db.is_sqlite,
                 in_doubt=self.settings.in_doubt,
                 hand_over_first=self.settings.handover,
+                pacer=self.pacer,
             )
 
     def _recorded(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> None:

@@ -25,6 +25,7 @@ from pigeon.carriers.base import Outcome, Submission, SubmitResult
 from pigeon.db import bulk
 from pigeon.delivery import statuses
 from pigeon.delivery.models import MessagePart, QueueEntry
+from pigeon.delivery.pacing import Pacer
 from pigeon.delivery.refs import stored_ref
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
@@ -62,10 +63,14 @@ def claim(
     skip_locked: bool,
     in_doubt: str = RESEND,
     hand_over_first: int = 0,
+    pacer: Pacer | None = None,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due messages, oldest due first (``hand_over`` marks those given
     to the carrier in flight). The first ``hand_over_first`` of them are marked in flight in
-    this same transaction (``Claimed.handed``): a round of one lot costs one commit, not two."""
+    this same transaction (``Claimed.handed``): a round of one lot costs one commit, not two.
+
+    With a ``pacer``, a message over its campaign's throughput is not returned: its row waits
+    for its slot (not in flight, the attempt not counted), in this same transaction."""
     due = select(Q.c.message_id, Q.c.in_flight).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
@@ -119,12 +124,36 @@ def claim(
                             "over); sent again (policy: resend)", None)
                       for mid in resent], now)
     incidents.record(session, Kind.IN_DOUBT, UNKNOWN, [(mid, IN_DOUBT_DETAIL, None) for mid in unknown], now)
+    if pacer is not None:
+        claimed = _paced(session, now, claimed, pacer)
     if hand_over_first and claimed:
         first = claimed[:hand_over_first]
         if not whole:
             hand_over(session, first)  # this claim's own rows: all of them are marked
         claimed[:len(first)] = [dataclasses.replace(c, handed=True) for c in first]
     return claimed
+
+
+def _paced(session: Session, now: dt.datetime, claimed: list[Claimed], pacer: Pacer) -> list[Claimed]:
+    """Those of ``claimed`` within their campaign's throughput; the rest wait for their slots
+    (their rows un-leased: due then, not in flight, the attempt taken back). A message in doubt
+    is counted but goes at once."""
+    going, waiting = [], []
+    for c in claimed:
+        wait = 0.0
+        if c.campaign is not None and c.throughput is not None and c.throughput > 0:
+            sub = c.submission
+            wait = pacer.wait(c.campaign, c.throughput, sub.parts - len(sub.sent_parts), sub.message_id,
+                              defer=not c.in_doubt)
+        if wait > 0:
+            waiting.append((c.submission.message_id, c.attempts, now + dt.timedelta(seconds=wait), c.attempts - 1,
+                            False))
+        else:
+            going.append(c)
+    bulk.update(session, "outbound_queue", "message_id",
+                (("available_at", "timestamp"), ("attempts", "integer"), ("in_flight", "boolean")), waiting,
+                match=(("attempts", "integer"),))
+    return going
 
 
 def hand_over(session: Session, claimed: list[Claimed]) -> set[str]:

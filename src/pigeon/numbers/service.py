@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from pigeon.phone import normalise
 SHORT_CODE = re.compile(r"[0-9]{3,8}")
 SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 PHONE_KINDS = (Kind.LOCAL, Kind.MOBILE, Kind.TOLL_FREE)
+ACTIVE_CAMPAIGN = "active"  # pigeon.campaigns' status whose numbers may send (read here in SQL: it is above us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ def numbers(session: Session, account_id: int | None = None, *, pool: bool = Fal
 
 def allocate(session: Session, number_ids: Sequence[str], account_id: int | None) -> int:
     """Give numbers to an account (None: back to the pool). A number that changes account loses
-    its user and its place as default; one already the account's keeps them."""
+    its user, its place as default, its campaign and its consent policy (all of them the old
+    account's); one already the account's keeps them."""
     if account_id is not None and session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}")
     if account_id is None:
@@ -116,7 +118,8 @@ def allocate(session: Session, number_ids: Sequence[str], account_id: int | None
         moving = PhoneNumber.account_id.is_(None) | (PhoneNumber.account_id != account_id)
     return session.execute(
         update(PhoneNumber).where(PhoneNumber.id.in_(list(number_ids)), moving)
-        .values(account_id=account_id, user_id=None, is_default=False, updated_at=utcnow())
+        .values(account_id=account_id, user_id=None, is_default=False, campaign_id=None, consent_policy_id=None,
+                updated_at=utcnow())
         .execution_options(synchronize_session="fetch")  # numbers loaded in the session see it too
     ).rowcount
 
@@ -169,24 +172,34 @@ class Senders:
     default: str | None  # the account's default number, if it can send
     usable: set[str]  # those of the requested senders the account may send from
     policies: dict[str, str | None]  # the consent policy of each of those numbers (and the default)
+    unregistered: set[str] = field(default_factory=set)  # campaigns required: requested, able, in no active campaign
+    unregistered_default: str | None = None  # campaigns required: the default, able, in no active campaign
 
 
-def senders(session: Session, account_id: int, requested: set[str]) -> Senders:
+def senders(session: Session, account_id: int, requested: set[str], *, campaigns_required: bool = False) -> Senders:
     """For a batch of an account's messages, in one query: the account's default sender (or
     None), those of the ``requested`` senders (stored forms) it may send from (its own, active,
-    able to send SMS), and their consent policies."""
+    able to send SMS and, when ``campaigns_required``, in an active SMS campaign of the account),
+    and their consent policies."""
     wanted = sorted(requested)
-    which = f"(is_default OR number IN ({', '.join('?' * len(wanted))}))" if wanted else "is_default"
-    rows = bulk.fetch(session, f"SELECT number, is_default, sms, state, consent_policy_id FROM phone_numbers "
-                               f"WHERE account_id = ? AND {which}", [account_id, *wanted])
-    default, usable, policies = None, set(), {}
-    for number, is_default, sms, state, policy in rows:
-        if sms and state == State.ACTIVE:
-            usable.add(number)
-            policies[number] = policy
-            if is_default:
-                default = number
-    return Senders(default, usable & requested, policies)
+    which = f"(p.is_default OR p.number IN ({', '.join('?' * len(wanted))}))" if wanted else "p.is_default"
+    campaign, joined = ("c.status", " LEFT JOIN sms_campaigns c ON c.id = p.campaign_id AND c.account_id = p.account_id"
+                        ) if campaigns_required else ("NULL", "")
+    rows = bulk.fetch(session, f"SELECT p.number, p.is_default, p.sms, p.state, p.consent_policy_id, {campaign} "
+                               f"FROM phone_numbers p{joined} WHERE p.account_id = ? AND {which}", [account_id, *wanted])
+    default, usable, policies, unregistered, unregistered_default = None, set(), {}, set(), None
+    for number, is_default, sms, state, policy, status in rows:
+        if not (sms and state == State.ACTIVE):
+            continue
+        if campaigns_required and status != ACTIVE_CAMPAIGN:
+            unregistered.add(number)
+            unregistered_default = number if is_default else unregistered_default
+            continue
+        usable.add(number)
+        policies[number] = policy
+        if is_default:
+            default = number
+    return Senders(default, usable & requested, policies, unregistered & requested, unregistered_default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +236,7 @@ class Filter:
     state: str | None = None
     text: str | None = None  # a part of the number or of its display name
     assigned: bool | None = None  # to a user, or to none
+    products: tuple[str, ...] | None = None  # Zoom's allocated_product
 
 
 def page(session: Session, account_id: int, flt: Filter, *, after: str | None, size: int) -> list[PhoneNumber]:
@@ -235,6 +249,8 @@ def page(session: Session, account_id: int, flt: Filter, *, after: str | None, s
         query = query.where(PhoneNumber.source.in_(flt.sources))
     if flt.state is not None:
         query = query.where(PhoneNumber.state == flt.state)
+    if flt.products is not None:
+        query = query.where(PhoneNumber.product.in_(flt.products))
     if flt.assigned is not None:
         query = query.where(PhoneNumber.user_id.is_not(None) if flt.assigned else PhoneNumber.user_id.is_(None))
     if flt.text:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 import string
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from pigeon.oauth import scopes as scope_rules
 from pigeon.oauth.models import OAuthClient, OAuthToken
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+CARRIER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # as [[carriers]] names are written
 
 LIFETIME = dt.timedelta(hours=1)
 
@@ -39,16 +41,19 @@ class NewClient:
     secret: str
     account_id: int
     scopes: frozenset[str]
+    carrier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What a valid access token lets its bearer do: act for ``account_id`` with ``scopes``."""
+    """What a valid access token lets its bearer do: act for ``account_id`` with ``scopes``;
+    ``carrier``: the configured carrier a peering provider's client speaks for, if any."""
 
     client_id: str
     account_id: int
     scopes: frozenset[str]
     expires_at: dt.datetime
+    carrier: str | None = None
 
     def allows(self, needed: Iterable[str], *, own_account: bool = True) -> bool:
         return scope_rules.allows(self.scopes, needed, own_account=own_account)
@@ -71,21 +76,27 @@ def new_client_id() -> str:
     return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(22))
 
 
-def create_client(session: Session, account_id: int, scopes: Iterable[str], name: str | None = None) -> NewClient:
-    """A new client of the account, holding ``scopes`` (at least one, each one a route names)."""
+def create_client(session: Session, account_id: int, scopes: Iterable[str], name: str | None = None,
+                  carrier: str | None = None) -> NewClient:
+    """A new client of the account, holding ``scopes`` (at least one, each one a route names);
+    with ``carrier``, a peering provider's client that speaks for that carrier (a configured
+    carrier's name: the caller checks it against the settings)."""
     wanted = frozenset(scopes)
     if not wanted:
         raise Invalid("A client needs at least one scope")
     bad = scope_rules.unknown(wanted)
     if bad:
         raise Invalid(f"Unknown scope(s): {', '.join(bad)}")
+    if carrier is not None and not CARRIER_NAME.fullmatch(carrier):
+        raise Invalid(f"Invalid carrier name {carrier!r}")
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}")
     client_id, secret = new_client_id(), new_token()
     session.add(OAuthClient(id=client_id, account_id=account_id, name=name or f"client of account {account_id}",
-                            secret_hash=keyed_hash(token_key(session), secret), scopes=scope_rules.written(wanted)))
+                            secret_hash=keyed_hash(token_key(session), secret), scopes=scope_rules.written(wanted),
+                            carrier=carrier))
     session.flush()
-    return NewClient(client_id, secret, account_id, wanted)
+    return NewClient(client_id, secret, account_id, wanted, carrier)
 
 
 def clients(session: Session, account_id: int | None = None) -> list[OAuthClient]:
@@ -124,17 +135,21 @@ def grant_account(session: Session, client: OAuthClient, account: str, now: dt.d
     session.add(OAuthToken(token_hash=keyed_hash(token_key(session), token), client_id=client.id,
                            account_id=client.account_id, scopes=client.scopes, expires_at=expires, created_at=now))
     session.flush()
-    return Issued(token, Grant(client.id, client.account_id, scope_rules.parse(client.scopes), expires))
+    return Issued(token, Grant(client.id, client.account_id, scope_rules.parse(client.scopes), expires, client.carrier))
 
 
 def authenticate(session: Session, token: str, now: dt.datetime) -> Grant | None:
     """The grant of a valid, unexpired access token; None for any other."""
     if not token or len(token) > 512:
         return None
-    row = session.get(OAuthToken, keyed_hash(token_key(session), token))
-    if row is None or row.expires_at <= now:
+    found = session.execute(
+        select(OAuthToken, OAuthClient.carrier).join(OAuthClient, OAuthClient.id == OAuthToken.client_id)
+        .where(OAuthToken.token_hash == keyed_hash(token_key(session), token))
+    ).first()
+    if found is None or found[0].expires_at <= now:
         return None
-    return Grant(row.client_id, row.account_id, scope_rules.parse(row.scopes), row.expires_at)
+    row, carrier = found
+    return Grant(row.client_id, row.account_id, scope_rules.parse(row.scopes), row.expires_at, carrier)
 
 
 def purge(session: Session, now: dt.datetime) -> int:

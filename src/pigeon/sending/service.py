@@ -46,6 +46,7 @@ class Outgoing:
     send_at: dt.datetime | None = None  # naive UTC; None means now
     sender: str | None = None
     answers_keyword: bool = False  # the one answer to a STOP, START or HELP: sent whatever the consent
+    needs_campaign: bool = False  # its sender must be a number in an active SMS campaign (campaigns.required)
 
 
 class Sender:
@@ -55,6 +56,7 @@ class Sender:
         self.prices = PriceTable(settings.prices)
         self.default_region = settings.default_region
         self.max_parts = settings.max_parts
+        self.needs_campaign = settings.campaigns.required  # every message it prepares carries the rule to accept
 
     def prepare(
         self,
@@ -96,6 +98,7 @@ class Sender:
             data_field=data_field,
             send_at=send_at,
             sender=sender,
+            needs_campaign=self.needs_campaign,
         )
 
 
@@ -130,15 +133,26 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     """Charge, store and queue every message of the batch, each from the sender it names (one
     of the account's numbers) or the account's default number (else none: the carrier's own);
     or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none.
+    A message that ``needs_campaign`` (``campaigns.required``, set by ``Sender``) goes only from a
+    number in an active SMS campaign: named or the default, else ``Forbidden`` (never from none).
 
     A message to a phone that opted out of its sender's scope (``pigeon.consent``) is stored
     FAILED_OPTOUT, uncharged and never queued, and its report is due at once (``hooks.finished``)."""
     account, user = principal.account_id, principal.user_id
     requested = {m.sender for m in batch if m.sender}
-    found = numbers.senders(session, account, requested)
+    required = any(m.needs_campaign for m in batch)
+    found = numbers.senders(session, account, requested, campaigns_required=required)
     if requested - found.usable:
-        raise Forbidden(f"{', '.join(sorted(requested - found.usable))} is not one of your numbers that can send SMS")
+        refused = sorted(requested - found.usable)
+        if outside := [number for number in refused if number in found.unregistered]:
+            raise Forbidden(f"{', '.join(outside)} is in no active SMS campaign: only a number in one may send "
+                            "(campaigns are required)")
+        raise Forbidden(f"{', '.join(refused)} is not one of your numbers that can send SMS")
     default = found.default
+    if required and default is None and any(not m.sender for m in batch):
+        why = (f"the account's default number {found.unregistered_default} is in no active SMS campaign"
+               if found.unregistered_default else "the account has no default number that can send SMS")
+        raise Forbidden(f"No sender named, and {why}: campaigns are required, so nothing goes out from no number")
     every = {m.id: consent.scopes_of(account, m.sender or default, found.policies.get(m.sender or default or ""))
              for m in batch}
     scopes = {message_id: found_scopes[0] for message_id, found_scopes in every.items()}

@@ -107,12 +107,11 @@ async def list_policies(
 
     def read() -> dict:
         with db.read() as session:
-            key = token_key(session)
-            after = pages.open_token(key, listing, next_page_token, utcnow()) if next_page_token else None
-            rows = consent.policies(session, account, after=after, size=page_size + 1)
-            more, rows = len(rows) > page_size, rows[:page_size]
+            rows, token = pages.walk(
+                token_key(session), listing, next_page_token, page_size, utcnow(),
+                lambda after, limit: consent.policies(session, account, after=after, size=limit), lambda p: p.id)
             return {"page_size": page_size, "total_records": consent.count_policies(session, account),
-                    "next_page_token": pages.seal(key, listing, rows[-1].id, utcnow()) if more else "",
+                    "next_page_token": token,
                     "sms_consent": [present(p) for p in rows]}
 
     return JSONResponse(await run_in_threadpool(read))
@@ -186,13 +185,12 @@ async def policy_numbers(
 
     def read() -> dict:
         with db.read() as session:
-            policy, key = _policy(session, account, consentId), token_key(session)
-            after = pages.open_token(key, listing, next_page_token, utcnow()) if next_page_token else None
-            rows = consent.numbers_of(session, policy, after=after, size=page_size + 1)
-            more, rows = len(rows) > page_size, rows[:page_size]
-            total = consent.count_numbers(session, policy)
-            return {"page_size": page_size, "total_records": total,
-                    "next_page_token": pages.seal(key, listing, rows[-1].number, utcnow()) if more else "",
+            policy = _policy(session, account, consentId)
+            rows, token = pages.walk(
+                token_key(session), listing, next_page_token, page_size, utcnow(),
+                lambda after, limit: consent.numbers_of(session, policy, after=after, size=limit), lambda r: r.number)
+            return {"page_size": page_size, "total_records": consent.count_numbers(session, policy),
+                    "next_page_token": token,
                     "sms_consent_number": [{"phone_number_id": r.id, "phone_number": r.number,
                                             "account_id": str(r.account_id)} for r in rows]}
 

@@ -33,12 +33,21 @@ REASONS = {
     Reason.TOO_MANY_ITEMS: (1003, 400),  # "Too many numbers, should less than 200"
     Reason.ITEMS_FAILED: (1000, 400),  # "Some data failed", with [{phoneNumber, reason}]
     Reason.NO_CARRIER: (1001, 400),  # "Carrier not found"
+    Reason.NO_ITEMS: (1002, 400),  # "Request data cannot be empty"
 }
 """The reasons that have a code of their own."""
 
 SUBJECTS = {
     (Kind.NOT_FOUND, None, "consent policy"): (1002013, 404),  # "The consent does not exist."
     (Kind.INVALID, Reason.UNKNOWN_ITEM, "consent policy"): (999, 400),
+    (Kind.NOT_FOUND, None, "SMS campaign"): (404, 404),  # "Invalid campaign ID." (the spec gives no code)
+    (Kind.INVALID, None, "product"): (1002006, 400),  # "product cannot be empty"
+    (Kind.CONFLICT, None, "allocation"): (200002, 400),  # "Unable to switch products for the number"
+    (Kind.NOT_FOUND, None, "sip group"): (100001, 400),  # "Sip Group not found"
+    (Kind.INVALID, None, "byoc"): (1004, 400),  # "BYOC Phone Numbers are not enabled for this account"
+    (Kind.INVALID, Reason.TOO_MANY_ITEMS, "byoc numbers"): (1003001, 400),  # "Too many numbers, should less than 100"
+    (Kind.INVALID, None, "pci pal"): (200005, 400),  # "Current sip group don't support PCIPal"
+    (Kind.NOT_FOUND, None, "port order"): (400, 400),  # "Port in order does not exist"
 }
 """Codes that differ by what the error is about."""
 

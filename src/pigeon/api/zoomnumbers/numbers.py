@@ -9,6 +9,7 @@ Pigeon's kinds, sources and states shown as Zoom names them: local ``Toll``, mob
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -22,6 +23,7 @@ from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.db import utcnow
 from pigeon.errors import Invalid, NotFound, Reason
 from pigeon.numbers import service as numbers
+from pigeon.numbers import sip
 from pigeon.numbers.models import PhoneNumber
 
 router = APIRouter(prefix="/accounts/{accountId}/number_management")
@@ -36,14 +38,18 @@ NUMBER_SOURCES = ("Zoom", "ZoomPorted", "ZoomReserved", "ThirdPartyNumber", "BYO
 MAX_PAGE, DEFAULT_PAGE, MAX_DELETE = 100, 30, 10
 
 
-def present(row: PhoneNumber) -> dict:
-    """A number as the API's ``numbers`` items and ``getPhoneNumber`` write it."""
+def present(row: PhoneNumber, sip_groups: Mapping[str, str] | None = None) -> dict:
+    """A number as the API's ``numbers`` items and ``getPhoneNumber`` write it; a BYOC number's
+    SIP group is named from ``sip_groups`` (display names by id: ``numbers.sip.group_names``)."""
     capability = (["Incoming", "Outgoing"] if row.voice else []) + (["Messaging"] if row.sms or row.mms else [])
-    shown = {"id": row.id, "number": row.number, "allocated_product": "UNALLOCATED",
+    shown = {"id": row.id, "number": row.number, "allocated_product": row.product or "UNALLOCATED",
              "number_type": KINDS[row.kind], "capability": capability, "source": SOURCES[row.source],
              "status": STATES[row.state]}
     if row.display_name:
         shown["display_name"] = row.display_name
+    if row.sip_group_id:
+        name = (sip_groups or {}).get(row.sip_group_id)
+        shown["sip_group"] = {"id": row.sip_group_id, **({"name": name} if name else {})}
     if row.carrier:
         shown["carrier"] = {"name": row.carrier}
     return shown
@@ -79,21 +85,21 @@ async def list_numbers(
         kinds=_pigeon(KINDS, number_type, NUMBER_TYPES, "number_type"),
         sources=_pigeon(SOURCES, number_source, NUMBER_SOURCES, "number_source", {"byoc": "BYOCPremises"}),
         state=status[0] if status else None, text=(keyword or "").strip() or None,
+        products=(allocated_product,) if allocated_product else None,
     )
     listing = f"numbers:{account}:{flt}"
     db = runtime(request).db
 
     def read() -> tuple[list[PhoneNumber], str]:
         with db.read() as session:
-            key = token_key(session)
-            after = pages.open_token(key, listing, next_page_token, utcnow()) if next_page_token else None
-            rows = numbers.page(session, account, flt, after=after, size=page_size + 1)
-            more = len(rows) > page_size
-            rows = rows[:page_size]
-            return rows, pages.seal(key, listing, rows[-1].number, utcnow()) if more else ""
+            return pages.walk(token_key(session), listing, next_page_token, page_size, utcnow(),
+                              lambda after, limit: numbers.page(session, account, flt, after=after, size=limit),
+                              lambda row: row.number)
 
     rows, token = await run_in_threadpool(read)
-    return JSONResponse({"next_page_token": token, "page_size": page_size, "numbers": [present(r) for r in rows]})
+    groups = sip.group_names(runtime(request).settings)
+    return JSONResponse({"next_page_token": token, "page_size": page_size,
+                         "numbers": [present(r, groups) for r in rows]})
 
 
 def _own(session, account: int, number_id: str) -> PhoneNumber:  # type: ignore[no-untyped-def]
@@ -107,7 +113,7 @@ def _own(session, account: int, number_id: str) -> PhoneNumber:  # type: ignore[
 def get_number(request: Request, phoneNumberId: str,
                account: Annotated[int, Depends(scoped(READ, "number_management:read:numbers:master"))]) -> Response:
     with runtime(request).db.read() as session:
-        return JSONResponse(present(_own(session, account, phoneNumberId)))
+        return JSONResponse(present(_own(session, account, phoneNumberId), sip.group_names(runtime(request).settings)))
 
 
 class Capability(BaseModel):

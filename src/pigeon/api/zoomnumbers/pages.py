@@ -13,11 +13,14 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 
 from pigeon.errors import Invalid, Reason
 
+T = TypeVar("T")
 LIFETIME = dt.timedelta(minutes=15)
 INVALID = "The next page token is either invalid or has expired"
 
@@ -49,3 +52,14 @@ def open_token(key: bytes, listing: str, token: str, now: dt.datetime) -> str:
     if not dt.timedelta(seconds=-60) <= age <= LIFETIME:
         raise Invalid(INVALID, Reason.PAGE_TOKEN)
     return after
+
+
+def walk(key: bytes, listing: str, token: str | None, size: int, now: dt.datetime,
+         fetch: Callable[[str | None, int], list[T]], position: Callable[[T], str]) -> tuple[list[T], str]:
+    """One page of a keyset listing: up to ``size`` rows from ``fetch(after, limit)``, after the
+    position the ``token`` names (from the start without one), and the next page's token ("" on
+    the last page). ``position`` is a row's key in the listing's order."""
+    after = open_token(key, listing, token, now) if token else None
+    rows = fetch(after, size + 1)
+    more, rows = len(rows) > size, rows[:size]
+    return rows, seal(key, listing, position(rows[-1]), now) if more else ""
