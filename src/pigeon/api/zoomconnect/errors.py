@@ -91,6 +91,12 @@ REASONS = {
     Reason.KEY_REUSED: (Code.DUPLICATE, 422),  # the IETF Idempotency-Key draft's status
     Reason.PAGE_TOKEN: (Code.INVALID_REQUEST, 400),  # Zoom Connect pages by number: never raised here
     Reason.UNKNOWN_ITEM: (Code.NOT_FOUND, 400),
+    # the Number Management API's reasons, never raised here: an invalid request if they were
+    Reason.CAPACITY: (Code.INVALID_REQUEST, 400),
+    Reason.TOO_MANY_ITEMS: (Code.INVALID_REQUEST, 400),
+    Reason.ITEMS_FAILED: (Code.INVALID_REQUEST, 400),
+    Reason.NO_ITEMS: (Code.INVALID_REQUEST, 400),
+    Reason.NO_CARRIER: (Code.INVALID_REQUEST, 400),
 }
 """The reasons Zoom Connect tells apart, with their own code (and status)."""
 
