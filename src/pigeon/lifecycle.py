@@ -30,6 +30,7 @@ class Change(StrEnum):
     LOSE = "lose"  # in doubt, or set aside after the carrier may have taken it: unknown, still charged
     DELIVER = "deliver"  # a receipt (or all of its parts' receipts) said delivered, or could not tell
     FAIL = "fail"  # a receipt (or one part's) said undelivered: failed, credits returned
+    OPT_OUT = "opt_out"  # its recipient opted out while it waited: never sent, credits returned
 
 
 S = Status
@@ -38,6 +39,7 @@ TRANSITIONS: dict[Status, dict[Change, frozenset[Status]]] = {
         Change.SEND: frozenset({S.SENT}),
         Change.REFUSE: frozenset({S.FAILED_REFUNDED}),
         Change.LOSE: frozenset({S.UNKNOWN}),
+        Change.OPT_OUT: frozenset({S.FAILED_OPTOUT}),
     },
     S.SENT: {
         Change.DELIVER: frozenset({S.DELIVERED, S.UNKNOWN}),
@@ -54,7 +56,7 @@ TRANSITIONS: dict[Status, dict[Change, frozenset[Status]]] = {
 FINAL = frozenset(status for status, changes in TRANSITIONS.items() if not changes)
 """Statuses nothing changes any more: a delivery report is due when a message reaches one."""
 INITIAL = S.SCHEDULED  # an outbound message as it is accepted; an inbound one is stored DELIVERED
-OPTED_OUT = S.FAILED_OPTOUT  # one accepted to a phone that opted out: final from the start, never queued
+OPTED_OUT = S.FAILED_OPTOUT  # to a phone that opted out: final from the start (never queued), or on its claim
 
 
 class IllegalChange(ValueError):

@@ -63,7 +63,8 @@ class Runtime:
                 member.resume(refs)
                 pending += len(refs)
             self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor,
-                                         on_recorded=self.events.recorded)
+                                         on_recorded=self.events.recorded,
+                                         campaigns_required=self.settings.campaigns.required)
             self.engine.start()
             names = ", ".join(member.name for member in self.carrier.members())
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)

@@ -32,7 +32,7 @@ MAX_ASSIGN = 200
 SERVICE_TYPES = ("zoomPhone", "contactCenter")
 STATUSES = tuple(s.value for s in Status)
 MAX_CAPACITY = 1_000_000
-MAX_THROUGHPUT = 10_000.0  # message parts per second
+MIN_THROUGHPUT, MAX_THROUGHPUT = 0.01, 10_000.0  # message parts per second
 
 
 class _Keep(Enum):
@@ -80,8 +80,8 @@ def _capacity(value: int | None) -> int | None:
 
 def _throughput(value: float | None) -> float | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-                              or not 0 < value <= MAX_THROUGHPUT):
-        raise Invalid(f"throughput is message parts per second, above 0 and at most {MAX_THROUGHPUT:g}, or none")
+                              or not MIN_THROUGHPUT <= value <= MAX_THROUGHPUT):
+        raise Invalid(f"throughput is message parts per second, from {MIN_THROUGHPUT:g} to {MAX_THROUGHPUT:g}, or none")
     return None if value is None else float(value)
 
 

@@ -45,7 +45,7 @@ class DeliveryEngine:
     SLOT_MARGIN = 0.002  # seconds past a paced message's slot that the engine claims it (clocks differ a little)
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor, *,
-                 on_recorded: Callable[[set[tuple[str, str]]], None] | None = None):
+                 on_recorded: Callable[[set[tuple[str, str]]], None] | None = None, campaigns_required: bool = False):
         self.db = db
         self.carrier = carrier
         self.settings = settings
@@ -57,6 +57,7 @@ class DeliveryEngine:
         self._stopping = False
         self._busy = 0  # rounds claiming or delivering
         self.pacer = Pacer()  # each campaign's throughput, in this process (delivery.pacing)
+        self.campaigns_required = campaigns_required  # a waiting message's sender must still be in an active campaign
 
     def start(self) -> None:
         """Run ``settings.rounds`` rounds side by side: one claims and records while another's
@@ -209,6 +210,7 @@ class DeliveryEngine:
                 in_doubt=self.settings.in_doubt,
                 hand_over_first=self.settings.handover,
                 pacer=self.pacer,
+                campaigns_required=self.campaigns_required,
             )
 
     def _recorded(self, items: list[tuple[queue.Claimed, SubmitResult]]) -> None:

@@ -27,6 +27,9 @@ class QueueEntry(Base):
     #: claimed and handed to a carrier, its answer not yet recorded: found so after its lease
     #: lapsed, the message is in doubt (the carrier may or may not have taken it)
     in_flight: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: the answer to a consent keyword (a STOP's confirmation): sent whatever the recipient's
+    #: consent, its sender's campaign or its pace, and ahead of any backlog
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MessagePart(Base):

@@ -17,11 +17,12 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import Row, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pigeon.campaigns.models import SmsCampaign
 from pigeon.carriers.base import Outcome, Submission, SubmitResult
+from pigeon.consent import service as consent
 from pigeon.db import bulk
 from pigeon.delivery import statuses
 from pigeon.delivery.models import MessagePart, QueueEntry
@@ -52,6 +53,7 @@ class Claimed:
     handed: bool = False  # marked in flight by the claim itself (its first lot): hand it to the carrier
     campaign: str | None = None  # the SMS campaign of its sender, if any
     throughput: float | None = None  # that campaign's limit, in message parts per second
+    urgent: bool = False  # a consent keyword's answer: never held back (``QueueEntry.urgent``)
 
 
 def claim(
@@ -64,20 +66,27 @@ def claim(
     in_doubt: str = RESEND,
     hand_over_first: int = 0,
     pacer: Pacer | None = None,
+    campaigns_required: bool = False,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due messages, oldest due first (``hand_over`` marks those given
     to the carrier in flight). The first ``hand_over_first`` of them are marked in flight in
     this same transaction (``Claimed.handed``): a round of one lot costs one commit, not two.
 
-    With a ``pacer``, a message over its campaign's throughput is not returned: its row waits
-    for its slot (not in flight, the attempt not counted), in this same transaction."""
-    due = select(Q.c.message_id, Q.c.in_flight).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
+    What changed while a message waited is obeyed before it goes (``_still_sendable``): one
+    whose recipient opted out becomes FAILED_OPTOUT, one whose sender is no longer its
+    account's sending number (moved, pending, deleted from a peering carrier) or, with
+    ``campaigns_required``, in no active campaign fails with its credits returned. With a
+    ``pacer``, a message over its campaign's throughput is not returned: its row waits for its
+    slot (not in flight, the attempt not counted), in this same transaction. A consent
+    keyword's answer (``urgent``) is exempt from all of these."""
+    due = select(Q.c.message_id, Q.c.in_flight, Q.c.urgent).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
     found = session.execute(due).all()
     if not found:
         return []
     doubtful = {row.message_id for row in found if row.in_flight}
+    urgent = {row.message_id for row in found if row.urgent}
     whole = len(found) <= hand_over_first  # all of it goes in the first lot: in flight at once
     leased = session.execute(
         update(Q)
@@ -87,13 +96,14 @@ def claim(
     ).all()
     attempts = dict(leased)
     rows = session.execute(  # with its sender's carrier and campaign, where Pigeon owns the sender
-        select(M.c.id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status, M.c.deleted,
-               P.c.carrier, C.c.id.label("campaign"), C.c.throughput)
+        select(M.c.id, M.c.account_id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status,
+               M.c.deleted, P.c.carrier, P.c.account_id.label("owner"), P.c.state, P.c.sms, P.c.consent_policy_id,
+               C.c.id.label("campaign"), C.c.throughput, C.c.status.label("campaign_status"))
         .select_from(M.outerjoin(P, P.c.number == M.c.from_number).outerjoin(C, C.c.id == P.c.campaign_id))
         .where(M.c.id.in_(attempts))
     ).all()
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
-    claimed, stale, unknown, cancelled = [], [], [], []
+    claimed, stale, unknown, cancelled, refused, checked = [], [], [], [], [], {}
     for row in rows:
         if row.status != Status.SCHEDULED:
             stale.append(row.id)
@@ -104,12 +114,26 @@ def claim(
         if row.id in doubtful and (in_doubt == UNKNOWN or row.deleted):  # a deleted one is not sent again
             unknown.append(row.id)
             continue
+        if row.id not in urgent and row.id not in doubtful and row.id not in sent_parts:  # nothing of it went yet
+            why = _unsendable(row, campaigns_required)
+            if why is not None:
+                refused.append((row.id, *why))
+                continue
+            checked[row.id] = row
         sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts, via=row.carrier)
         if row.id in sent_parts:
             carrier, refs = sent_parts[row.id]
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
         claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful, campaign=row.campaign,
-                               throughput=row.throughput))
+                               throughput=row.throughput, urgent=row.id in urgent))
+    opted_out = _opted_out(session, list(checked.values()))
+    if opted_out:
+        claimed = [c for c in claimed if c.submission.message_id not in opted_out]
+        statuses.opt_out(session, sorted(opted_out), now)
+        stale += sorted(opted_out)
+    if refused:
+        statuses.fail_and_refund(session, refused, now, from_statuses=(Status.SCHEDULED,))
+        stale += [message_id for message_id, _, _ in refused]
     if unknown:
         statuses.lose(session, unknown, "IN_DOUBT", IN_DOUBT_DETAIL, now)
         stale += unknown
@@ -134,6 +158,30 @@ def claim(
     return claimed
 
 
+SENDER_GONE, NO_CAMPAIGN = "SENDER_GONE", "NO_ACTIVE_CAMPAIGN"
+
+
+def _unsendable(row: Row, campaigns_required: bool) -> tuple[str, str] | None:
+    """Why a waiting message may no longer go (error code, detail), or None: its sender is a
+    number of Pigeon's that is no longer its account's, active and able to send SMS; or, when
+    campaigns are required, its sender is in no active SMS campaign."""
+    if row.owner is not None and (row.owner != row.account_id or row.state != "active" or not row.sms):
+        return SENDER_GONE, f"its sender {row.from_number} is no longer a number its account sends from"
+    if campaigns_required and row.campaign_status != "active":
+        return NO_CAMPAIGN, f"its sender {row.from_number or '(none)'} is in no active SMS campaign"
+    return None
+
+
+def _opted_out(session: Session, rows: list[Row]) -> set[str]:
+    """The ids of those messages whose recipient opted out of one of their sender's scopes
+    (``consent.scopes_of``) while they waited: one read."""
+    scopes = {row.id: consent.scopes_of(row.account_id, row.from_number,
+                                        row.consent_policy_id if row.owner == row.account_id else None)
+              for row in rows}
+    out = consent.opted_out(session, [(s, row.to_number) for row in rows for s in scopes[row.id]])
+    return {row.id for row in rows if any((s, row.to_number) in out for s in scopes[row.id])} if out else set()
+
+
 def _paced(session: Session, now: dt.datetime, claimed: list[Claimed], pacer: Pacer) -> list[Claimed]:
     """Those of ``claimed`` within their campaign's throughput; the rest wait for their slots
     (their rows un-leased: due then, not in flight, the attempt taken back). A message in doubt
@@ -141,7 +189,7 @@ def _paced(session: Session, now: dt.datetime, claimed: list[Claimed], pacer: Pa
     going, waiting = [], []
     for c in claimed:
         wait = 0.0
-        if c.campaign is not None and c.throughput is not None and c.throughput > 0:
+        if c.campaign is not None and c.throughput is not None and c.throughput > 0 and not c.urgent:
             sub = c.submission
             wait = pacer.wait(c.campaign, c.throughput, sub.parts - len(sub.sent_parts), sub.message_id,
                               defer=not c.in_doubt)

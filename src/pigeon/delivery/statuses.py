@@ -30,6 +30,8 @@ _LOST_FROM = source(Change.LOSE, Status.UNKNOWN).value
 _DONE_FROM = source(Change.DELIVER, Status.DELIVERED).value
 _REFUSED_FROM = source(Change.REFUSE, Status.FAILED_REFUNDED)
 _FAILED_FROM = source(Change.FAIL, Status.FAILED_REFUNDED)
+_OPTED_OUT_FROM = source(Change.OPT_OUT, Status.FAILED_OPTOUT)
+OPTED_OUT_CODE, OPTED_OUT_DETAIL = "OPTED_OUT", "its recipient opted out while it waited to be sent"
 
 
 def mark_sent(session: Session, sent: list[tuple[str, dt.datetime, str, str]]) -> int:
@@ -69,16 +71,25 @@ def cancel(session: Session, message_ids: list[str], now: dt.datetime) -> int:
                            from_statuses=(_REFUSED_FROM,))
 
 
+def opt_out(session: Session, message_ids: list[str], now: dt.datetime) -> int:
+    """SCHEDULED -> FAILED_OPTOUT: messages whose recipient opted out while they waited; their
+    credits go back."""
+    return fail_and_refund(session, [(mid, OPTED_OUT_CODE, OPTED_OUT_DETAIL) for mid in message_ids], now,
+                           from_statuses=(_OPTED_OUT_FROM,), to=Status.FAILED_OPTOUT)
+
+
 def fail_and_refund(
     session: Session,
     failures: Iterable[tuple[str, str | None, str | None]],
     now: dt.datetime,
     *,
     from_statuses: tuple[Status, ...],
+    to: Status = Status.FAILED_REFUNDED,
 ) -> int:
-    """Fail messages (id, error code, detail) still in one of ``from_statuses`` and give their
-    credits back, once: a message already final is left alone. Their delivery reports are
-    queued in the same transaction. Returns how many failed."""
+    """Fail messages (id, error code, detail) still in one of ``from_statuses`` (to ``to``:
+    FAILED_REFUNDED, or FAILED_OPTOUT) and give their credits back, once: a message already
+    final is left alone. Their delivery reports are queued in the same transaction. Returns how
+    many failed."""
     failures = list(failures)
     details = {message_id: (code, detail) for message_id, code, detail in failures}
     # Locked as read (in id order, as everyone locks messages), so a concurrent failure of the
@@ -96,7 +107,7 @@ def fail_and_refund(
     statuses = ", ".join(f"'{Status(s).value}'" for s in from_statuses)
     bulk.update(session, "messages", "id",
                 (("status", "text"), ("final_at", "timestamp"), ("error_code", "text"), ("error_detail", "text")),
-                [(r.id, Status.FAILED_REFUNDED.value, now, _short(details[r.id][0], 32), _short(details[r.id][1], 255))
+                [(r.id, to.value, now, _short(details[r.id][0], 32), _short(details[r.id][1], 255))
                  for r in rows],
                 where=f"messages.status IN ({statuses})")
     refunds: dict[int, int] = defaultdict(int)

@@ -177,8 +177,8 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
          False, False)
         for m in batch
     ])
-    bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts"), [
-        (m.id, max(m.send_at or now, now), 0) for m in batch if m.id not in blocked
+    bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts", "urgent"), [
+        (m.id, max(m.send_at or now, now), 0, m.answers_keyword) for m in batch if m.id not in blocked
     ])
     if first:
         consent.contacted(session, first, now)  # after the charge: a refused batch contacted nobody
