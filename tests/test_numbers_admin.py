@@ -141,6 +141,74 @@ def test_the_operator_takes_from_the_pool_and_returns_to_it(db: Database, server
     assert allocate(own_only, customer, [pool[1]], "ZOOM_PHONE").status_code == 403  # another account: :master only
 
 
+def numbers_cli(server: Server, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pigeon", "numbers", *args], env=server.env,
+                          cwd=server.workdir, capture_output=True, text=True, timeout=60)
+
+
+def refused_line(done: subprocess.CompletedProcess, *words: str) -> None:
+    """The command failed with one ``Error:`` line holding ``words``, and no traceback."""
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    assert all(word in lines[0] for word in words), (words, done.stderr)
+
+
+def number_of(db: Database, number_id: str) -> str:
+    found = row_of(db, number_id)
+    assert found is not None
+    return found.number
+
+
+def test_the_command_line_moves_numbers_under_allocations_rules(db: Database, server: Server) -> None:
+    """The operator's trial: ``pigeon numbers allocate`` moved a pending ported number to another
+    account (its order then reported success with none active), and a peering number to the pool
+    and on to another account. The operator moves numbers between any accounts, but a pending,
+    peering or BYOC number stays in its account; nothing changes when refused."""
+    first, second = new_account(db), new_account(db)
+    ordered = numbers_cli(server, "port", "create", "--account", str(first), "--numbers", fresh())
+    assert ordered.returncode == 0, ordered.stderr
+    order_id = ordered.stdout.strip()
+    with db.read() as session:
+        order = session.get(PortOrder, order_id)
+        ported = json.loads(order.numbers)[0]  # type: ignore[union-attr]
+        ported_id = numbers.find(session, ported).id  # type: ignore[union-attr]
+    refused_line(numbers_cli(server, "allocate", ported, "--account", str(second)), ported, "pending (being ported)",
+                 f"account {first}")
+    refused_line(numbers_cli(server, "allocate", ported), ported, "pending")
+    still = row_of(db, ported_id)
+    assert still is not None and (still.account_id, still.state) == (first, State.PENDING.value)
+    same = numbers_cli(server, "allocate", ported, "--account", str(first), "--product", "ZOOM_CONTACT_CENTER")
+    assert same.returncode == 0, same.stderr  # its product, in its own account, may change
+    done = numbers_cli(server, "port", "status", order_id, "Successfully")
+    assert done.returncode == 0 and done.stdout.strip() == f"{order_id}: Successfully, 1 number(s) active", done.stdout
+    moved = numbers_cli(server, "allocate", ported, "--account", str(second))  # active now: the operator's to move
+    assert moved.returncode == 0, moved.stderr
+    assert row_of(db, ported_id).account_id == second  # type: ignore[union-attr]
+
+    peering = add(db, first, source=Source.PEERING.value, carrier="peer", product="ZOOM_PHONE")
+    for args in ((), ("--account", str(second))):
+        refused_line(numbers_cli(server, "allocate", number_of(db, peering), *args), "peering number",
+                     "its carrier put it in", f"account {first}")
+    kept = row_of(db, peering)
+    assert kept is not None and (kept.account_id, kept.product) == (first, "ZOOM_PHONE")
+    operator = api(server, token_for(server, db, new_account(db, master=True)))
+    for state, source in ((State.PENDING.value, Source.PORTED.value), (State.ACTIVE.value, Source.PEERING.value)):
+        astray = add(db, None, state=state, source=source)  # in the pool, as the command line left them before
+        stuck = allocate(operator, second, [astray], "ZOOM_PHONE")
+        assert stuck.status_code == 400 and stuck.json()["code"] == 200002, stuck.text
+        assert row_of(db, astray).account_id is None  # type: ignore[union-attr]
+        refused_line(numbers_cli(server, "allocate", number_of(db, astray), "--account", str(second)), "the pool")
+
+    plain = add(db, first, user_id=None)
+    across = numbers_cli(server, "allocate", number_of(db, plain), "--account", str(second), "--product", "ZOOM_PHONE")
+    assert across.returncode == 0, across.stderr  # any other number goes anywhere
+    assert (row_of(db, plain).account_id, row_of(db, plain).product) == (second, "ZOOM_PHONE")  # type: ignore[union-attr]
+    pooled = numbers_cli(server, "allocate", number_of(db, plain))
+    assert pooled.returncode == 0 and row_of(db, plain).account_id is None  # type: ignore[union-attr]
+    refused_line(numbers_cli(server, "allocate", number_of(db, plain), "--account", "999999999"), "No account 999999999")
+
+
 # --- the plan -----------------------------------------------------------------------------------------------------
 
 
@@ -382,6 +450,40 @@ def test_byoc_numbers_all_or_nothing(sip_server: tuple[Server, Database, int]) -
     assert elsewhere.status_code == 403 and elsewhere.json()["code"] == 200
 
 
+def test_a_byoc_number_on_the_command_line(sip_server: tuple[Server, Database, int]) -> None:
+    """The operator's trial: a BYOC number whose group serves only ZOOM_CONTACT_CENTER was switched
+    to ZOOM_PHONE and moved on the command line (AllocateNumber answers 200002 for this). It
+    stays in its account, and switches only to a product its group serves."""
+    server, db, private = sip_server
+    owner, elsewhere = new_account(db), new_account(db)
+    http = api(server, token_for(server, db, owner))
+    contact_only, common = fresh(), fresh()
+    for number, group in ((contact_only, "group-c"), (common, "group-a")):
+        made = http.post(f"{BASE}/byoc_numbers", json={"allocated_product": "ZOOM_CONTACT_CENTER",
+                                                       "phone_numbers": [number], "sip_group_id": group})
+        assert made.status_code == 201, made.text
+    refused_line(numbers_cli(server, "allocate", contact_only, "--account", str(owner), "--product", "ZOOM_PHONE"),
+                 contact_only, "SIP group", "does not serve ZOOM_PHONE")
+    for args in (("--account", str(elsewhere), "--product", "ZOOM_PHONE"),
+                 ("--account", str(elsewhere), "--product", "ZOOM_CONTACT_CENTER"), ()):
+        refused_line(numbers_cli(server, "allocate", contact_only, *args), "BYOC number", f"account {owner}")
+    with db.read() as session:
+        row = numbers.find(session, contact_only)
+        assert row is not None and (row.account_id, row.product, row.sip_group_id) == (
+            owner, "ZOOM_CONTACT_CENTER", "group-c")
+    assert numbers_cli(server, "allocate", contact_only, "--account", str(owner)).returncode == 0  # no change asked
+    switched = numbers_cli(server, "allocate", common, "--account", str(owner), "--product", "ZOOM_PHONE")
+    assert switched.returncode == 0, switched.stderr  # group-a serves both
+    with db.read() as session:
+        assert numbers.find(session, common).product == "ZOOM_PHONE"  # type: ignore[union-attr]
+    assert allocate(http, "me", [numbers_id(db, contact_only)], "ZOOM_PHONE").json()["code"] == 200002  # the same rule
+
+
+def numbers_id(db: Database, number: str) -> str:
+    with db.read() as session:
+        return numbers.find(session, number).id  # type: ignore[union-attr]
+
+
 def test_byoc_is_not_enabled_without_sip_groups(db: Database, server: Server, user: User) -> None:
     http = api(server, token_for(server, db, account_of(db, user)))
     answer = http.post(f"{BASE}/byoc_numbers", json={"allocated_product": "ZOOM_PHONE", "phone_numbers": [fresh()]})
@@ -495,6 +597,70 @@ def test_port_orders_on_the_command_line_and_through_the_api(db: Database, serve
     with db.read() as session:
         assert session.get(PortOrder, order_id).status == "Successfully"  # type: ignore[union-attr]
         assert [o.id for o in porting.orders(session, account)] == sorted([order_id, other_order])
+
+
+def test_a_port_order_whose_numbers_left_it(db: Database, server: Server) -> None:
+    """The operator's trial: a pending number deleted through ``DELETE numbers`` (or moved before
+    pending numbers stayed put) left its order, which still went to Successfully. Successfully
+    activates the numbers still pending in the order's account and names the others; it is
+    refused while none is left, or while one it names is pending in another account."""
+    account, elsewhere = new_account(db), new_account(db)
+    http = api(server, token_for(server, db, account))
+    kept, deleted = fresh(), fresh()
+    order_id = pigeon(server, "create", "--account", str(account), "--numbers", f"{kept},{deleted}").stdout.strip()
+    gone = http.delete(f"{BASE}/numbers", params={"numbers": numbers_id(db, deleted)})
+    assert gone.status_code == 204, gone.text
+    again = pigeon(server, "create", "--account", str(elsewhere), "--numbers", deleted)  # its open order names it
+    refused_line(again, "Open port orders name these numbers already", deleted)
+    waiting = pigeon(server, "status", order_id, "Waiting")
+    assert waiting.stdout.strip() == f"{order_id}: Waiting; no longer in the order: {deleted} (deleted)", waiting
+    done = pigeon(server, "status", order_id, "Successfully")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"{order_id}: Successfully, 1 number(s) active; no longer in the order: "
+                                   f"{deleted} (deleted)")
+    with db.read() as session:
+        assert numbers.find(session, kept).state == State.ACTIVE.value  # type: ignore[union-attr]
+        assert numbers.find(session, deleted) is None
+
+    # every number deleted: it cannot succeed; canceled, it says so
+    lone = fresh()
+    empty = pigeon(server, "create", "--account", str(account), "--numbers", lone).stdout.strip()
+    assert http.delete(f"{BASE}/numbers", params={"numbers": numbers_id(db, lone)}).status_code == 204
+    refused_line(pigeon(server, "status", empty, "Successfully"), "cannot be Successfully", "none of its numbers",
+                 f"{lone} (deleted)", "cancel it")
+    with db.read() as session:
+        assert session.get(PortOrder, empty).status == "Not_Submitted"  # type: ignore[union-attr]
+    canceled = pigeon(server, "status", empty, "Canceled")
+    assert canceled.stdout.strip() == f"{empty}: Canceled, 0 number(s) removed; no longer in the order: {lone} (deleted)"
+    assert pigeon(server, "create", "--account", str(elsewhere), "--numbers", lone).returncode == 0  # final now
+
+    # a number moved to another account while pending (before the rule): no success while it stays pending there
+    home, astray = fresh(), fresh()
+    moved = pigeon(server, "create", "--account", str(account), "--numbers", f"{home},{astray}").stdout.strip()
+    with db.write() as session:
+        numbers.allocate(session, [numbers.find(session, astray).id], elsewhere)  # type: ignore[union-attr]
+    refused_line(pigeon(server, "status", moved, "Successfully"), "cannot be Successfully",
+                 f"{astray} (pending in account {elsewhere})", "would stay pending", "pigeon numbers remove")
+    with db.read() as session:
+        assert session.get(PortOrder, moved).status == "Not_Submitted"  # type: ignore[union-attr]
+        assert {numbers.find(session, n).state for n in (home, astray)} == {State.PENDING.value}  # type: ignore[union-attr]
+    assert numbers_cli(server, "remove", astray).returncode == 0
+    done = pigeon(server, "status", moved, "Successfully")
+    assert done.stdout.strip() == (f"{moved}: Successfully, 1 number(s) active; no longer in the order: "
+                                   f"{astray} (deleted)"), done.stderr
+    with db.read() as session:
+        assert numbers.find(session, home).state == State.ACTIVE.value  # type: ignore[union-attr]
+
+    # Rejected removes only the numbers still pending in the order's account
+    ours, theirs = fresh(), fresh()
+    rejected = pigeon(server, "create", "--account", str(account), "--numbers", f"{ours},{theirs}").stdout.strip()
+    with db.write() as session:
+        numbers.allocate(session, [numbers.find(session, theirs).id], elsewhere)  # type: ignore[union-attr]
+    out = pigeon(server, "status", rejected, "Rejected")
+    assert out.stdout.strip() == (f"{rejected}: Rejected, 1 number(s) removed; no longer in the order: "
+                                  f"{theirs} (pending in account {elsewhere})"), out.stderr
+    with db.read() as session:
+        assert numbers.find(session, ours) is None and numbers.find(session, theirs).account_id == elsewhere  # type: ignore[union-attr]
 
 
 def test_a_byoc_numbers_messages_go_through_its_trunks_carrier(database_url: str, tmp_path: Path) -> None:

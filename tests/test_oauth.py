@@ -16,11 +16,13 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from zoomus.util import generate_token
 
 from conftest import Server, User
 from pigeon.accounts.models import User as UserRow
+from pigeon.accounts.policy import is_operator
+from pigeon.accounts.service import create_account
 from pigeon.db import Database, utcnow
 from pigeon.errors import Invalid, NotFound
 from pigeon.oauth import scopes, service
@@ -99,9 +101,15 @@ def test_a_token_is_granted_checked_expired_and_revoked(db: Database, user: User
 
 
 
+def master_account(db: Database, **kw: object) -> int:
+    with db.write() as session:
+        return create_account(session, f"op-{uuid.uuid4().hex[:10]}@example.com", master=True,  # type: ignore[arg-type]
+                              **kw).user.account_id
+
+
 def test_a_peering_providers_client_speaks_for_its_carrier(db: Database, user: User) -> None:
     """A client made with a carrier passes it to every grant its tokens carry; one without has none."""
-    account = account_of(db, user)
+    account = master_account(db)
     now = utcnow()
     with db.write() as session:
         new = service.create_client(session, account, [READ, WRITE], "peer's", carrier="peer")
@@ -117,6 +125,26 @@ def test_a_peering_providers_client_speaks_for_its_carrier(db: Database, user: U
         assert session.get(OAuthClient, new.id).carrier == "peer"
         assert service.authenticate(session, issued.token, now).carrier == "peer"
         assert service.authenticate(session, other.token, now).carrier is None
+
+
+def test_only_the_operators_master_account_has_carrier_clients(db: Database, user: User) -> None:
+    """A customer's client speaking for a carrier would list every tenant's peering numbers and
+    add the carrier's numbers to its own account: only the master account (under no other) may
+    have one; any account may have plain clients."""
+    customer, master = account_of(db, user), master_account(db)
+    under = master_account(db, parent_id=customer)  # a master flag under another account is not the operator's
+    with db.write() as session:
+        before = session.scalar(select(func.count()).select_from(OAuthClient))
+        for account in (customer, under):
+            with pytest.raises(Invalid, match=f"operator's master account; account {account} is not it"):
+                service.create_client(session, account, [READ, WRITE], carrier="peer")
+        assert session.scalar(select(func.count()).select_from(OAuthClient)) == before
+        assert service.create_client(session, customer, [READ, WRITE]).carrier is None
+        assert service.create_client(session, master, [READ], carrier="peer").carrier == "peer"
+        assert is_operator(session, master) and not is_operator(session, customer)
+        assert not is_operator(session, under) and not is_operator(session, 999_999_999)
+        with pytest.raises(NotFound):
+            service.create_client(session, 999_999_999, [READ], carrier="peer")
 
 # -- POST /oauth/token -----------------------------------------------------------------------
 
@@ -223,7 +251,13 @@ def test_a_carriers_client_on_the_command_line(db: Database, server: Server, use
         return subprocess.run([sys.executable, "-m", "pigeon", "oauth", "client", *args], env=environment,
                               cwd=server.workdir, capture_output=True, text=True, timeout=60)
 
-    account = account_of(db, user)
+    account, customer = master_account(db), account_of(db, user)
+    on_customer = pigeon("create", "--account", str(customer), "--scopes",
+                         "number_management_numbers:read number_management_numbers:write", "--carrier", "peer")
+    assert on_customer.returncode == 1 and on_customer.stdout == "", on_customer
+    assert on_customer.stderr == (f"Error: A client that speaks for a carrier must be on the operator's master account; "
+                                  f"account {customer} is not it\n"), on_customer.stderr
+    assert "no clients" in pigeon("list", "--account", str(customer)).stderr
     made = pigeon("create", "--account", str(account), "--scopes", READ, "--carrier", "peer")
     assert made.returncode == 0, made.stderr
     assert "carrier:   peer" in made.stdout

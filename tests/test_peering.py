@@ -24,11 +24,13 @@ from test_zoom_numbers import account_of, api, fresh
 from zoomus import ZoomClient
 
 from conftest import API, Server, User, make_user, own_database, url_of
+from pigeon.accounts.models import Account
 from pigeon.accounts.service import create_account
 from pigeon.db import Database
 from pigeon.numbers import service as numbers
 from pigeon.numbers.models import PhoneNumber, Source, State
 from pigeon.oauth import service as oauth
+from pigeon.oauth.models import OAuthClient
 
 READ, WRITE = "number_management_numbers:read:master", "number_management_numbers:write:master"
 PEER, OTHER = 8801, 8802
@@ -258,7 +260,8 @@ def test_who_speaks_for_which_carrier(peer_db: Database, peer_server: Server, ma
     assert granular.post(path(account), json={"allocated_product": "UNALLOCATED",
                                               "phone_numbers": [item(fresh())]}).status_code == 201
     assert granular.get(path(account)).status_code == 403
-    not_above = api(peer_server, token(peer_server, peer_db, account_of(peer_db, other), carrier="peer"))
+    not_above = api(peer_server, token_made_before_the_rule(peer_server, peer_db, account_of(peer_db, other), READ,
+                                                            WRITE))
     beyond = not_above.post(path(account), json={"allocated_product": "UNALLOCATED", "phone_numbers": [item(fresh())]})
     assert beyond.status_code == 403 and beyond.json()["code"] == 200  # a carrier reaches only the accounts below it
     assert not_above.get(path(account)).status_code == 403
@@ -273,6 +276,59 @@ def test_who_speaks_for_which_carrier(peer_db: Database, peer_server: Server, ma
         path("me")).json()["total_records"] == 0
     for headers in ({}, {"Authorization": "Bearer nope"}):
         assert httpx.get(f"{peer_server.url}{path(account)}", headers=headers).json()["code"] == 124
+
+
+def token_made_before_the_rule(server: Server, db: Database, account: int, *scopes: str) -> str:
+    """A token of a client that speaks for ``peer`` on ``account``, as ``pigeon oauth client
+    create --carrier`` made them before only the master account could have one."""
+    with db.write() as session:
+        client = oauth.create_client(session, account, scopes)
+        session.get(OAuthClient, client.id).carrier = "peer"  # type: ignore[union-attr]
+    basic = base64.b64encode(f"{client.id}:{client.secret}".encode()).decode()
+    answer = httpx.post(f"{server.url}/oauth/token", params={"grant_type": "account_credentials", "account_id": account},
+                        headers={"Authorization": f"Basic {basic}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
+def test_a_carrier_speaks_only_from_the_operators_master_account(peer_db: Database, peer_server: Server, master: int,
+                                                                 customer: User, other: User) -> None:
+    """The operator's trial: a carrier client on a customer account (made before create_client
+    refused it) listed every tenant's peering numbers and added the carrier's numbers to its own
+    account. At use, a grant's carrier counts only when its account is the master account: 403,
+    code 200, for such a client, and for the master account's client once its account is not
+    the master any more; nothing is shown or written."""
+    account, elsewhere = account_of(peer_db, customer), account_of(peer_db, other)
+    theirs = fresh()
+    operator = api(peer_server, token(peer_server, peer_db, master, carrier="peer"))
+    assert operator.post(path(elsewhere), json={"allocated_product": "ZOOM_PHONE",
+                                                "phone_numbers": [item(theirs)]}).status_code == 201
+    provider_view = "/v2/accounts/me/number_management/carrier/peering_numbers"
+    mine = fresh()
+    with peer_db.write() as session:
+        demoted = create_account(session, f"op-{uuid.uuid4().hex[:8]}@example.com", master=True).user.account_id
+    was_master = api(peer_server, token(peer_server, peer_db, demoted, carrier="peer"))
+    assert was_master.get(provider_view, params={"phone_number": theirs}).json()["numbers"][0]["phone_number"] == theirs
+    with peer_db.write() as session:
+        session.get(Account, demoted).is_master = False  # type: ignore[union-attr]
+    for http, target in ((api(peer_server, token_made_before_the_rule(
+            peer_server, peer_db, account, "number_management_numbers:read", "number_management_numbers:write")), "me"),
+                         (api(peer_server, token_made_before_the_rule(peer_server, peer_db, account, READ, WRITE)),
+                          "me"),
+                         (was_master, "me")):
+        listed = http.get(provider_view)
+        assert listed.status_code == 403 and listed.json()["code"] == 200, listed.text
+        assert theirs not in listed.text and "customer_account_name" not in listed.text
+        assert "only the operator's master account's clients" in listed.json()["message"]
+        for answer in (http.post(path(target), json={"allocated_product": "ZOOM_PHONE", "phone_numbers": [item(mine)]}),
+                       http.patch(path(target), json={"phone_numbers": [{"phone_number": theirs, "status": False}]}),
+                       http.delete(path(target), params={"phone_numbers": theirs}),
+                       http.get(path(target))):
+            assert answer.status_code == 403 and answer.json()["code"] == 200, answer.text
+    assert set(rows(peer_db, mine, theirs)) == {theirs}
+    assert rows(peer_db, theirs)[theirs].state == State.ACTIVE and rows(peer_db, theirs)[theirs].account_id == elsewhere
+    assert operator.get(provider_view, params={"phone_number": theirs}).json()["numbers"][0][
+        "customer_account_number"] == str(elsewhere)  # the master account's own client still speaks
 
 
 def test_paging_an_account_and_the_provider_view(peer_db: Database, peer_server: Server, master: int,

@@ -26,6 +26,13 @@ def reach(caller: Principal, user: User | None, name: object) -> User:
     return user
 
 
+def is_operator(session: Session, account_id: int) -> bool:
+    """Whether the account is the operator's master account (``is_master``, under no other):
+    the one that takes numbers from the pool, and whose OAuth clients may speak for a carrier."""
+    found = session.get(Account, account_id)
+    return found is not None and found.is_master and found.parent_id is None
+
+
 def reaches_account(session: Session, actor: int, target: int) -> bool:
     """Whether an account may act on another: itself; every account, for the operator's master
     account; the accounts under it (its customers, theirs...), for a reseller."""

@@ -122,12 +122,14 @@ def list_numbers(account_id: int | None, pool: bool) -> None:
 def allocate(number: str, account_id: int | None, email: str | None, is_default: bool, product: str | None) -> None:
     """Give a number to an account (and a user of it), or back to the pool. Within the same
     account, its user and its place as default stay unless changed here; a number that changes
-    account loses them, and its campaign and consent policy."""
+    account loses them, and its campaign and consent policy. AllocateNumber's rules hold: a
+    pending, peering or BYOC number stays in its account, and a BYOC number switches only to a
+    product its SIP group serves."""
     from sqlalchemy import select
 
     from pigeon.accounts.models import User
     from pigeon.accounts.service import normalise_email
-    from pigeon.numbers import allocation, service
+    from pigeon.numbers import allocation, service, sip
 
     if account_id is None and (email or is_default or product):
         raise click.UsageError("--user, --default and --product need --account")
@@ -135,7 +137,10 @@ def allocate(number: str, account_id: int | None, email: str | None, is_default:
     db = open_database(settings)
     with db.write() as session:
         row = _found(session, number, settings.default_region)
-        allocation.move(session, [row], account_id, product)
+        session.refresh(row, with_for_update=True)  # as AllocateNumber: a concurrent change waits
+        groups = ([group.id for group in sip.groups(settings, account_id, product)]
+                  if account_id is not None and product is not None else [])
+        allocation.place(session, [row], account_id, product, sip_groups=groups)
         session.refresh(row)
         if email:
             user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
@@ -227,18 +232,22 @@ def port_create(account_id: int, numbers_: str, replace: tuple[str, ...], produc
 @click.argument("order_id")
 @click.argument("status", type=click.Choice(PORT_STATUSES, case_sensitive=False))
 def port_status(order_id: str, status: str) -> None:
-    """Move an order on: Successfully activates its numbers, Rejected or Canceled removes them."""
+    """Move an order on: Successfully activates its numbers still pending in its account (refused
+    while none is, or while one of them is pending elsewhere), Rejected or Canceled removes them.
+    Names the order's numbers that left it (deleted, or moved)."""
     from pigeon.numbers import porting
     from pigeon.numbers.models import PortStatus
 
     db = open_database(load_settings())
     with db.write() as session:
-        order, touched = porting.change_status(session, order_id, porting.status_of(status))
-        shown = f"{order.id}: {order.status}"
-        if order.status == PortStatus.SUCCESSFULLY:
-            shown += f", {touched} number(s) active"
-        elif order.status in (PortStatus.REJECTED, PortStatus.CANCELED):
-            shown += f", {touched} number(s) removed"
+        change = porting.change_status(session, order_id, porting.status_of(status))
+        shown = f"{change.order.id}: {change.order.status}"
+        if change.order.status == PortStatus.SUCCESSFULLY:
+            shown += f", {change.touched} number(s) active"
+        elif change.order.status in (PortStatus.REJECTED, PortStatus.CANCELED):
+            shown += f", {change.touched} number(s) removed"
+        if change.missing:
+            shown += f"; no longer in the order: {', '.join(change.missing)}"
     click.echo(shown)
 
 

@@ -24,7 +24,7 @@ def client() -> None:
               help="Space- or comma-separated scopes, e.g. 'number_management_numbers:read:master'.")
 @click.option("--name", help="A name to tell the client by.")
 @click.option("--carrier", metavar="NAME", help="A peering provider's client: the configured carrier it speaks for "
-              "(make it on the operator's master account, with :master scopes).")
+              "(only on the operator's master account; give it :master scopes).")
 def client_create(account_id: int, scopes: str, name: str | None, carrier: str | None) -> None:
     """Create a client; prints its id, its scopes and, last, its secret (shown only now)."""
     from pigeon.carriers.factory import carrier_settings

@@ -6,6 +6,12 @@ serves ZOOM_PHONE or ZOOM_CONTACT_CENTER. Taking numbers from the pool and retur
 operator's master account's to do; an account switches the product of its own numbers. A
 request moves all its numbers or none. A number that changes account loses its user, its place
 as default, its campaign and its consent policy (``service.allocate``).
+
+Some numbers never change account (nor go to the pool), whoever asks (``refusal``, for
+AllocateNumber and ``pigeon numbers allocate`` alike): a pending one (a port order, or its
+carrier, has not finished with it), a peering one (its carrier put it in that account) and a
+BYOC one (its SIP group serves that account). A BYOC number switches product only to one its
+SIP group serves.
 """
 
 from __future__ import annotations
@@ -44,14 +50,49 @@ def move(session: Session, rows: Sequence[PhoneNumber], account_id: int | None, 
     session.flush()
 
 
+def _where(account_id: int | None) -> str:
+    return "the pool" if account_id is None else f"account {account_id}"
+
+
+def refusal(row: PhoneNumber, account_id: int | None, product: str | None, sip_groups: Collection[str]) -> str | None:
+    """Why ``row`` may not go to ``account_id`` (None: the pool) with ``product`` (None: its own),
+    or None when it may. ``sip_groups``: the ids of the configured SIP groups that serve
+    ``account_id`` for ``product``."""
+    if row.account_id != account_id:
+        if row.source == Source.PEERING.value:
+            return f"{row.number} is a peering number: its carrier put it in {_where(row.account_id)}"
+        if row.source == Source.BYOC.value:
+            return f"{row.number} is a BYOC number: its SIP group serves {_where(row.account_id)}"
+        if row.state == State.PENDING.value:
+            doing = " (being ported)" if row.source == Source.PORTED.value else ""
+            return f"{row.number} is pending{doing}: it stays in {_where(row.account_id)}"
+    wanted = UNALLOCATED if account_id is None else product
+    if (row.source == Source.BYOC.value and row.sip_group_id is not None and wanted is not None
+            and wanted != row.product and row.sip_group_id not in sip_groups):
+        return f"the SIP group of {row.number} does not serve {wanted}"
+    return None
+
+
+def place(session: Session, rows: Sequence[PhoneNumber], account_id: int | None, product: str | None = None, *,
+          sip_groups: Collection[str] = ()) -> None:
+    """Move ``rows`` as ``move`` does if every one may go (``refusal``); else none moves, and
+    ``Conflict`` (subject "allocation") gives each one's reason."""
+    if product is not None and product not in PRODUCTS:
+        raise Invalid(f"Invalid allocated_product {product!r}: one of {', '.join(PRODUCTS)}")
+    reasons = [reason for row in rows if (reason := refusal(row, account_id, product, sip_groups)) is not None]
+    if reasons:
+        raise Conflict(f"Unable to switch products for the number: {'; '.join(reasons)}", subject="allocation")
+    move(session, rows, account_id, product)
+
+
 def allocate(session: Session, target: int, number_ids: Sequence[str], product: str, *, operator: bool,
              sip_groups: Collection[str] = ()) -> None:
     """AllocateNumber: ``product`` for the ids, in ``target``'s account (UNALLOCATED: back to the
     pool). ``operator``: the caller is the operator's master account, which alone takes numbers
     from the pool and returns them. Any id that is unknown, another account's, or in the pool
-    when the caller may not take it refuses the whole request (``Invalid``, UNKNOWN_ITEM). A BYOC
-    number keeps its SIP group: it switches only to a product one of ``sip_groups`` (the ids of
-    the groups serving the target for ``product``) is its group."""
+    when the caller may not take it refuses the whole request (``Invalid``, UNKNOWN_ITEM); any
+    number ``refusal`` keeps where it is, too (``Conflict``). ``sip_groups``: the ids of the
+    groups serving the target for ``product``."""
     if product != UNALLOCATED and product not in PRODUCTS:
         raise Invalid(f"Invalid allocated_product {product!r}: one of {', '.join((*PRODUCTS, UNALLOCATED))}")
     if product == UNALLOCATED and not operator:
@@ -73,19 +114,9 @@ def allocate(session: Session, target: int, number_ids: Sequence[str], product: 
         raise Invalid(f"{NOT_FOUND}: {', '.join(refused)}", Reason.UNKNOWN_ITEM)
     chosen = [rows[number_id] for number_id in ids]
     if product == UNALLOCATED:
-        stuck = [row.number for row in chosen
-                 if row.state != State.ACTIVE or row.source in (Source.BYOC, Source.PEERING)]
-        if stuck:
-            raise Conflict(f"Unable to switch products for the number: {', '.join(stuck)} (being ported, or on the "
-                           "account's own carrier: delete it instead)", subject="allocation")
-        move(session, chosen, None)
+        place(session, chosen, None, sip_groups=sip_groups)
     else:
-        stuck = [row.number for row in chosen if row.sip_group_id is not None and row.product != product
-                 and row.sip_group_id not in sip_groups]
-        if stuck:
-            raise Conflict(f"Unable to switch products for the number: the SIP group of {', '.join(stuck)} does not "
-                           f"serve {product}", subject="allocation")
-        move(session, chosen, target, product)
+        place(session, chosen, target, product, sip_groups=sip_groups)
 
 
 @dataclass(frozen=True, slots=True)

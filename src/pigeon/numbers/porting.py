@@ -1,20 +1,28 @@
 """Port-in orders: numbers an account brings from another carrier, entered by the operator.
 
 While an order runs its numbers are the account's already, source ported and state pending:
-they neither send nor receive. When the order becomes Successfully they become active, and each
-ported number that replaces one of the account's numbers (``replacing``: source, the ported
-number; target, the number it stands in for) takes over the target's user, default place,
-consent policy and campaign. Rejected or Canceled removes those still pending. Those three are
-final. A number Pigeon already has cannot be in a new order.
+they neither send nor receive (nor change account: ``allocation.refusal``). When the order
+becomes Successfully they become active, and each ported number that replaces one of the
+account's numbers (``replacing``: source, the ported number; target, the number it stands in
+for) takes over the target's user, default place, consent policy and campaign. Rejected or
+Canceled removes those still pending. Those three are final. A number Pigeon already has, or
+that another open order names, cannot be in a new order.
+
+A number the order names may have left it meanwhile (deleted through the API, or moved before
+pending numbers stayed put): a status change says which (``Change.missing``). Successfully
+activates those still pending in the order's account, and is refused while none is left, or
+while one it names is pending somewhere else (the order would report success while that number
+stays pending: remove it, or cancel the order).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import Account
@@ -87,6 +95,9 @@ def create(session: Session, account_id: int, numbers: Sequence[str], default_re
     held = list(session.scalars(select(PhoneNumber.number).where(PhoneNumber.number.in_(ported))))
     if held:
         raise Conflict(f"Pigeon has these numbers already: {', '.join(sorted(held))}")
+    named = _named_by_open_orders(session, ported)
+    if named:
+        raise Conflict(f"Open port orders name these numbers already: {', '.join(sorted(named))}")
     pairs = []
     for source, target in replacing:
         source = service.canonical(source, Kind.LOCAL, default_region)
@@ -132,36 +143,79 @@ def status_of(text: str) -> PortStatus:
     raise Invalid(f"Unknown port status {text!r}: one of {', '.join(s.value for s in PortStatus)}")
 
 
-def _pending(order: PortOrder) -> tuple:  # type: ignore[type-arg]
-    return (PhoneNumber.number.in_(orjson.loads(order.numbers)), PhoneNumber.account_id == order.account_id,
-            PhoneNumber.source == Source.PORTED.value, PhoneNumber.state == State.PENDING.value)
+def _named_by_open_orders(session: Session, numbers: Sequence[str]) -> set[str]:
+    """Those of ``numbers`` that an order not yet final names (its number may have been deleted)."""
+    wanted, named = set(numbers), set()
+    for listed in session.scalars(select(PortOrder.numbers).where(PortOrder.status.not_in([s.value for s in FINAL]))):
+        named |= wanted.intersection(orjson.loads(listed))
+    return named
 
 
-def change_status(session: Session, order_id: str, status: PortStatus) -> tuple[PortOrder, int]:
-    """Move an order on; returns it and how many of its numbers became active (Successfully)
-    or were removed (Rejected, Canceled). A final order changes no more."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An order moved on: ``touched``, how many of its numbers became active (Successfully) or
+    were removed (Rejected, Canceled); ``missing``, those it names that are no longer pending in
+    its account (deleted, or moved), each with where it is."""
+
+    order: PortOrder
+    touched: int
+    missing: tuple[str, ...] = ()
+
+
+def _held(order: PortOrder, rows: Sequence[PhoneNumber]) -> list[PhoneNumber]:
+    """The order's numbers still pending in its account, as it put them there."""
+    return [row for row in rows if row.account_id == order.account_id and row.source == Source.PORTED.value
+            and row.state == State.PENDING.value]
+
+
+def _whereabouts(number: str, row: PhoneNumber | None) -> str:
+    if row is None:
+        return f"{number} (deleted)"
+    where = "the pool" if row.account_id is None else f"account {row.account_id}"
+    return f"{number} ({row.state} in {where})"
+
+
+def change_status(session: Session, order_id: str, status: PortStatus) -> Change:
+    """Move an order on. A final order changes no more. Successfully activates the order's
+    numbers still pending in its account; ``Conflict`` when none is, or when one it names is
+    pending (ported) somewhere else."""
     order = session.get(PortOrder, order_id, with_for_update=True) if "\x00" not in order_id else None
     if order is None:
         raise NotFound(f"No port order {order_id}")
     if order.status in FINAL:
         raise Invalid(f"Port order {order.id} is {order.status}: it changes no more")
+    names = orjson.loads(order.numbers)
+    rows = {row.number: row for row in session.scalars(
+        select(PhoneNumber).where(PhoneNumber.number.in_(names)).with_for_update())}
+    held = _held(order, list(rows.values()))
+    kept = {row.number for row in held}
+    missing = tuple(_whereabouts(number, rows.get(number)) for number in names if number not in kept)
+    if status == PortStatus.SUCCESSFULLY:
+        astray = [_whereabouts(number, row) for number, row in rows.items() if number not in kept
+                  and row.source == Source.PORTED.value and row.state == State.PENDING.value]
+        if astray:
+            raise Conflict(f"Port order {order.id} cannot be Successfully: {', '.join(astray)} would stay pending "
+                           f"outside account {order.account_id}; remove it (pigeon numbers remove) or cancel the order")
+        if not held:
+            raise Conflict(f"Port order {order.id} cannot be Successfully: none of its numbers is pending in account "
+                           f"{order.account_id} any more ({', '.join(missing)}); cancel it instead")
     now = utcnow()
     order.status, order.updated_at = status.value, now
     if status != PortStatus.NOT_SUBMITTED and order.submitted_at is None:
         order.submitted_at = now
     touched = 0
     if status == PortStatus.SUCCESSFULLY:
-        rows = list(session.scalars(select(PhoneNumber).where(*_pending(order))))
-        for row in rows:
+        for row in held:
             row.state, row.updated_at = State.ACTIVE.value, now
-        touched = len(rows)
+        touched = len(held)
         session.flush()
-        _replace(session, order, {row.number: row for row in rows})
+        _replace(session, order, {row.number: row for row in held})
     elif status in (PortStatus.REJECTED, PortStatus.CANCELED):
-        touched = session.execute(delete(PhoneNumber).where(*_pending(order))
-                                  .execution_options(synchronize_session="fetch")).rowcount
+        for row in held:
+            session.delete(row)
+        touched = len(held)
     session.flush()
-    return order, touched
+    return Change(order, touched, missing)
 
 
 def _replace(session: Session, order: PortOrder, ported: dict[str, PhoneNumber]) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pigeon.accounts.models import Account
+from pigeon.accounts.policy import is_operator
 from pigeon.accounts.security import NO_USER, keyed_hash, new_token
 from pigeon.accounts.service import token_key
 from pigeon.errors import Invalid, NotFound
@@ -80,7 +81,8 @@ def create_client(session: Session, account_id: int, scopes: Iterable[str], name
                   carrier: str | None = None) -> NewClient:
     """A new client of the account, holding ``scopes`` (at least one, each one a route names);
     with ``carrier``, a peering provider's client that speaks for that carrier (a configured
-    carrier's name: the caller checks it against the settings)."""
+    carrier's name: the caller checks it against the settings), made on the operator's master
+    account only (``Invalid`` on any other)."""
     wanted = frozenset(scopes)
     if not wanted:
         raise Invalid("A client needs at least one scope")
@@ -91,6 +93,9 @@ def create_client(session: Session, account_id: int, scopes: Iterable[str], name
         raise Invalid(f"Invalid carrier name {carrier!r}")
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}")
+    if carrier is not None and not is_operator(session, account_id):
+        raise Invalid(f"A client that speaks for a carrier must be on the operator's master account; "
+                      f"account {account_id} is not it")
     client_id, secret = new_client_id(), new_token()
     session.add(OAuthClient(id=client_id, account_id=account_id, name=name or f"client of account {account_id}",
                             secret_hash=keyed_hash(token_key(session), secret), scopes=scope_rules.written(wanted),

@@ -3,11 +3,12 @@ carrier) lists, adds, updates and removes its numbers in its customers' accounts
 them across every account (``carrier/peering_numbers``).
 
 The carrier a request speaks for is its OAuth client's (``pigeon oauth client create
---carrier``); ``carrier_code`` names a configured carrier by its ``code``, and must be the
-client's own carrier when the client has one (else 403); a client without a carrier writes
-for one by its code only from the operator's master account (else 403). Neither: 400, code
-1001. Listing an account's peering numbers needs no carrier: without one, it shows every
-carrier's, and ``carrier_code`` filters.
+--carrier``), taken only when the client is the operator's master account's (else 403: a client
+made elsewhere before that was refused, or an account no longer the master); ``carrier_code``
+names a configured carrier by its ``code``, and must be the client's own carrier when the client
+has one (else 403); a client without a carrier writes for one by its code only from the
+operator's master account (else 403). Neither: 400, code 1001. Listing an account's peering
+numbers needs no carrier: without one, it shows every carrier's, and ``carrier_code`` filters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.models import Account
+from pigeon.accounts.policy import is_operator
 from pigeon.accounts.service import token_key
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
@@ -38,10 +40,14 @@ NOT_FOUND = "Carrier not found"
 
 
 def carrier_of(request: Request, code: int | None, *, writes: bool = True) -> str | None:
-    """The configured carrier the request speaks for: its client's, or the one ``code`` names
+    """The configured carrier the request speaks for: its client's (only a client of the
+    operator's master account speaks for one: else ``Forbidden``), or the one ``code`` names
     (which must then be its client's own, if it has one; to write for a carrier by its code
     alone, the client must be the operator's master account's). None only for a read."""
     grant: Grant = request.state.grant
+    if grant.carrier is not None and not _is_operator(request, grant.account_id):
+        raise Forbidden(f"Your client speaks for carrier {grant.carrier}, but only the operator's master account's "
+                        "clients may: ask the operator for a new client")
     settings = runtime(request).settings
     configured = carrier_settings(settings.carriers, settings.carrier_url)
     if code is not None:
@@ -50,7 +56,7 @@ def carrier_of(request: Request, code: int | None, *, writes: bool = True) -> st
             raise Invalid(f"{NOT_FOUND}: no carrier has the code {code}", Reason.NO_CARRIER)
         if grant.carrier is not None and grant.carrier != named:
             raise Forbidden(f"carrier_code {code} is not the carrier your client speaks for")
-        if grant.carrier is None and writes and not _is_master(request, grant.account_id):
+        if grant.carrier is None and writes and not _is_operator(request, grant.account_id):
             raise Forbidden(f"Only a carrier's client, or the operator's, may act for carrier_code {code}")
         return named
     if grant.carrier is not None:
@@ -62,10 +68,9 @@ def carrier_of(request: Request, code: int | None, *, writes: bool = True) -> st
     return None
 
 
-def _is_master(request: Request, account_id: int) -> bool:
+def _is_operator(request: Request, account_id: int) -> bool:
     with runtime(request).db.read() as session:
-        found = session.get(Account, account_id)
-        return found is not None and found.is_master
+        return is_operator(session, account_id)
 
 
 def present(row: PhoneNumber, account: Account | None = None, *, customer: bool = False) -> dict:
