@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import Row, delete, select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pigeon.campaigns.models import SmsCampaign
@@ -95,38 +96,40 @@ def claim(
         .returning(Q.c.message_id, Q.c.attempts)
     ).all()
     attempts = dict(leased)
-    rows = session.execute(  # with its sender's carrier and campaign, where Pigeon owns the sender
+    rows = session.execute(
         select(M.c.id, M.c.account_id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status,
-               M.c.deleted, P.c.carrier, P.c.account_id.label("owner"), P.c.state, P.c.sms, P.c.consent_policy_id,
-               C.c.id.label("campaign"), C.c.throughput, C.c.status.label("campaign_status"))
-        .select_from(M.outerjoin(P, P.c.number == M.c.from_number).outerjoin(C, C.c.id == P.c.campaign_id))
-        .where(M.c.id.in_(attempts))
+               M.c.deleted).where(M.c.id.in_(attempts))
     ).all()
+    senders = _senders(session, {row[3] for row in rows if row[3]})
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
-    claimed, stale, unknown, cancelled, refused, checked = [], [], [], [], [], {}
-    for row in rows:
-        if row.status != Status.SCHEDULED:
-            stale.append(row.id)
+    claimed, stale, unknown, cancelled, refused, checked = [], [], [], [], [], []
+    verdicts: dict[tuple[int, str | None], _Verdict] = {}  # the same for every message of one sender
+    for mid, account_id, to, sender, body, encoding, parts, status, deleted in rows:
+        if status != Status.SCHEDULED:
+            stale.append(mid)
             continue
-        if row.deleted and row.id not in doubtful and row.id not in sent_parts:
-            cancelled.append(row.id)  # deleted while it was with a carrier that then did not take it
+        if deleted and mid not in doubtful and mid not in sent_parts:
+            cancelled.append(mid)  # deleted while it was with a carrier that then did not take it
             continue
-        if row.id in doubtful and (in_doubt == UNKNOWN or row.deleted):  # a deleted one is not sent again
-            unknown.append(row.id)
+        if mid in doubtful and (in_doubt == UNKNOWN or deleted):  # a deleted one is not sent again
+            unknown.append(mid)
             continue
-        if row.id not in urgent and row.id not in doubtful and row.id not in sent_parts:  # nothing of it went yet
-            why = _unsendable(row, campaigns_required)
-            if why is not None:
-                refused.append((row.id, *why))
+        facts = senders.get(sender)
+        if mid not in urgent and mid not in doubtful and mid not in sent_parts:  # nothing of it went yet
+            verdict = verdicts.get((account_id, sender))
+            if verdict is None:
+                verdict = verdicts[(account_id, sender)] = _verdict(account_id, sender, facts, campaigns_required)
+            if verdict.refused is not None:
+                refused.append((mid, *verdict.refused))
                 continue
-            checked[row.id] = row
-        sub = Submission(row.id, row.to_number, row.from_number, row.body, row.encoding, row.parts, via=row.carrier)
-        if row.id in sent_parts:
-            carrier, refs = sent_parts[row.id]
+            checked.append((mid, to, verdict.scopes))
+        sub = Submission(mid, to, sender, body, encoding, parts, via=facts.carrier if facts else None)
+        if mid in sent_parts:
+            carrier, refs = sent_parts[mid]
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
-        claimed.append(Claimed(sub, attempts[row.id], row.id in doubtful, campaign=row.campaign,
-                               throughput=row.throughput, urgent=row.id in urgent))
-    opted_out = _opted_out(session, list(checked.values()))
+        claimed.append(Claimed(sub, attempts[mid], mid in doubtful, campaign=facts.campaign if facts else None,
+                               throughput=facts.throughput if facts else None, urgent=mid in urgent))
+    opted_out = _opted_out(session, checked)
     if opted_out:
         claimed = [c for c in claimed if c.submission.message_id not in opted_out]
         statuses.opt_out(session, sorted(opted_out), now)
@@ -161,25 +164,52 @@ def claim(
 SENDER_GONE, NO_CAMPAIGN = "SENDER_GONE", "NO_ACTIVE_CAMPAIGN"
 
 
-def _unsendable(row: Row, campaigns_required: bool) -> tuple[str, str] | None:
-    """Why a waiting message may no longer go (error code, detail), or None: its sender is a
-    number of Pigeon's that is no longer its account's, active and able to send SMS; or, when
-    campaigns are required, its sender is in no active SMS campaign."""
-    if row.owner is not None and (row.owner != row.account_id or row.state != "active" or not row.sms):
-        return SENDER_GONE, f"its sender {row.from_number} is no longer a number its account sends from"
-    if campaigns_required and row.campaign_status != "active":
-        return NO_CAMPAIGN, f"its sender {row.from_number or '(none)'} is in no active SMS campaign"
-    return None
+class _Sender(NamedTuple):
+    """What a claim needs of a sender Pigeon owns: its number's and its campaign's columns."""
+
+    carrier: str | None
+    owner: int | None
+    state: str
+    sms: bool
+    policy: str | None
+    campaign: str | None
+    throughput: float | None
+    campaign_status: str | None
 
 
-def _opted_out(session: Session, rows: list[Row]) -> set[str]:
-    """The ids of those messages whose recipient opted out of one of their sender's scopes
-    (``consent.scopes_of``) while they waited: one read."""
-    scopes = {row.id: consent.scopes_of(row.account_id, row.from_number,
-                                        row.consent_policy_id if row.owner == row.account_id else None)
-              for row in rows}
-    out = consent.opted_out(session, [(s, row.to_number) for row in rows for s in scopes[row.id]])
-    return {row.id for row in rows if any((s, row.to_number) in out for s in scopes[row.id])} if out else set()
+class _Verdict(NamedTuple):
+    refused: tuple[str, str] | None  # (error code, detail) when its messages may no longer go
+    scopes: tuple[str, ...]  # the consent scopes its messages are checked in
+
+
+def _senders(session: Session, numbers: set[str]) -> dict[str, _Sender]:
+    """The numbers among ``numbers`` that Pigeon owns, with their campaigns: one read."""
+    if not numbers:
+        return {}
+    return {row[0]: _Sender(*row[1:]) for row in session.execute(
+        select(P.c.number, P.c.carrier, P.c.account_id, P.c.state, P.c.sms, P.c.consent_policy_id, C.c.id,
+               C.c.throughput, C.c.status)
+        .select_from(P.outerjoin(C, C.c.id == P.c.campaign_id)).where(P.c.number.in_(sorted(numbers))))}
+
+
+def _verdict(account_id: int, number: str | None, facts: _Sender | None, campaigns_required: bool) -> _Verdict:
+    """Whether a waiting message of the account from ``number`` may still go: not when its
+    sender is a number of Pigeon's that is no longer its account's, active and able to send SMS,
+    nor, when campaigns are required, when it is in no active SMS campaign; and its scopes."""
+    ours = facts is not None and facts.owner == account_id
+    scopes = consent.scopes_of(account_id, number, facts.policy if ours and facts else None)
+    if facts is not None and (not ours or facts.state != "active" or not facts.sms):
+        return _Verdict((SENDER_GONE, f"its sender {number} is no longer a number its account sends from"), scopes)
+    if campaigns_required and (facts is None or facts.campaign_status != "active"):
+        return _Verdict((NO_CAMPAIGN, f"its sender {number or '(none)'} is in no active SMS campaign"), scopes)
+    return _Verdict(None, scopes)
+
+
+def _opted_out(session: Session, checked: list[tuple[str, str, tuple[str, ...]]]) -> set[str]:
+    """The ids of those (id, recipient, scopes) whose recipient opted out of one of the scopes
+    while they waited: one read."""
+    out = consent.opted_out(session, [(scope, to) for _, to, scopes in checked for scope in scopes])
+    return {mid for mid, to, scopes in checked if any((scope, to) in out for scope in scopes)} if out else set()
 
 
 def _paced(session: Session, now: dt.datetime, claimed: list[Claimed], pacer: Pacer) -> list[Claimed]:
