@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from test_zoom_numbers import fresh
 
+from conftest import API, Server, make_user, own_database, url_of
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import Principal, create_account
 from pigeon.campaigns import service as campaigns
@@ -146,3 +150,51 @@ def test_an_absurd_rate_is_refused_and_cannot_stall_delivery(fresh_db: tuple[str
     waits = [pacer.wait("C-x", 1e-12, 1, f"m{i}") for i in range(3)]  # a rate written before the check
     assert waits == [0.0, pytest.approx(1 / MIN_RATE), pytest.approx(2 / MIN_RATE)]
     assert utcnow() + dt.timedelta(seconds=max(waits)) > utcnow()  # a date, not an overflow
+
+
+def test_a_stop_amid_a_paced_backlog_stops_its_message_and_its_answer_goes_first(database_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """Over HTTP and across processes: a bulk send paced at 2 a second; a phone of it texts STOP
+    (``pigeon simulate reply``, another process) while the backlog waits. Its message becomes
+    FAILED_OPTOUT and its credit comes back; the confirmation goes out before the backlog ends;
+    every other message is delivered."""
+    with own_database(database_url, tmp_path) as db:
+        server = Server(url_of(db), tmp_path).start()
+        try:
+            paced_backlog(db, server)
+        finally:
+            server.stop()
+
+
+def paced_backlog(db: Database, server: Server) -> None:
+    customer = make_user(db, server, credits=100)
+    with db.read() as session:
+        who = session.scalar(select(UserRow.account_id).where(UserRow.id == customer.user_id))
+    with db.write() as session:
+        row = numbers.add(session, numbers.Spec(fresh()), "ZA", account_id=who)
+        row.campaign_id = campaigns.create(session, who, "Paced", status="active", throughput=2).id
+        numbers.make_default(session, row)
+        main = row.number
+    phones = [f"+2784555{i + 1:04d}" for i in range(12)]  # none ends in 000: the simulator refuses those
+    sent = customer.http.post(f"{API}/sms/send-bulk", json={"sendSmsRequests": [
+        {"recipientNumber": phone, "message": f"backlog {i}"} for i, phone in enumerate(phones)]})
+    assert sent.status_code == 200, sent.text
+    ids = [r["messageId"] for r in sent.json()["sendSmsResponses"]]
+    customer.wait_status(ids[0], "DELIVERED")
+    with db.read() as session:  # the message whose slot is last (a claim paces its rows in no set order)
+        latest = session.scalar(select(queue.Q.c.message_id).order_by(queue.Q.c.available_at.desc()).limit(1))
+    stopped = ids.index(latest)
+    stopper = phones[stopped]
+    stop = subprocess.run([sys.executable, "-m", "pigeon", "simulate", "reply", "--from", stopper, "--to", main,
+                           "--message", "STOP"], env=server.env, cwd=server.workdir, capture_output=True, text=True,
+                          timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    assert customer.wait_status(latest, "FAILED_OPTOUT", timeout=30)["messageStatus"] == "FAILED_OPTOUT"
+    for message_id in ids[:stopped] + ids[stopped + 1:]:
+        customer.wait_status(message_id, "DELIVERED", timeout=30)
+    with db.read() as session:
+        answer = session.scalar(select(Message).where(Message.to_number == stopper, Message.id != latest))
+        last = max(m.sent_at for m in session.scalars(select(Message).where(Message.id.in_(ids))) if m.sent_at)
+        assert answer is not None and answer.status == "DELIVERED" and answer.credit_cost == 0
+        assert answer.sent_at < last  # not behind the backlog (2 a second: 5.5 s from first to last)
+    assert customer.balance() == 100 - 11  # twelve charged, the opted-out one given back
