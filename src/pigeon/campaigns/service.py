@@ -191,9 +191,9 @@ def _wanted(number_ids: Sequence[str]) -> list[str]:
 
 
 def _held(campaign: SmsCampaign):  # type: ignore[no-untyped-def]
-    """The numbers a campaign holds: its account's numbers naming it (a number that left the
-    account is no longer held, whatever it still names)."""
-    return (PhoneNumber.campaign_id == campaign.id) & (PhoneNumber.account_id == campaign.account_id)
+    """The numbers a campaign holds (a number that changes account leaves its campaign:
+    ``numbers.service.allocate``)."""
+    return PhoneNumber.campaign_id == campaign.id
 
 
 def assign(session: Session, campaign: SmsCampaign, number_ids: Sequence[str], by: Authorisation) -> list[str]:
@@ -211,7 +211,8 @@ def assign(session: Session, campaign: SmsCampaign, number_ids: Sequence[str], b
     unknown = [n for n in wanted if n not in rows or rows[n].account_id != campaign.account_id]
     if unknown:
         raise Invalid(f"Phone number not found: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
-    elsewhere = _in_other_campaigns(session, campaign, [rows[n] for n in wanted])
+    elsewhere = [(rows[n].number, rows[n].campaign_id) for n in wanted
+                 if rows[n].campaign_id not in (None, campaign.id)]
     if elsewhere:
         raise Invalid("Some data failed: " + "; ".join(
             f"{number} is in SMS campaign {other}: unassign it there first" for number, other in elsewhere),
@@ -225,7 +226,7 @@ def assign(session: Session, campaign: SmsCampaign, number_ids: Sequence[str], b
         moved = session.execute(
             update(PhoneNumber)
             .where(PhoneNumber.id.in_(new), PhoneNumber.account_id == campaign.account_id,
-                   PhoneNumber.campaign_id.is_(None) | ~PhoneNumber.campaign_id.in_(_campaigns_of(campaign)))
+                   PhoneNumber.campaign_id.is_(None))
             .values(campaign_id=campaign.id, updated_at=utcnow())
             .execution_options(synchronize_session="fetch")
         ).rowcount
@@ -236,22 +237,6 @@ def assign(session: Session, campaign: SmsCampaign, number_ids: Sequence[str], b
                                       created_at=utcnow()))
     session.flush()
     return new
-
-
-def _campaigns_of(campaign: SmsCampaign):  # type: ignore[no-untyped-def]
-    return select(SmsCampaign.id).where(SmsCampaign.account_id == campaign.account_id)
-
-
-def _in_other_campaigns(session: Session, campaign: SmsCampaign,
-                        rows: list[PhoneNumber]) -> list[tuple[str, str]]:
-    """(number, campaign) of those held by another campaign of the account (one of another
-    account, left from before the number moved, holds it no more)."""
-    others = {r.campaign_id for r in rows if r.campaign_id not in (None, campaign.id)}
-    if not others:
-        return []
-    live = set(session.scalars(select(SmsCampaign.id).where(SmsCampaign.id.in_(others),
-                                                             SmsCampaign.account_id == campaign.account_id)))
-    return [(r.number, r.campaign_id) for r in rows if r.campaign_id in live]
 
 
 def unassign(session: Session, campaign: SmsCampaign, number_ids: Sequence[str]) -> None:
