@@ -98,6 +98,29 @@ class CampaignSettings(BaseModel):
     required: bool = Field(False, description="Only numbers in an active SMS campaign may send (10DLC).")
 
 
+DEFAULT_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp", "video/mp4",
+                       "video/3gpp", "audio/mpeg", "audio/amr", "audio/mp4", "text/vcard", "text/x-vcard",
+                       "text/plain", "application/pdf")
+
+
+class MmsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_file_bytes: int = Field(5_000_000, ge=1, le=100_000_000, description="Largest media file of an MMS.")
+    max_total_bytes: int = Field(5_000_000, ge=1, le=100_000_000, description="Largest media of one MMS, all files.")
+    max_files: int = Field(10, ge=1, le=50, description="Most media files in one MMS.")
+    types: list[str] = Field(default_factory=lambda: list(DEFAULT_MEDIA_TYPES),
+                             description="Media types an MMS may carry (type/subtype; type/* for all of a type).")
+
+
+class ZohoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_domain: str | None = Field(None, description="What the Zoho token endpoint answers as api_domain "
+                                   "(default: public_url, else the request's own base URL).")
+    grant_code_minutes: int = Field(10, ge=1, le=60, description="How long a self-client's grant code lasts.")
+
+
 class Settings(BaseSettings):
     """Everything Pigeon can be told; see the README's configuration table."""
 
@@ -132,6 +155,8 @@ class Settings(BaseSettings):
     sip_trunks: list[SipTrunkSettings] = Field(default_factory=list, description="BYOC SIP trunks ([[sip_trunks]]).")
     sip_groups: list[SipGroupSettings] = Field(default_factory=list, description="SIP groups ([[sip_groups]]).")
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    mms: MmsSettings = Field(default_factory=MmsSettings)
+    zoho: ZohoSettings = Field(default_factory=ZohoSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     webhooks_allow_private: bool = Field(
         False, description="Allow webhook URLs on loopback and private addresses (testing, private networks)."

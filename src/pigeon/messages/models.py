@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TextClause, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    TextClause,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base, utcnow
@@ -63,6 +75,14 @@ class Message(Base):
     carrier_ref: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_detail: Mapped[str | None] = mapped_column(String(255))
+    # What a send may ask beyond the text (Zoho Voice's parameters); None on most messages.
+    region: Mapped[str | None] = mapped_column(String(2))  # the other party's country (ISO 3166), as priced
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # its validity period's end: not sent after
+    flash: Mapped[bool | None] = mapped_column(Boolean)  # message class 0: shown at once, not stored
+    data_coding: Mapped[int | None] = mapped_column(SmallInteger)  # forced: 0 GSM, 1 binary (body in hex), 2 UCS-2
+    status_callback: Mapped[str | None] = mapped_column(Text)  # each status change is POSTed here, as JSON
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # the zone its scheduled time was given in
+    mms: Mapped[bool | None] = mapped_column(Boolean)  # carries media (``pigeon.media``): only MMS carriers take it
 
     __table_args__ = (
         # The lists (messages/all), newest first. Each index starts with (user_id, deleted),

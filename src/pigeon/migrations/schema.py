@@ -8,6 +8,7 @@ from pigeon.contacts import models as _contacts  # noqa: F401
 from pigeon.db.base import Base
 from pigeon.delivery import models as _delivery  # noqa: F401
 from pigeon.incidents import models as _incidents  # noqa: F401
+from pigeon.media import models as _media  # noqa: F401
 from pigeon.messages import models as _messages  # noqa: F401
 from pigeon.numbers import models as _numbers  # noqa: F401
 from pigeon.oauth import models as _oauth  # noqa: F401
