@@ -36,6 +36,11 @@ class Reason(StrEnum):
     ITEMS_FAILED = "items_failed"  # some of a list's items were refused (each one's reason is in the detail)
     NO_CARRIER = "no_carrier"  # the request is a peering provider's, and it speaks for no known carrier
     NO_ITEMS = "no_items"  # a request that must name items names none
+    UNKNOWN_SENDER = "unknown_sender"  # the sender named is not one of the account's numbers that can send
+    OPTED_OUT = "opted_out"  # the recipient opted out of messages from this sender
+    MEDIA = "media"  # a media file refused: its type, its size, or how many there are
+    NO_MMS_CARRIER = "no_mms_carrier"  # MMS asked for, and no carrier Pigeon has can carry it
+    BAD_SCHEDULE = "bad_schedule"  # a scheduled time or time zone that cannot be read
 
 
 class PigeonError(Exception):

@@ -34,7 +34,11 @@ class Submission:
     sent_parts: Mapping[int, str] = field(default_factory=lambda: _NONE)
     sent_carrier: str | None = None  # the carrier that took ``sent_parts``
     via: str | None = None  # the carrier its sender is routed through (a peering or BYOC number's), if any
-
+    #: the data coding its sender chose (0 GSM, 1 binary: ``body`` is hex, 2 UCS-2); ``encoding`` already follows it
+    data_coding: int | None = None
+    flash: bool = False  # message class 0: shown at once, not stored
+    expires_at: dt.datetime | None = None  # naive UTC: the end of its validity period (SMPP validity_period)
+    mms: bool = False  # it carries media: only a carrier that ``carries_mms`` may take it
 
 
 class Outcome(StrEnum):
@@ -86,14 +90,25 @@ class Receipt:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundMedia:
+    """A file an inbound MMS carried."""
+
+    file_name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class InboundSms:
-    """A message from a phone. ``to`` is None when the carrier does not say."""
+    """A message from a phone. ``to`` is None when the carrier does not say. ``media``: the
+    files of an MMS (only a carrier that ``carries_mms`` reports any)."""
 
     carrier: str
     sender: str
     to: str | None
     body: str
     at: dt.datetime | None = None
+    media: tuple[InboundMedia, ...] = ()
 
 
 class CarrierEvents(Protocol):
@@ -115,6 +130,9 @@ class Carrier(ABC):
     def available(self) -> bool:
         """False while the carrier cannot take messages (its link is down)."""
         return True
+
+    #: whether it can carry MMS (media): the simulator can, an SMPP carrier cannot
+    carries_mms: bool = False
 
     def members(self) -> list[Carrier]:
         """The carriers that actually hand over messages (a router lists its routes)."""

@@ -14,6 +14,7 @@ from .gsm import (
     unpack_septets,
 )
 from .segment import (
+    BINARY,
     GSM7,
     GSM7_CONCAT_LIMIT,
     GSM7_SINGLE_LIMIT,
@@ -22,11 +23,13 @@ from .segment import (
     UCS2_SINGLE_LIMIT,
     Analysis,
     analyse,
+    analyse_as,
     character_analysis,
     split,
 )
 
 __all__ = [
+    "BINARY",
     "GSM7",
     "GSM7_BASIC",
     "GSM7_CONCAT_LIMIT",
@@ -37,6 +40,7 @@ __all__ = [
     "UCS2_SINGLE_LIMIT",
     "Analysis",
     "analyse",
+    "analyse_as",
     "character_analysis",
     "decode_gsm7",
     "encode_gsm7",

@@ -23,13 +23,18 @@ __all__ = [
     "UCS2_CONCAT_LIMIT",
     "UCS2_SINGLE_LIMIT",
     "Analysis",
+    "BINARY",
+    "BINARY_CONCAT_LIMIT",
+    "BINARY_SINGLE_LIMIT",
     "analyse",
+    "analyse_as",
     "character_analysis",
     "split",
 ]
 
 GSM7 = "GSM7"
 UCS2 = "UCS2"
+BINARY = "BINARY"  # 8-bit data, written as hex in the message's text
 
 #: Septets in a single-part GSM7 message / in each part of a concatenated one.
 GSM7_SINGLE_LIMIT = 160
@@ -37,6 +42,9 @@ GSM7_CONCAT_LIMIT = 153
 #: UTF-16 code units in a single-part UCS2 message / in each concatenated part.
 UCS2_SINGLE_LIMIT = 70
 UCS2_CONCAT_LIMIT = 67
+#: Octets in a single-part 8-bit message / in each concatenated part (6 go to the UDH).
+BINARY_SINGLE_LIMIT = 140
+BINARY_CONCAT_LIMIT = 134
 
 _LIMITS = {
     GSM7: (GSM7_SINGLE_LIMIT, GSM7_CONCAT_LIMIT),
@@ -117,6 +125,31 @@ def _count_parts(text: str, encoding: str, length: int) -> int:
 def analyse(text: str) -> Analysis:
     """Choose the encoding and count length and parts of ``text``."""
     encoding, length = _measure(text)
+    return Analysis(encoding, length, _count_parts(text, encoding, length), len(text))
+
+
+def analyse_as(text: str, encoding: str) -> Analysis:
+    """``text`` analysed in an ``encoding`` the sender chose: GSM7 (``ValueError`` if a
+    character is not in the GSM 03.38 alphabet), UCS2, or BINARY (``text`` is the data in hex:
+    ``ValueError`` unless it is an even number of hex digits; its length is in octets)."""
+    if encoding == BINARY:
+        try:
+            octets = len(bytes.fromhex(text))
+        except ValueError:
+            raise ValueError("binary data must be written as pairs of hex digits") from None
+        if not octets:
+            return Analysis(BINARY, 0, 0, 0)
+        parts = 1 if octets <= BINARY_SINGLE_LIMIT else -(-octets // BINARY_CONCAT_LIMIT)
+        return Analysis(BINARY, octets, parts, len(text))
+    if encoding == GSM7:
+        if not is_gsm7(text):
+            bad = next(ch for ch in text if not is_gsm7(ch))
+            raise ValueError(f"{bad!r} is not in the GSM 03.38 alphabet")
+        length = gsm7_septets(text)
+    elif encoding == UCS2:
+        length = _utf16_units(text)
+    else:
+        raise ValueError(f"unknown encoding {encoding!r}")
     return Analysis(encoding, length, _count_parts(text, encoding, length), len(text))
 
 
