@@ -18,8 +18,11 @@ Finished = Callable[[Any, Sequence[str], dt.datetime], object]
 """(session, ids of messages that became final, now)"""
 Received = Callable[[Any, Any, dt.datetime, str], object]
 """(session, the inbound message stored, now, the time zone its reactions are written in)"""
+Sent = Callable[[Any, Sequence[str], dt.datetime], object]
+"""(session, ids of messages a carrier took, now)"""
 
 _finished: list[Finished] = []
+_sent: list[Sent] = []
 _received: list[Received] = []
 _installed: list[str] = []  # who installed subscribers (empty: nobody, an error to write)
 QUEUED = "pigeon.webhook_events"  # the session.info key counting the reactions it queued
@@ -29,11 +32,13 @@ class NotInstalled(RuntimeError):
     pass
 
 
-def install(by: str, *, finished: Sequence[Finished] = (), received: Sequence[Received] = ()) -> None:
+def install(by: str, *, finished: Sequence[Finished] = (), received: Sequence[Received] = (),
+            sent: Sequence[Sent] = ()) -> None:
     """Register subscribers, once per installer (a second call by the same one does nothing)."""
     if by in _installed:
         return
     _finished.extend(finished)
+    _sent.extend(sent)
     _received.extend(received)
     _installed.append(by)
 
@@ -48,6 +53,13 @@ def finished(session: Any, message_ids: Sequence[str], now: dt.datetime) -> None
     """Messages became final (in ``session``'s transaction)."""
     _check()
     for subscriber in _finished:
+        subscriber(session, message_ids, now)
+
+
+def sent(session: Any, message_ids: Sequence[str], now: dt.datetime) -> None:
+    """A carrier took these messages (SCHEDULED -> SENT, in ``session``'s transaction)."""
+    _check()
+    for subscriber in _sent:
         subscriber(session, message_ids, now)
 
 

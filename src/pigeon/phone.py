@@ -60,3 +60,27 @@ def _normalise(raw: str, default_region: str) -> Phone | None:
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             return Phone(e164, phonenumbers.region_code_for_number(number))
     return None
+
+
+@lru_cache(maxsize=65_536)
+def region_of(number: str | None) -> str | None:
+    """The region (ISO 3166) of an E.164 number; None for a short code, a sender ID, or none."""
+    if not number or not number.startswith("+"):
+        return None
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@lru_cache(maxsize=65_536)
+def spaced(number: str | None) -> str:
+    """An E.164 number with a space after its country code (``+1 4155550100``), as Zoho writes
+    numbers; anything else (a short code, a sender ID) as it is."""
+    if not number or not number.startswith("+"):
+        return number or ""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return f"+{parsed.country_code} {phonenumbers.national_significant_number(parsed)}"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pigeon import hooks
 from pigeon.usecases import keywords
-from pigeon.webhooks.service import reply_event, report_events
+from pigeon.webhooks.service import callback_events, reply_event, report_events
 
 
 def install() -> None:
-    """Subscribe the reactions (once; a second call does nothing): webhooks, and the answer to
-    a consent keyword."""
-    hooks.install(__name__, finished=[report_events], received=[reply_event, keywords.on_received])
+    """Subscribe the reactions (once; a second call does nothing): webhooks and status
+    callbacks, and the answer to a consent keyword."""
+    hooks.install(__name__, finished=[report_events, callback_events], received=[reply_event, keywords.on_received],
+                  sent=[callback_events])
 
 
 install()

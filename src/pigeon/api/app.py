@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from pigeon import __version__
 from pigeon.accounts.service import configure_token_key
-from pigeon.api import errors, zoomconnect, zoomnumbers
+from pigeon.api import errors, zohovoice, zoomconnect, zoomnumbers
 from pigeon.api.dialects import Dialects
 from pigeon.api.limits import Limits
 from pigeon.config import Settings
@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
     app.state.runtime = rt
     configure_token_key(settings.token_key.get_secret_value() if settings.token_key else None)
     app.mount(zoomconnect.PREFIX, zoomconnect.create(rt, settings), name="zoomconnect")
-    for prefix, part in zoomnumbers.mounts(rt, settings):
+    for prefix, part in [*zoomnumbers.mounts(rt, settings), *zohovoice.mounts(rt, settings)]:
         app.mount(prefix, part)
 
     @app.get("/health", include_in_schema=False)

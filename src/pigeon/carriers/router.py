@@ -4,7 +4,9 @@ A route matches a message by destination prefix, destination region and sender (
 match everything). A message whose sender is a number routed through a carrier of its own (a
 peering provider's, a BYOC trunk's: ``Submission.via``) goes through that carrier only. A message goes to the first matching carrier that is up; if that carrier
 goes down while taking it, the next matching one that is up gets it. Parts already taken by a
-carrier stay with that carrier.
+carrier stay with that carrier. An MMS (``Submission.mms``) goes only to a carrier that
+``carries_mms``, failover included; when none of those it may go through can, it is rejected
+(NO_MMS_CARRIER).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def _region(e164: str) -> str | None:
 
 
 NO_ROUTE = SubmitResult(Outcome.REJECTED, error_code="NO_ROUTE", detail="no carrier is configured for this number")
+NO_MMS_CARRIER = "NO_MMS_CARRIER"
+NO_MMS = SubmitResult(Outcome.REJECTED, error_code=NO_MMS_CARRIER,
+                      detail="it carries media (MMS), and no carrier it may go through can carry MMS")
 
 
 class Router(Carrier):
@@ -52,6 +57,7 @@ class Router(Carrier):
 
     def __init__(self, routes: list[Route]):
         self.routes = routes
+        self.carries_mms = any(route.carrier.carries_mms for route in routes)
 
     @property
     def available(self) -> bool:
@@ -91,7 +97,7 @@ class Router(Carrier):
             for i in todo:
                 carrier = self._choose(batch[i], tried[i])
                 if carrier is None:
-                    results[i] = results[i] or (NO_ROUTE if not self._candidates(batch[i]) else _unavailable())
+                    results[i] = results[i] or self._refusal(batch[i]) or _unavailable()
                     continue
                 tried[i].add(carrier.name)
                 groups.setdefault(carrier.name, (carrier, []))[1].append(i)
@@ -111,12 +117,26 @@ class Router(Carrier):
                     report(i, result)
         return final
 
-    def _candidates(self, sub: Submission) -> list[Carrier]:
+    def _matching(self, sub: Submission) -> list[Carrier]:
         if sub.sent_carrier:
             return [r.carrier for r in self.routes if r.carrier.name == sub.sent_carrier]
         if sub.via:  # its sender's own carrier, and no other
             return [r.carrier for r in self.routes if r.carrier.name == sub.via]
         return [r.carrier for r in self.routes if r.matches(sub)]
+
+    def _candidates(self, sub: Submission) -> list[Carrier]:
+        matching = self._matching(sub)
+        return [c for c in matching if c.carries_mms] if sub.mms else matching
+
+    def _refusal(self, sub: Submission) -> SubmitResult | None:
+        """Why no carrier will ever take it (no route; an MMS no carrier of its routes can
+        carry), or None when it only has to wait."""
+        matching = self._matching(sub)
+        if not matching:
+            return NO_ROUTE
+        if sub.mms and not any(c.carries_mms for c in matching):
+            return NO_MMS
+        return None
 
     def _choose(self, sub: Submission, tried: set[str]) -> Carrier | None:
         candidates = [c for c in self._candidates(sub) if c.name not in tried]

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class SimulatedCarrier(Carrier):
+    carries_mms = True  # it takes a message with media like any other
+
     def __init__(self, settings: SimulatorSettings, name: str = NAME):
         self.name = name
         self.delay = settings.delivery_delay

@@ -2,7 +2,10 @@
 
 One transceiver bind, or a transmitter and a receiver. Each message is encoded into its
 parts (``pigeon.smpp.coding``); parts acknowledged before a failure are reported in
-``SubmitResult.part_refs`` so that they are never sent again. A deliver_sm is acknowledged
+``SubmitResult.part_refs`` so that they are never sent again. A message's own options go on
+the wire: the data coding its sender forced (8-bit data for binary), flash as message class
+0, and the end of its validity period as an absolute ``validity_period`` (else the carrier's
+relative ``validity``, else none: the SMSC's default). A deliver_sm is acknowledged
 only once what it carried is stored, so a crash makes the SMSC send it again instead of
 losing it.
 """
@@ -25,6 +28,7 @@ from pigeon.carriers.base import (
     Submission,
     SubmitResult,
 )
+from pigeon.carriers.router import NO_MMS_CARRIER
 from pigeon.carriers.settings import CarrierSettings
 from pigeon.clock import utcnow
 from pigeon.lifecycle import Status
@@ -51,6 +55,8 @@ RECEIPT_ESM_TYPES = frozenset({0x04, 0x08, 0x10, 0x20})  # SMSC receipt, SME ack
 
 
 class SmppCarrier(Carrier):
+    carries_mms = False  # SMPP carries text and 8-bit data, not media
+
     def __init__(self, settings: CarrierSettings, *, resend_in_doubt: bool = True):
         self.name = settings.name
         self.settings = settings
@@ -117,9 +123,15 @@ class SmppCarrier(Carrier):
         requests: list[tuple[dict, Mapping[int, bytes] | None]] = []
         owners: list[tuple[int, int]] = []  # per request: (submission, its place among the seqs)
         for i, sub in enumerate(batch):
+            if sub.mms:  # a Router never hands it one; asked directly, it refuses
+                results[i] = SubmitResult(Outcome.REJECTED, error_code=NO_MMS_CARRIER, carrier=self.name,
+                                          detail=f"it carries media (MMS), and {self.name} (SMPP) cannot carry MMS")
+                plans.append((0, []))
+                continue
             try:
                 parts = encode_parts(sub.body, alphabet=s.alphabet, packed=s.packed, split=s.split,
-                                     reference=int(sub.message_id[-4:], 16))
+                                     reference=int(sub.message_id[-4:], 16),
+                                     forced=sub.encoding if sub.data_coding is not None else None, flash=sub.flash)
             except ValueError as exc:
                 results[i] = SubmitResult(Outcome.REJECTED, error_code="ENCODING", detail=str(exc)[:255],
                                           carrier=self.name)
@@ -240,7 +252,7 @@ class SmppCarrier(Carrier):
             dest_addr_ton=s.dest_ton,
             dest_addr_npi=s.dest_npi,
             destination_addr=sub.to.removeprefix("+"),
-            validity_period=self._validity,
+            validity_period=absolute_time(sub.expires_at) if sub.expires_at is not None else self._validity,
             registered_delivery=1 if s.registered_delivery else 0,
         )
 
@@ -340,6 +352,14 @@ def _status_name(status: int) -> str:
         return P.Status(status).name
     except ValueError:
         return f"SMPP_{status:#x}"
+
+
+def absolute_time(when: dt.datetime) -> str:
+    """An SMPP 3.4 absolute time in UTC (YYMMDDhhmmss000+), as a submit_sm's validity_period:
+    ``when`` naive UTC (or aware, converted), to the whole second."""
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return f"{when:%y%m%d%H%M%S}000+"
 
 
 def _relative_time(seconds: int) -> str:

@@ -230,20 +230,34 @@ def simulate() -> None:
 
 @simulate.command("reply")
 @click.option("--from", "sender", required=True, help="The phone that answers.")
-@click.option("--message", required=True)
+@click.option("--message", default="", help="Its text (may be left out of an MMS).")
 @click.option("--to", help="The number it answers to (default: whoever last texted it).")
-def simulate_reply(sender: str, message: str, to: str | None) -> None:
-    """A phone answers: an INBOUND message for the user that last texted it."""
-    from pigeon.carriers.base import InboundSms
+@click.option("--media", "media_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file the phone sends (an MMS); repeat for several.")
+@click.option("--media-type", "media_types", multiple=True, metavar="TYPE",
+              help="The type of the --media file in the same place (repeat; default: from the file's extension).")
+def simulate_reply(sender: str, message: str, to: str | None, media_paths: tuple[str, ...],
+                   media_types: tuple[str, ...]) -> None:
+    """A phone answers (an SMS, or an MMS with --media): an INBOUND message for the user that last texted it."""
+    from pathlib import Path
+
+    from pigeon.carriers.base import InboundMedia, InboundSms
     from pigeon.carriers.simulator import NAME
     from pigeon.db import utcnow
     from pigeon.inbound.service import receive
 
+    if not message and not media_paths:
+        raise click.UsageError("give --message, --media, or both")
+    if len(media_types) > len(media_paths):
+        raise click.UsageError("more --media-type than --media")
+    kinds = [*media_types, *[""] * (len(media_paths) - len(media_types))]  # "": from the extension
+    files = tuple(InboundMedia(Path(path).name, kind, Path(path).read_bytes())
+                  for path, kind in zip(media_paths, kinds, strict=True))
     settings = load_settings()
     db = open_database(settings)
     with db.write() as session:
-        stored = receive(session, InboundSms(NAME, sender, to, message), utcnow(), settings.default_region,
-                         settings.timezone)
+        stored = receive(session, InboundSms(NAME, sender, to, message, media=files), utcnow(),
+                         settings.default_region, settings.timezone)
     if stored is None:
         raise click.ClickException(f"nobody has texted {sender}: the reply has no one to go to")
     click.echo(stored.id)

@@ -1,9 +1,14 @@
 """``pigeon oauth client create|list|revoke``: the OAuth clients of an account, for the
-bearer-token APIs (Zoom Number Management). A client's secret is printed once, when made."""
+bearer-token APIs (Zoom Number Management). A client's secret is printed once, when made.
+
+``pigeon oauth self-client``: a user's self-client for the Zoho Voice API, and a one-time grant
+code to exchange at ``POST /oauth/v2/token`` (``grant_type=authorization_code``) for an access
+token and a refresh token."""
 
 from __future__ import annotations
 
 import click
+from sqlalchemy import select
 
 from pigeon.cli.common import load_settings, open_database
 
@@ -76,3 +81,60 @@ def client_revoke(client_id: str) -> None:
         if not service.revoke_client(session, client_id):
             raise click.ClickException(f"no client {client_id}")
     click.echo(f"revoked {client_id}")
+
+
+@oauth.command("self-client")
+@click.option("--user", "who", required=True, metavar="EMAIL_OR_ID", help="The user whose self-client it is.")
+@click.option("--scopes", metavar="'S1,S2'", help="Zoho's scopes, space- or comma-separated: ZohoVoice.sms.CREATE, "
+              "ZohoVoice.sms.READ (or .GET), ZohoVoice.sms.ALL. With --client: those of the client's the code "
+              "gets (default: all of them).")
+@click.option("--client", "client_id", metavar="CLIENT_ID", help="A self-client of the user made before: only a "
+              "new grant code for it.")
+@click.option("--name", help="A name to tell a new self-client by.")
+def self_client(who: str, scopes: str | None, client_id: str | None, name: str | None) -> None:
+    """Make a user's self-client (Zoho) and a grant code for it; prints the client's id, its
+    secret (only when just made), the code, when it expires, and how to exchange it."""
+    import datetime as dt
+
+    from pigeon.accounts.models import User
+    from pigeon.accounts.service import normalise_email
+    from pigeon.db import utcnow
+    from pigeon.oauth import scopes as scope_rules
+    from pigeon.oauth import service
+    from pigeon.oauth.models import OAuthClient
+
+    settings = load_settings()
+    wanted = scope_rules.parse(scopes or "")
+    if client_id is None and not wanted:
+        raise click.UsageError("--scopes is needed to make a self-client (e.g. 'ZohoVoice.sms.CREATE,ZohoVoice.sms.READ')")
+    db = open_database(settings)
+    now = utcnow()
+    lifetime = dt.timedelta(minutes=settings.zoho.grant_code_minutes)
+    with db.write() as session:
+        user = session.scalar(select(User).where(User.email == normalise_email(who)))
+        if user is None and who.strip().isdigit():
+            user = session.get(User, int(who))
+        if user is None:
+            raise click.ClickException(f"no user {who}")
+        secret = None
+        if client_id is None:
+            new = service.create_self_client(session, user.id, wanted, name)
+            client_id, secret = new.id, new.secret
+        else:
+            existing = session.get(OAuthClient, client_id)
+            if existing is None or existing.user_id != user.id:
+                raise click.ClickException(f"no self-client {client_id} of {user.email}")
+        code = service.issue_grant_code(session, client_id, wanted, now, lifetime)
+        held = session.get(OAuthClient, client_id).scopes
+        email, user_id, account_id = user.email, user.id, user.account_id
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    click.echo(f"client id:     {client_id}")
+    if secret is not None:
+        click.echo(f"client secret: {secret}")
+    click.echo(f"user:          {email} (user {user_id}, account {account_id})")
+    click.echo(f"scopes:        {scope_rules.written(wanted) if wanted else held}")
+    click.echo(f"grant code:    {code}")
+    click.echo(f"expires:       {(now + lifetime):%Y-%m-%d %H:%M:%S} UTC (in {settings.zoho.grant_code_minutes} "
+               f"minutes; used once)")
+    click.echo(f"curl -X POST '{base}/oauth/v2/token' -d grant_type=authorization_code -d client_id={client_id} "
+               f"-d client_secret={secret or '<CLIENT_SECRET>'} -d code={code}")

@@ -76,10 +76,12 @@ def claim(
     What changed while a message waited is obeyed before it goes (``_still_sendable``): one
     whose recipient opted out becomes FAILED_OPTOUT, one whose sender is no longer its
     account's sending number (moved, pending, deleted from a peering carrier) or, with
-    ``campaigns_required``, in no active campaign fails with its credits returned. With a
-    ``pacer``, a message over its campaign's throughput is not returned: its row waits for its
-    slot (not in flight, the attempt not counted), in this same transaction. A consent
-    keyword's answer (``urgent``) is exempt from all of these."""
+    ``campaigns_required``, in no active campaign fails with its credits returned, and so does
+    one whose validity period ended (``expires_at``; error code EXPIRED) before any of it went.
+    With a ``pacer``, a message over its campaign's throughput is not returned: its row waits
+    for its slot (not in flight, the attempt not counted), in this same transaction. A consent
+    keyword's answer (``urgent``) is exempt from all of these. Each Submission carries its
+    message's send options (forced data coding, flash, validity end, MMS)."""
     due = select(Q.c.message_id, Q.c.in_flight, Q.c.urgent).where(Q.c.available_at <= now).order_by(Q.c.available_at).limit(limit)
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
@@ -98,13 +100,13 @@ def claim(
     attempts = dict(leased)
     rows = session.execute(
         select(M.c.id, M.c.account_id, M.c.to_number, M.c.from_number, M.c.body, M.c.encoding, M.c.parts, M.c.status,
-               M.c.deleted).where(M.c.id.in_(attempts))
+               M.c.deleted, M.c.expires_at, M.c.flash, M.c.data_coding, M.c.mms).where(M.c.id.in_(attempts))
     ).all()
     senders = _senders(session, {row[3] for row in rows if row[3]})
     sent_parts = _sent_parts(session, [row.id for row in rows if row.parts > 1 and attempts[row.id] > 1])
     claimed, stale, unknown, cancelled, refused, checked = [], [], [], [], [], []
     verdicts: dict[tuple[int, str | None], _Verdict] = {}  # the same for every message of one sender
-    for mid, account_id, to, sender, body, encoding, parts, status, deleted in rows:
+    for mid, account_id, to, sender, body, encoding, parts, status, deleted, expires_at, flash, coding, mms in rows:
         if status != Status.SCHEDULED:
             stale.append(mid)
             continue
@@ -114,8 +116,12 @@ def claim(
         if mid in doubtful and (in_doubt == UNKNOWN or deleted):  # a deleted one is not sent again
             unknown.append(mid)
             continue
+        untouched = mid not in doubtful and mid not in sent_parts  # nothing of it went yet
+        if expires_at is not None and expires_at <= now and untouched:
+            refused.append((mid, EXPIRED, _expired_detail(expires_at)))
+            continue
         facts = senders.get(sender)
-        if mid not in urgent and mid not in doubtful and mid not in sent_parts:  # nothing of it went yet
+        if mid not in urgent and untouched:
             verdict = verdicts.get((account_id, sender))
             if verdict is None:
                 verdict = verdicts[(account_id, sender)] = _verdict(account_id, sender, facts, campaigns_required)
@@ -123,7 +129,8 @@ def claim(
                 refused.append((mid, *verdict.refused))
                 continue
             checked.append((mid, to, verdict.scopes))
-        sub = Submission(mid, to, sender, body, encoding, parts, via=facts.carrier if facts else None)
+        sub = Submission(mid, to, sender, body, encoding, parts, via=facts.carrier if facts else None,
+                         data_coding=coding, flash=flash or False, expires_at=expires_at, mms=mms or False)
         if mid in sent_parts:
             carrier, refs = sent_parts[mid]
             sub = dataclasses.replace(sub, sent_parts=refs, sent_carrier=carrier)
@@ -161,7 +168,12 @@ def claim(
     return claimed
 
 
-SENDER_GONE, NO_CAMPAIGN = "SENDER_GONE", "NO_ACTIVE_CAMPAIGN"
+SENDER_GONE, NO_CAMPAIGN, EXPIRED = "SENDER_GONE", "NO_ACTIVE_CAMPAIGN", "EXPIRED"
+
+
+def _expired_detail(expires_at: dt.datetime) -> str:
+    return (f"its validity period ended at {expires_at:%Y-%m-%d %H:%M:%S} UTC before it could be sent; "
+            "not sent, credits returned")
 
 
 class _Sender(NamedTuple):
@@ -340,16 +352,22 @@ def delete_message(session: Session, user_id: int, message_id: str, now: dt.date
     """Hide a message; one still waiting to go out is cancelled and its credits returned."""
     if messages.get(session, user_id, message_id) is None:
         return False
-    # Lock the message before its queue row, in the order record takes them (messages, then
-    # outbound_queue); the other order deadlocks against it.
-    status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one()
-    if status == Status.SCHEDULED:
-        # one in flight is with a carrier already: it goes on, only hidden
-        cancelled = session.execute(delete(Q).where(Q.c.message_id == message_id, Q.c.in_flight.is_(False))).rowcount
-        if cancelled:
-            statuses.cancel(session, [message_id], now)
+    cancel_message(session, message_id, now)  # one in flight is with a carrier already: it goes on, only hidden
     session.execute(update(M).where(M.c.id == message_id).values(deleted=True))
     return True
+
+
+def cancel_message(session: Session, message_id: str, now: dt.datetime) -> bool:
+    """Cancel a message still waiting to go out (not one in flight, which is with a carrier
+    already): its queue row goes, it fails as CANCELLED and its credits come back. Whether it was."""
+    # Lock the message before its queue row, in the order record takes them (messages, then
+    # outbound_queue); the other order deadlocks against it.
+    status = session.execute(select(M.c.status).where(M.c.id == message_id).with_for_update()).scalar_one_or_none()
+    if status != Status.SCHEDULED:
+        return False
+    if not session.execute(delete(Q).where(Q.c.message_id == message_id, Q.c.in_flight.is_(False))).rowcount:
+        return False
+    return bool(statuses.cancel(session, [message_id], now))
 
 
 def sent_through(session: Session, carrier: str) -> list[tuple[str, str, dt.datetime]]:

@@ -36,10 +36,13 @@ OPTED_OUT_CODE, OPTED_OUT_DETAIL = "OPTED_OUT", "its recipient opted out while i
 
 def mark_sent(session: Session, sent: list[tuple[str, dt.datetime, str, str]]) -> int:
     """SCHEDULED -> SENT: (id, sent_at, carrier, stored reference) of messages the carrier took."""
-    return bulk.update(session, "messages", "id",
-                       (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
-                       sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
-                       where=f"messages.status = '{_SENT_FROM}'")
+    changed = bulk.update(session, "messages", "id",
+                          (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
+                          sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
+                          where=f"messages.status = '{_SENT_FROM}'")
+    if changed:
+        hooks.sent(session, [message_id for message_id, *_ in sent], max(at for _, at, _, _ in sent))
+    return changed
 
 
 def lose(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:

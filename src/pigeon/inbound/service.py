@@ -1,6 +1,7 @@
 """An inbound SMS becomes an INBOUND message of the account that owns the number it came to (of
 the number's user, else the account's administrator), linked to the account's last message to
-the sender. For a number Pigeon does not own, of the user who last texted the sender."""
+the sender. For a number Pigeon does not own, of the user who last texted the sender. An MMS's
+files are stored as that account's media and attached to it."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from pigeon.accounts import service as accounts
 from pigeon.carriers.base import InboundSms
 from pigeon.errors import Invalid
 from pigeon.ids import new_id
+from pigeon.media import service as media
 from pigeon.messages.models import Direction, Message, Status
 from pigeon.messages.service import last_sent_to
 from pigeon.numbers import service as numbers
-from pigeon.phone import normalise
+from pigeon.phone import normalise, region_of
 from pigeon.text import analyse
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ def receive(
 ) -> Message | None:
     """Store an inbound message for its user, and tell ``pigeon.hooks.received`` in the same
     transaction (webhooks queue it for the user's reply URL); None (and a log line) when nobody owns it. ``timezone`` is the one the
-    webhook's ``date`` is written in."""
+    webhook's ``date`` is written in. Its media (an MMS's) are kept in the same transaction,
+    unchecked: the phone network carried them."""
     try:
         sender = normalise(sms.sender, default_region).e164
     except Invalid:
@@ -75,8 +78,14 @@ def receive(
         deleted=False,
         replied_to_id=answered.id if answered is not None else None,
         carrier=sms.carrier,
+        mms=True if sms.media else None,
+        region=region_of(sender),
     )
     session.add(message)
     session.flush()
+    if sms.media:
+        stored = media.store(session, account_id, [media.Upload(m.file_name, m.content_type, m.data)
+                                                   for m in sms.media], now)
+        media.attach(session, [message.id], [m.id for m in stored])
     hooks.received(session, message, now, timezone)
     return message

@@ -174,6 +174,7 @@ class Senders:
     policies: dict[str, str | None]  # the consent policy of each of those numbers (and the default)
     unregistered: set[str] = field(default_factory=set)  # campaigns required: requested, able, in no active campaign
     unregistered_default: str | None = None  # campaigns required: the default, able, in no active campaign
+    mms: set[str] = field(default_factory=set)  # those usable numbers (the default among them) that can send MMS
 
 
 def senders(session: Session, account_id: int, requested: set[str], *, campaigns_required: bool = False) -> Senders:
@@ -185,10 +186,10 @@ def senders(session: Session, account_id: int, requested: set[str], *, campaigns
     which = f"(p.is_default OR p.number IN ({', '.join('?' * len(wanted))}))" if wanted else "p.is_default"
     campaign, joined = ("c.status", " LEFT JOIN sms_campaigns c ON c.id = p.campaign_id AND c.account_id = p.account_id"
                         ) if campaigns_required else ("NULL", "")
-    rows = bulk.fetch(session, f"SELECT p.number, p.is_default, p.sms, p.state, p.consent_policy_id, {campaign} "
+    rows = bulk.fetch(session, f"SELECT p.number, p.is_default, p.sms, p.state, p.consent_policy_id, {campaign}, p.mms "
                                f"FROM phone_numbers p{joined} WHERE p.account_id = ? AND {which}", [account_id, *wanted])
-    default, usable, policies, unregistered, unregistered_default = None, set(), {}, set(), None
-    for number, is_default, sms, state, policy, status in rows:
+    default, usable, policies, unregistered, unregistered_default, mms = None, set(), {}, set(), None, set()
+    for number, is_default, sms, state, policy, status, can_mms in rows:
         if not (sms and state == State.ACTIVE):
             continue
         if campaigns_required and status != ACTIVE_CAMPAIGN:
@@ -197,9 +198,12 @@ def senders(session: Session, account_id: int, requested: set[str], *, campaigns
             continue
         usable.add(number)
         policies[number] = policy
+        if can_mms:
+            mms.add(number)
         if is_default:
             default = number
-    return Senders(default, usable & requested, policies, unregistered & requested, unregistered_default)
+    return Senders(default, usable & requested, policies, unregistered & requested, unregistered_default,
+                   mms & (requested | {default}))
 
 
 @dataclass(frozen=True, slots=True)

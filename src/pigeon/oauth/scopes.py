@@ -5,6 +5,10 @@ A route names the scopes that admit it, any one of them: Zoom lists a classic sc
 (``number_management:read:list_numbers:master``). A scope ending in ``:master`` acts on the
 accounts its holder administers as well as its own; the same scope without ``:master`` acts
 on the holder's own account only.
+
+Zoho's scopes (``ZohoVoice.sms.CREATE``, ``.READ``, ``.GET``, ``.ALL``) are a self-client's,
+whose tokens act as one user: they have no ``:master`` form. ``ZohoVoice.sms.ALL`` holds the
+others, and ``READ`` and ``GET`` are one scope spelled two ways (applications ask for either).
 """
 
 from __future__ import annotations
@@ -31,8 +35,20 @@ ZOOM_NUMBER_MANAGEMENT = frozenset({
 })
 """Every scope the Number Management API's operations name (its OpenAPI file), classic and granular."""
 
-KNOWN = ZOOM_NUMBER_MANAGEMENT | {scope.removesuffix(MASTER) for scope in ZOOM_NUMBER_MANAGEMENT}
-"""The scopes a client may hold: each in its ``:master`` form and its own-account form."""
+ZOHO_CREATE, ZOHO_READ, ZOHO_GET, ZOHO_ALL = (f"ZohoVoice.sms.{part}" for part in ("CREATE", "READ", "GET", "ALL"))
+ZOHO_VOICE = frozenset({ZOHO_CREATE, ZOHO_READ, ZOHO_GET, ZOHO_ALL})
+"""The Zoho Voice SMS API's scopes: a self-client's, and only a self-client's."""
+
+IMPLIED = {
+    ZOHO_ALL: frozenset({ZOHO_CREATE, ZOHO_READ, ZOHO_GET}),
+    ZOHO_READ: frozenset({ZOHO_GET}),
+    ZOHO_GET: frozenset({ZOHO_READ}),
+}
+"""What holding a scope also holds."""
+
+KNOWN = ZOOM_NUMBER_MANAGEMENT | {scope.removesuffix(MASTER) for scope in ZOOM_NUMBER_MANAGEMENT} | ZOHO_VOICE
+"""The scopes a client may hold: Zoom's, each in its ``:master`` form and its own-account form;
+Zoho's (a self-client's)."""
 
 
 def parse(text: str) -> frozenset[str]:
@@ -45,9 +61,15 @@ def unknown(scopes: Iterable[str]) -> list[str]:
     return sorted(scope for scope in scopes if scope not in KNOWN)
 
 
+def expanded(held: frozenset[str]) -> frozenset[str]:
+    """The scopes ``held``, and those they imply (``IMPLIED``)."""
+    return held.union(*(IMPLIED.get(scope, ()) for scope in held))
+
+
 def allows(held: frozenset[str], needed: Iterable[str], *, own_account: bool) -> bool:
     """Whether scopes ``held`` admit a route needing any one of ``needed``, on the holder's own
     account or (``own_account`` false) on another one it may reach."""
+    held = expanded(held)
     for scope in needed:
         if scope in held:
             return True

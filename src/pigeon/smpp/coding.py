@@ -21,6 +21,7 @@ from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
 from ..text.gsm import ESC, GSM7_BASIC, GSM7_EXTENDED, decode_gsm7, encode_gsm7, is_gsm7
+from ..text.segment import BINARY, GSM7, UCS2
 from .pdu import Tag
 
 __all__ = [
@@ -219,6 +220,39 @@ def _cuts(data: bytes, size: int, kind: int) -> list[int]:
     return ends
 
 
+_FLASH = {_GSM: 0x10, _LATIN1: 0x14, _UCS2: 0x18}  # general data coding, message class 0, by alphabet
+
+
+def _chosen(text: str, alphabet: Alphabet, forced: str | None, flash: bool) -> tuple[int, int, bytes]:
+    """(kind, data_coding, octets) of a message whose sender forced its encoding, or that is
+    flash (see ``encode_parts``)."""
+    if forced == BINARY:
+        try:
+            data = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError("binary data must be written as pairs of hex digits") from None
+        return _LATIN1, 0x14 if flash else 0x04, data  # 8-bit data: no alphabet, cut anywhere
+    if forced is None:  # flash alone: the carrier's choice, but GSM rather than Latin-1
+        septets = None if alphabet == Alphabet.UCS2 else _septets(text)
+    elif forced == GSM7:
+        septets = _septets(text)
+        if septets is None:
+            bad = next(ch for ch in text if not is_gsm7(ch))
+            raise ValueError(f"{bad!r} is not in the GSM 03.38 alphabet, and GSM was forced")
+        if alphabet == Alphabet.LATIN1 and not flash:
+            try:
+                return _LATIN1, 0x03, text.encode("latin-1")
+            except UnicodeEncodeError:
+                pass
+    elif forced == UCS2:
+        septets = None
+    else:
+        raise ValueError(f"unknown encoding: {forced!r}")
+    if septets is not None:
+        return _GSM, _FLASH[_GSM] if flash else 0x00, septets
+    return _UCS2, _FLASH[_UCS2] if flash else 0x08, text.encode("utf-16-be", "surrogatepass")
+
+
 def encode_parts(
     text: str,
     *,
@@ -226,6 +260,8 @@ def encode_parts(
     packed: bool = False,
     split: Split = Split.UDH8,
     reference: int = 0,
+    forced: str | None = None,
+    flash: bool = False,
 ) -> list[Part]:
     """Encode ``text`` into the parts of one message.
 
@@ -233,23 +269,34 @@ def encode_parts(
     ``Alphabet.UCS2``, as UTF-16-BE (data_coding 8). ``packed`` packs GSM septets.
     ``reference`` is taken modulo 2**8 (UDH8) or 2**16. Raises ValueError for more than
     255 parts, a message_payload over 65535 octets, or an unknown ``alphabet``/``split``.
+
+    ``forced`` is the encoding the sender chose (``pigeon.text``'s GSM7, UCS2 or BINARY):
+    BINARY ``text`` is the data in hex, sent as 8-bit data (data_coding 4: 140 octets, or 134
+    a part after an 8-bit reference UDH); UCS2 is UTF-16-BE even for GSM 03.38 text; GSM7
+    is GSM 03.38 (ValueError for any other character) as the carrier's ``alphabet`` spells
+    it, data_coding 0 when that is UCS-2 or the text is not Latin-1. ``flash`` makes it
+    message class 0: data_coding 0x10 (GSM), 0x14 (8-bit) or 0x18 (UCS-2); text the
+    carrier would send as Latin-1 goes as GSM then (data_coding 3 has no message class).
     """
     if alphabet not in _ALPHABETS:
         raise ValueError(f"unknown alphabet: {alphabet!r}")
     if split not in _SPLITS:
         raise ValueError(f"unknown split: {split!r}")
-    kind = _UCS2
-    if alphabet == Alphabet.GSM7:
-        data = _septets(text)
-        if data is not None:
-            kind, data_coding = _GSM, 0
-    elif alphabet == Alphabet.LATIN1 and is_gsm7(text):
-        try:
-            kind, data_coding, data = _LATIN1, 3, text.encode("latin-1")
-        except UnicodeEncodeError:
-            pass
-    if kind == _UCS2:
-        data_coding, data = 8, text.encode("utf-16-be", "surrogatepass")
+    if forced is not None or flash:
+        kind, data_coding, data = _chosen(text, alphabet, forced, flash)
+    else:
+        kind = _UCS2
+        if alphabet == Alphabet.GSM7:
+            data = _septets(text)
+            if data is not None:
+                kind, data_coding = _GSM, 0
+        elif alphabet == Alphabet.LATIN1 and is_gsm7(text):
+            try:
+                kind, data_coding, data = _LATIN1, 3, text.encode("latin-1")
+            except UnicodeEncodeError:
+                pass
+        if kind == _UCS2:
+            data_coding, data = 8, text.encode("utf-16-be", "surrogatepass")
     pack = packed and kind == _GSM
     single, per_part, per_part16 = _LIMITS[kind]
 

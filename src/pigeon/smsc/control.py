@@ -7,7 +7,8 @@
   receipt_before_response, receipt_delay; null switches one off} → 200 the modes in force.
 - ``POST /drop`` → closes every session at once, 200 {"dropped": n}.
 - ``GET /stats`` → counters, sessions and modes; ``GET /messages?limit=100`` → the last
-  submitted messages, oldest first.
+  submitted messages, oldest first (addresses, data_coding, esm_class, validity_period, the
+  short_message in hex, TLVs, the decoded text, the outcome).
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def excerpt(short_message: bytes, data_coding: int, esm_class: int = 0, length: 
     """The first ``length`` characters of a message, printable ASCII only, for ``text:``."""
     if esm_class & 0x40 and short_message:  # skip the user data header
         short_message = short_message[1 + short_message[0] :]
-    if data_coding == 0x08:
+    if data_coding == 0x08 or (0x10 <= data_coding <= 0x3F and data_coding & 0x0C == 0x08):  # UCS-2 (with a class)
         text = short_message[: 2 * length].decode("utf-16-be", "replace")
         raw = text.encode("ascii", "replace")[:length]
     else:
@@ -378,6 +378,8 @@ class Engine:
             "dc": get("data_coding") or 0, "esm": get("esm_class") or 0, "rd": get("registered_delivery") or 0,
             "sm": sm.hex(),
         }
+        if get("validity_period"):
+            entry["vp"] = get("validity_period")
         if tlvs:
             entry["tlvs"] = {f"{tag:04x}": bytes(value).hex() for tag, value in tlvs.items()}
         try:
@@ -922,6 +924,7 @@ class Engine:
                     "registered_delivery": body.get("registered_delivery") or 0,
                     "data_coding": body.get("data_coding") or 0,
                     "esm_class": body.get("esm_class") or 0,
+                    "validity_period": body.get("validity_period") or "",
                     "short_message": bytes(sm).hex(),
                     "tlvs": {f"{tag:04x}": bytes(v).hex() for tag, v in tlvs.items()},
                     "text": text,

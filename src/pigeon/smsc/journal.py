@@ -7,7 +7,7 @@ simulator, and which receipts were acknowledged. Lines (``e`` says which)::
     {"e": "start",   "inc": 2, "at": 1700000000.1, "pid": 4242, "replayed": 3}
     {"e": "submit",  "inc": 2, "n": 1715004, "id": "1a2b3c", "status": 0, "at": ..., "sys": "pigeon",
      "src": "...", "dst": "27821234567", "ton": [5, 0, 1, 1], "dc": 0, "esm": 64, "rd": 1,
-     "sm": "<hex of short_message>", "ref": 12, "seq": 1, "total": 3, "text": "<the part's text>",
+     "sm": "<hex of short_message>", "vp": "<validity_period, when not empty>", "ref": 12, "seq": 1, "total": 3, "text": "<the part's text>",
      "stat": "DELIVRD", "err": "000", "receipt": true}
     {"e": "receipt", "inc": 2, "n": 1715004, "id": "1a2b3c", "stat": "DELIVRD", "at": ..., "by": 3}
     {"e": "ack",     "inc": 2, "n": 1715004, "status": 0, "at": ..., "by": 3}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hmac
 import logging
 import socket
 from collections import deque
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
+import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -35,6 +37,7 @@ from pigeon.db.isolate import describe, write_isolated
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
 from pigeon.webhooks import service
+from pigeon.webhooks.models import Kind as EventKind
 from pigeon.webhooks.service import Due, Outcome
 from pigeon.webhooks.signing import sign
 from pigeon.webhooks.urls import RefusedUrl, check_addresses, check_syntax, is_ip
@@ -293,15 +296,24 @@ class WebhookDispatcher:
             self._check_literal(due.url)
         except RefusedUrl as exc:
             return Outcome(due, False, str(exc), final=True)
-        params = dict(due.params, nonce=due.id)
-        params["nonce-date"] = service.local_stamp(utcnow(), self.settings.timezone, NONCE_DATE)
-        body = urlencode(sign(params, due.secret))
+        headers = {"X-Pigeon-Event": due.id, "X-Pigeon-Attempt": str(due.attempts)}
+        if due.kind == EventKind.CALLBACK:  # Zoho's: JSON, to the URL as given (its query string is its authentication)
+            data = orjson.dumps(due.params)
+            url = URL(due.url, encoded=True)
+            headers["Content-Type"] = "application/json"
+            if due.secret:
+                headers["X-Pigeon-Signature"] = "sha256=" + hmac.new(due.secret.encode(), data, "sha256").hexdigest()
+        else:
+            params = dict(due.params, nonce=due.id)
+            params["nonce-date"] = service.local_stamp(utcnow(), self.settings.timezone, NONCE_DATE)
+            body = urlencode(sign(params, due.secret))
+            data, url = body.encode(), URL(target_url(due.url, body), encoded=True)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
             async with self.client.post(
-                URL(target_url(due.url, body), encoded=True),
-                data=body.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Pigeon-Event": due.id,
-                         "X-Pigeon-Attempt": str(due.attempts)},
+                url,
+                data=data,
+                headers=headers,
                 allow_redirects=False,
             ) as response:
                 await response.content.read(MAX_ANSWER)  # what it says is not ours to keep

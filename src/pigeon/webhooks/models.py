@@ -16,8 +16,9 @@ from pigeon.db import Base, utcnow
 
 
 class Kind(StrEnum):
-    REPLY = "REPLY"
-    REPORT = "REPORT"
+    REPLY = "REPLY"  # to the user's reply URL, form-encoded and signed (Zoom Connect)
+    REPORT = "REPORT"  # to the user's delivery report URL, likewise
+    CALLBACK = "CALLBACK"  # to the message's own status callback URL, as given: a JSON body (Zoho Voice)
 
 
 class State(StrEnum):

@@ -26,7 +26,9 @@ from pigeon import hooks
 from pigeon.accounts.models import User
 from pigeon.db import bulk
 from pigeon.errors import Invalid
-from pigeon.lifecycle import FINAL
+from pigeon.lifecycle import FINAL, OPTED_OUT
+from pigeon.media import service as media
+from pigeon.messages import entries
 from pigeon.messages.models import Message
 from pigeon.webhooks.models import Kind, State, WebhookEvent
 from pigeon.webhooks.urls import RefusedUrl, check_url, receiver
@@ -140,6 +142,29 @@ def reply_event(session: Session, reply: Message, now: dt.datetime, zone: str) -
     return True
 
 
+def callback_events(session: Session, message_ids: Iterable[str], now: dt.datetime) -> int:
+    """Queue a status callback for each of these messages that has a status callback URL (a
+    Zoho Voice send's ``statusCallback``): its log entry (``messages.entries``) as the JSON
+    body, to the URL exactly as given. One event per message and Zoho status (SENT and then
+    UNKNOWN, both SENT to Zoho, make one). Returns how many were queued."""
+    ids = list(message_ids)
+    rows: list[tuple] = []
+    for start in range(0, len(ids), CHUNK):
+        found = session.execute(
+            select(M, U.c.first_name, U.c.last_name, U.c.email)
+            .join(U, U.c.id == M.c.user_id)
+            .where(M.c.id.in_(ids[start : start + CHUNK]), M.c.status_callback.is_not(None))
+        ).all()
+        files = media.meta_of(session, [m.id for m in found if m.mms]) if found else {}
+        for m in found:
+            body = entries.entry(m, m, zone="UTC", blocked=m.status == OPTED_OUT,
+                                 media=[meta.as_zoho() for meta in files.get(m.id, ())])
+            rows.append(_row(event_id(Kind.CALLBACK, m.id, body["status"]), m.user_id, Kind.CALLBACK, m.id,
+                             m.status_callback, body, now))
+    _insert(session, rows)
+    return len(rows)
+
+
 EVENT_COLUMNS = (
     ("id", "text"), ("user_id", "integer"), ("kind", "text"), ("message_id", "text"), ("url", "text"),
     ("receiver", "text"), ("params", "text"), ("state", "text"), ("attempts", "integer"),
@@ -204,7 +229,8 @@ def claim(
     receiver this process already serves (one with no room is not even looked at, so its
     backlog never stands in front of anyone else's events), and up to ``others`` for each
     receiver it does not."""
-    current_url = case((E.c.kind == Kind.REPLY.value, U.c.reply_url), else_=U.c.report_url).label("current_url")
+    current_url = case((E.c.kind == Kind.REPLY.value, U.c.reply_url), (E.c.kind == Kind.REPORT.value, U.c.report_url),
+                       else_=E.c.url).label("current_url")  # a status callback's URL is its message's
     query = (
         select(E.c.id, E.c.kind, current_url, E.c.receiver, E.c.params, E.c.attempts, E.c.created_at,
                U.c.webhook_secret)

@@ -97,6 +97,13 @@ REASONS = {
     Reason.ITEMS_FAILED: (Code.INVALID_REQUEST, 400),
     Reason.NO_ITEMS: (Code.INVALID_REQUEST, 400),
     Reason.NO_CARRIER: (Code.INVALID_REQUEST, 400),
+    Reason.UNKNOWN_SENDER: (KINDS[Kind.FORBIDDEN], 403),  # as any refusal of who may do this
+    # Zoho Voice's reasons: a send here stores an opted-out message as FAILED_OPTOUT instead, and
+    # takes no media, dataCoding or time zone
+    Reason.OPTED_OUT: (KINDS[Kind.FORBIDDEN], 403),
+    Reason.MEDIA: (Code.INVALID_REQUEST, 400),
+    Reason.NO_MMS_CARRIER: (Code.INVALID_REQUEST, 400),
+    Reason.BAD_SCHEDULE: (Code.INVALID_DATE, 400),
 }
 """The reasons Zoom Connect tells apart, with their own code (and status)."""
 

@@ -1,0 +1,143 @@
+"""Sending, Zoho's way: ``POST /v1/sms/send`` (SMS) and ``POST /v2/sms/send`` (MMS, or SMS).
+
+One request sends one message to up to 10 customer numbers, all or none: a number that is not
+a phone number, one that opted out of the sender, a sender not the account's, too few credits,
+and nothing is written. The answer's ``send`` is the first number's log entry, as Zoho's is
+for one number; ``sends`` (Pigeon's) lists every number's entry, in the request's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pigeon.accounts.models import User
+from pigeon.api.zohovoice import params
+from pigeon.api.zohovoice.deps import Caller, creator, runtime
+from pigeon.api.zohovoice.errors import SUCCESS
+from pigeon.config import Settings
+from pigeon.db import utcnow
+from pigeon.errors import Invalid, Reason
+from pigeon.media import service as media
+from pigeon.messages import entries
+from pigeon.messages.models import Message
+from pigeon.runtime import Runtime
+from pigeon.sending.service import MAX_VALIDITY_MINUTES, Options, Outgoing, accept
+from pigeon.webhooks.urls import RefusedUrl, check_url
+
+MAX_NUMBERS = 10
+M = Message.__table__
+router = APIRouter()
+
+
+@router.post("/v1/sms/send", summary="Send an SMS to up to 10 numbers")
+async def send_sms(request: Request, caller: Caller = Depends(creator)) -> dict:
+    found, _ = await params.body_params(request)
+    return await _send(request, caller, found, [])
+
+
+@router.post("/v2/sms/send", summary="Send an MMS (sms_data and mms_media files) or an SMS to up to 10 numbers")
+async def send_mms(request: Request, caller: Caller = Depends(creator)) -> dict:
+    limits = runtime(request).settings.mms
+    found, form = await params.body_params(request, max_files=limits.max_files + 1)
+    data = found.pop("sms_data", None)
+    if isinstance(data, str):
+        data = params.json_object(data, "sms_data")
+    if data is not None and not isinstance(data, dict):
+        raise Invalid("sms_data must be a JSON object")
+    if data is None and form is not None:
+        raise Invalid("sms_data is required: a JSON object with customerNumber, message and senderId")
+    merged = {**found, **(data or {})}  # sms_data's fields over the form's own (scheduledTime, timeZone)
+    uploads = [media.Upload(f.filename or "file", f.content_type or "", await f.read())
+               for f in params.files(form, "mms_media")]
+    if uploads:
+        media.check(uploads, limits)
+    elif params.boolean(merged, "mms"):
+        raise Invalid("mms is true, and no mms_media file came with it", Reason.MEDIA)
+    return await _send(request, caller, merged, uploads)
+
+
+def numbers_of(value: Any) -> list[str]:
+    """customerNumber: one number, or several separated by commas (or a JSON list), in order,
+    each once; ``Invalid`` for none or more than 10."""
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    found: list[str] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise Invalid(f"customerNumber must be a number or numbers separated by commas, not {item!r}",
+                          Reason.INVALID_NUMBER)
+        found += [part.strip() for part in str(item).split(",") if part.strip()]
+    found = list(dict.fromkeys(found))
+    if not found:
+        raise Invalid("customerNumber is required", Reason.INVALID_NUMBER)
+    if len(found) > MAX_NUMBERS:
+        raise Invalid(f"At most {MAX_NUMBERS} customer numbers in one send; this one has {len(found)}: nothing was "
+                      "sent", Reason.TOO_MANY_ITEMS)
+    return found
+
+
+async def _options(settings: Settings, found: dict[str, Any], mms: bool) -> tuple[Options, Any]:
+    """The send's options, and its scheduled time (naive UTC) if any."""
+    zone = params.zone(params.text(found, "timeZone"), settings.timezone)
+    when = params.text(found, "scheduledTime")
+    send_at = params.local_time(when, zone, "scheduledTime") if when and when.strip() else None
+    callback = params.text(found, "statusCallback")
+    if callback is not None and callback.strip():
+        try:
+            callback = await run_in_threadpool(check_url, callback, allow_private=settings.webhooks_allow_private)
+        except RefusedUrl as exc:
+            raise Invalid(f"statusCallback: {exc}", subject="statusCallback") from None
+    else:
+        callback = None
+    options = Options(
+        data_coding=params.integer(found, "dataCoding", low=0, high=2, subject="dataCoding"),
+        flash=params.boolean(found, "flash"),
+        validity_minutes=params.integer(found, "validityPeriod", low=0, high=MAX_VALIDITY_MINUTES,
+                                        subject="validityPeriod"),
+        status_callback=callback,
+        time_zone=zone if send_at is not None else None,
+        mms=mms,
+    )
+    return options, send_at
+
+
+async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads: list[media.Upload]) -> dict:
+    rt = runtime(request)
+    if uploads and not rt.carrier.carries_mms:
+        raise Invalid("No carrier of this platform can carry MMS: send it without media", Reason.NO_MMS_CARRIER)
+    options, send_at = await _options(rt.settings, found, bool(uploads))
+    message = found.get("message")
+    if message is not None and not isinstance(message, str):
+        raise Invalid("message must be a string")
+    sender = params.text(found, "senderId")
+    batch = [rt.sender.prepare(number, message, sender=sender, send_at=send_at, options=options)
+             for number in numbers_of(found.get("customerNumber"))]
+    loop = asyncio.get_running_loop()
+    sent = await loop.run_in_executor(rt.executor, _write, rt, caller, batch, uploads)
+    if rt.batcher is not None and rt.batcher.on_commit is not None:
+        rt.batcher.on_commit()  # wake delivery, here or in the delivery process
+    return {"code": SUCCESS, "send": sent[0], "sends": sent, "status": "SUCCESS"}
+
+
+def _write(rt: Runtime, caller: Caller, batch: list[Outgoing], uploads: list[media.Upload]) -> list[dict]:
+    """Accept the batch (and store its media) in one transaction; its log entries."""
+    now = utcnow()
+    with rt.db.write() as session:
+        accept(session, caller.principal, batch, now, refuse_opted_out=True)
+        files = []
+        if uploads:
+            files = media.store(session, caller.account_id, uploads, now)
+            media.attach(session, [m.id for m in batch], [f.id for f in files])
+        return _entries(session, caller, [m.id for m in batch], files, rt.settings.timezone)
+
+
+def _entries(session: Session, caller: Caller, ids: list[str], files: list, zone: str) -> list[dict]:
+    user = session.execute(select(User.first_name, User.last_name, User.email).where(User.id == caller.user_id)).one()
+    rows = {row.id: row for row in session.execute(select(M).where(M.c.id.in_(ids))).all()}
+    meta = [f.as_zoho() for f in files]
+    return [entries.entry(rows[i], user, zone=zone, media=meta) for i in ids]
