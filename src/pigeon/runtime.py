@@ -16,6 +16,7 @@ from pigeon.config import Settings
 from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
+from pigeon.oauth import service as oauth
 from pigeon.processes import DeliveryProcess, Wake
 from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
@@ -104,7 +105,7 @@ class Runtime:
         self.db.dispose()
 
     async def _keep_house(self) -> None:
-        """Forget idempotency keys past their time, every few minutes."""
+        """Forget idempotency keys, OAuth access tokens and grant codes past their time, every few minutes."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(HOUSEKEEPING_EVERY)
@@ -116,6 +117,7 @@ class Runtime:
     def _purge(self) -> None:
         with self.db.write() as session:
             idempotency.purge(session, utcnow())
+            oauth.purge(session, utcnow())
 
     def _sent_through(self, name: str) -> list:
         with self.db.read() as session:

@@ -524,7 +524,8 @@ class EventSink:
         for item, exc in failed:
             if isinstance(item, InboundSms):
                 rows["inbound"].append((item.sender, describe(exc), {
-                    "carrier": item.carrier, "sender": item.sender, "to": item.to, "body": item.body}))
+                    "carrier": item.carrier, "sender": item.sender, "to": item.to, "body": item.body,
+                    "media": [(m.file_name, m.content_type, len(m.data)) for m in item.media]}))
             else:
                 r = item[0]
                 rows["receipt"].append((r.carrier_ref, describe(exc), {

@@ -30,10 +30,7 @@ Failed client checks are counted per address and per client id, as failed sign-i
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -41,8 +38,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from pigeon.api.errors import STATUS, Refusal, headers_of
+from pigeon.api.token_requests import basic_credentials, parameters
 from pigeon.db import utcnow
-from pigeon.errors import Invalid, Kind, TooMany
+from pigeon.errors import Kind, TooMany
 from pigeon.oauth import scopes, service
 
 router = APIRouter()
@@ -82,27 +80,6 @@ def oauth_answer(request: Request, refusal: Refusal) -> Response:
                         {**NO_STORE, **(headers_of(refusal) or {})})
 
 
-def _basic(request: Request) -> tuple[str, str] | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        client_id, colon, secret = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (client_id, secret) if colon else None
-
-
-async def _parameters(request: Request) -> dict[str, str]:
-    """The query string's parameters, then the form body's over them (UTF-8, else ``Invalid``)."""
-    try:
-        params = dict(parse_qsl(request.url.query, keep_blank_values=True, errors="strict"))
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            body = (await request.body()).decode("utf-8")
-            params.update(parse_qsl(body, keep_blank_values=True, errors="strict"))
-    except UnicodeDecodeError:
-        raise Invalid("The parameters must be UTF-8, percent-encoded") from None
-    return params
 
 
 def api_domain(request: Request) -> str:
@@ -113,7 +90,7 @@ def api_domain(request: Request) -> str:
 
 @router.post("/token", summary="Zoho's access token: grant_type=authorization_code or refresh_token")
 async def token(request: Request) -> Response:
-    params = await _parameters(request)
+    params = await parameters(request)
     grant_type = params.get("grant_type", "")
     if not grant_type:
         return _error(400, "invalid_request", "grant_type is required (authorization_code or refresh_token), in the "
@@ -126,7 +103,7 @@ async def token(request: Request) -> Response:
         return _error(400, "invalid_request", f"{NEEDS[grant_type]} is required")
     client_id, secret = params.get("client_id", "").strip(), params.get("client_secret", "")
     if not client_id and not secret:
-        client_id, secret = _basic(request) or ("", "")
+        client_id, secret = basic_credentials(request) or ("", "")
     if not client_id or not secret:
         return _error(401, "invalid_client", "client_id and client_secret are required")
     state = request.app.state

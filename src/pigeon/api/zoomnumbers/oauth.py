@@ -9,17 +9,15 @@ failed sign-ins are (``accounts.throttle``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from pigeon.api.token_requests import basic_credentials, parameters
 from pigeon.db import utcnow
-from pigeon.errors import Invalid, TooMany
+from pigeon.errors import TooMany
 from pigeon.oauth import scopes, service
 
 router = APIRouter()
@@ -30,32 +28,11 @@ def _error(status: int, error: str, reason: str, headers: dict[str, str] | None 
     return JSONResponse({"reason": reason, "error": error}, status, headers)
 
 
-def _basic(request: Request) -> tuple[str, str] | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        client_id, colon, secret = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (client_id, secret) if colon else None
-
-
-async def _parameters(request: Request) -> dict[str, str]:
-    """The query string's parameters, then the form body's over them."""
-    params = dict(parse_qsl(request.url.query, keep_blank_values=True))
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        try:
-            body = (await request.body()).decode("utf-8")
-        except UnicodeDecodeError:
-            raise Invalid("The form body must be UTF-8") from None
-        params.update(parse_qsl(body, keep_blank_values=True))
-    return params
 
 
 @router.post("/token", summary="An access token for an OAuth client (grant_type=account_credentials)")
 async def token(request: Request) -> Response:
-    params = await _parameters(request)
+    params = await parameters(request)
     grant_type, account = params.get("grant_type", ""), params.get("account_id", "")
     if not grant_type:
         return _error(400, "invalid_request", f"grant_type is required ({GRANT!r}), in the query string or a "
@@ -64,7 +41,7 @@ async def token(request: Request) -> Response:
         return _error(400, "unsupported_grant_type", f"Unsupported grant type {grant_type!r}: use {GRANT!r}")
     if not account.strip():
         return _error(400, "invalid_request", "account_id is required")
-    credentials = _basic(request)
+    credentials = basic_credentials(request)
     if credentials is None:
         return _error(401, "invalid_client", "Send the client id and secret as HTTP Basic credentials",
                       {"WWW-Authenticate": 'Basic realm="oauth"'})
