@@ -132,6 +132,12 @@ def test_a_64_kib_header_is_refused_431(server: Server, user: User) -> None:
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     body = json.loads(answer.partition(b"\r\n\r\n")[2])
     assert body["code"] == 1 and body["status"] == "REQUEST_HEADER_FIELDS_TOO_LARGE" and "16384" in body["developerMessage"]
+    for path, shape in ((b"/rest/json/v1/sms/logs", {"status", "code", "message"}),  # each dialect's own format
+                        (b"/oauth/v2/token", {"error", "error_description"}),
+                        (b"/v2/accounts/me/number_management/numbers", {"code", "message"}),
+                        (b"/oauth/token", {"reason", "error"})):
+        refused = raw_request(server.port, b"GET " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n" + big + b"\r\n")
+        assert refused.startswith(b"HTTP/1.1 431 ") and set(json.loads(refused.partition(b"\r\n\r\n")[2])) == shape
     plain = raw_request(server.port, b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n" + big + b"\r\n")
     assert plain.startswith(b"HTTP/1.1 431 ") and "detail" in json.loads(plain.partition(b"\r\n\r\n")[2])
     many = b"".join(b"x-h%d: %s\r\n" % (i, b"b" * 100) for i in range(200))  # 20 KiB in small headers

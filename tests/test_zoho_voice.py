@@ -385,3 +385,37 @@ def test_options_are_kept_and_an_expired_message_is_not_sent(db: Database, zoho:
     assert entry["statusDescription"].startswith("Message was not delivered due to expiration")
     assert zoho.user.balance() == balance
     assert zoho.user.message(waiting["logid"])["messageStatus"] == "FAILED_REFUNDED"
+
+
+def test_what_an_operator_trial_found(db: Database, server: Server, zoho: Zoho) -> None:
+    """Each of these once answered wrongly: a 500, text corrupted, a phone texted twice, the wrong code."""
+    before = count(db, Message, user_id=zoho.user.user_id)
+    _refused(zoho.send(phone(), scheduledTime="0999-06-01 00:00:00", timeZone="UTC"), 400, "ZVSMS-4018")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    _refused(zoho.http.post("/rest/json/v1/sms/send", content=f"customerNumber={phone()}&message=caf%E9".encode(),
+                            headers=form), 400, "ZVSMS-4027")
+    _refused(zoho.http.post(f"/rest/json/v1/sms/send?customerNumber={phone()}&message=q%E9"), 400, "ZVSMS-4027")
+    _refused(zoho.http.post("/rest/json/v1/sms/send", content=b"<sms/>", headers={"Content-Type": "application/xml"}),
+             415, "ZVSMS-4150")
+    _refused(zoho.send("+1 415 555 1203 ext 5"), 400, "ZVSMS-4010")
+    _refused(zoho.http.post("/rest/json/v1/sms/send/", json={}), 404, "ZVSMS-4004")
+    assert count(db, Message, user_id=zoho.user.user_id) == before
+    # a phone written three ways is texted, and charged, once
+    number = phone()
+    national = f"{number[2:5]} {number[5:8]} {number[8:]}"
+    once = zoho.send(f"{number},{number[1:]},+1 {national}", "only once")
+    assert once.status_code == 200, once.text
+    assert len(once.json()["sends"]) == 1 and count(db, Message, user_id=zoho.user.user_id) == before + 1
+    # the spec's own spelling of a zone, and a form in UTF-8
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    assert zoho.send(phone(), scheduledTime=later, timeZone="Asia/kolkata").json()["send"]["timeZone"] == "Asia/Kolkata"
+    sent = zoho.http.post("/rest/json/v1/sms/send", headers=form, content=(
+        f"customerNumber={phone()}&senderId=%2B{zoho.number[1:]}&message=caf%C3%A9").encode())
+    assert sent.status_code == 200 and sent.json()["send"]["message"] == "café", sent.text
+    assert zoho.logs(toDate="9999-12-31")["meta"]["total"] == before + 3
+    # HEAD on a media file: its headers, no body
+    mms = zoho.http.post("/rest/json/v2/sms/send", data={"sms_data": json.dumps(
+        {"customerNumber": phone(), "message": "pic", "senderId": zoho.number})},
+        files={"mms_media": ("a.png", PNG, "image/png")}).json()["send"]["mmsMeta"][0]["mmsId"]
+    head = zoho.http.head("/rest/json/v2/sms/stream/mms", params={"id": mms})
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(PNG))

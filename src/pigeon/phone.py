@@ -25,7 +25,7 @@ def normalise(raw: object, default_region: str) -> Phone:
     reads "Invalid mobile number: ..."."""
     if raw is None:
         raise _invalid("no number given")
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or (isinstance(raw, int) and raw < 0):
         raise _invalid(f"{raw!r} is not a phone number")
     phone = _normalise(str(raw).strip(), default_region)
     if phone is None:
@@ -56,6 +56,8 @@ def _normalise(raw: str, default_region: str) -> Phone | None:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
             continue
+        if number.extension:  # an extension reaches a desk phone, not a handset: no SMS goes to it
+            return None
         if phonenumbers.is_valid_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             return Phone(e164, phonenumbers.region_code_for_number(number))

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from pigeon.errors import Invalid, Kind, PigeonError, TooMany, Unavailable
@@ -85,6 +86,13 @@ def install(app: FastAPI, answer: Answer) -> None:
         bad = ascii(exc.object[exc.start:exc.end])[1:-1] if isinstance(exc.object, str) else "?"
         return answer(request, Invalid(
             f"Invalid request: text contains a character that cannot be encoded ({bad}: {exc.reason})"))
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client left before its body arrived: nothing was read, nothing is written, and
+        nobody is there to read an answer."""
+        log.info("client disconnected before its request body arrived: %s %s", request.method, request.url.path)
+        return answer(request, HTTPException(400, "The client disconnected before sending its whole body"))
 
     @app.exception_handler(OperationalError)
     async def unavailable(request: Request, exc: OperationalError) -> Response:

@@ -24,6 +24,7 @@ DESCRIPTIONS = {
     "IN_QUEUE": "Message is queued and will be sent",
     "SENT": "Message was sent to the carrier",
     "DELIVERED": "Message was delivered to the handset",
+    "RECEIVED": "Message was received from the customer",
     "UNDELIVERED": "Message was not delivered due to one of the possible errors reported by SMSC",
     "EXPIRED": "Message was not delivered due to expiration of timer or validity period",
     "FAILED": "Message could not be sent",
@@ -71,14 +72,14 @@ def local(value: dt.datetime | None, zone: str, fmt: str) -> str | None:
 def entry(message: Any, user: Any, *, zone: str, media: Sequence[Mapping] = (), blocked: bool = False,
           customer_name: str | None = None) -> dict:
     """The log entry of ``message`` (a row with the ``messages`` columns) of ``user`` (a row
-    with ``first_name``, ``last_name``, ``email``): times written in the message's own time zone
-    if a scheduled send gave one, else ``zone``; ``media``: its files' ``mmsMeta`` objects;
+    with ``first_name``, ``last_name``, ``email``): ``sentTime`` written in ``zone``, a scheduled
+    send's ``scheduledTime`` in the time zone it was given in; ``media``: its files' ``mmsMeta`` objects;
     ``blocked``: its customer opted out of its account number."""
     incoming = message.direction == "INBOUND"
     customer, ours = (message.from_number, message.to_number) if incoming else (message.to_number, message.from_number)
     status = "DELIVERED" if incoming else zoho_status(message.status, message.error_code, message.sent_at)
     country = (message.region or region_of(customer) or "").lower()
-    shown_zone = message.time_zone or zone
+    own_zone = message.time_zone or zone
     name = " ".join(part for part in (user.first_name, user.last_name) if part) or user.email
     found = {
         "logid": message.id,
@@ -86,7 +87,7 @@ def entry(message: Any, user: Any, *, zone: str, media: Sequence[Mapping] = (), 
         "country": country,
         "multipartCount": message.parts,
         "submittedTime": millis(message.created_at),
-        "sentTime": local(message.sent_at or message.received_at or message.created_at, shown_zone, SENT_TIME),
+        "sentTime": local(message.sent_at or message.received_at or message.created_at, zone, SENT_TIME),
         "isBlocked": blocked,
         "email": user.email,
         "emailId": user.email,
@@ -103,14 +104,14 @@ def entry(message: Any, user: Any, *, zone: str, media: Sequence[Mapping] = (), 
         "messageType": "INCOMING" if incoming else "OUTGOING",
         "isMMS": bool(message.mms),
         "status": status,
-        "statusDescription": DESCRIPTIONS[status],
+        "statusDescription": DESCRIPTIONS["RECEIVED" if incoming else status],
     }
     if media:
         found["mmsMeta"] = list(media)
     if message.error_code and not incoming and status not in ("IN_QUEUE", "SENT", "DELIVERED"):
         found["errorCode"] = message.error_code
     if message.scheduled_for is not None and not incoming:
-        found["scheduledTime"] = local(message.scheduled_for, shown_zone, SCHEDULE)
-        found["timeZone"] = shown_zone
+        found["scheduledTime"] = local(message.scheduled_for, own_zone, SCHEDULE)
+        found["timeZone"] = own_zone
         found["jobId"] = message.id
     return found

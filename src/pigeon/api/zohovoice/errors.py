@@ -50,7 +50,7 @@ SUBJECTS = {
 """Codes that differ by what the error is about."""
 
 STATUS_CODES = {401: "ZVSMS-4001", 404: "ZVSMS-4004", 405: "ZVSMS-4005", 413: "ZVSMS-4130", 415: "ZVSMS-4150",
-                429: "ZVSMS-4290"}
+                429: "ZVSMS-4290", 431: "ZVSMS-4310"}
 """The code of a refusal by HTTP itself (401: no token, or one unknown, revoked or expired)."""
 
 

@@ -97,7 +97,8 @@ def _find(db: Database, account_id: int, media_id: str) -> Meta | None:
         return media.find(session, account_id, media_id)
 
 
-@router.get("/v2/sms/stream/mms", summary="Stream an MMS file (preview: inline; download: an attachment)")
+@router.api_route("/v2/sms/stream/mms", methods=["GET", "HEAD"],
+                  summary="Stream an MMS file (preview: inline; download: an attachment)")
 async def stream_mms(
     request: Request, caller: Annotated[Caller, Depends(reader)],
     media_id: Annotated[str, Query(alias="id", description="The mmsId, from a message's mmsMeta")],
@@ -125,6 +126,8 @@ async def stream_mms(
     if status == 206:
         headers["content-range"] = f"bytes {start}-{end}/{meta.size}"
     headers["content-length"] = str(length)
+    if request.method == "HEAD":  # its headers alone: size, type, name, without reading it
+        return Response(status_code=status, headers=headers)
     if length <= SLICE:
         body = await run_in_threadpool(_read, db, meta.id, start, length)
         return Response(body, status_code=status, headers=headers)

@@ -1,6 +1,7 @@
 """Sending, Zoho's way: ``POST /v1/sms/send`` (SMS) and ``POST /v2/sms/send`` (MMS, or SMS).
 
-One request sends one message to up to 10 customer numbers, all or none: a number that is not
+One request sends one message to up to 10 customer numbers (each phone once, however it is
+written), all or none: a number that is not
 a phone number, one that opted out of the sender, a sender not the account's, too few credits,
 and nothing is written. The answer's ``send`` is the first number's log entry, as Zoho's is
 for one number; ``sends`` (Pigeon's) lists every number's entry, in the request's order.
@@ -63,8 +64,8 @@ async def send_mms(request: Request, caller: Caller = Depends(creator)) -> dict:
 
 
 def numbers_of(value: Any) -> list[str]:
-    """customerNumber: one number, or several separated by commas (or a JSON list), in order,
-    each once; ``Invalid`` for none or more than 10."""
+    """customerNumber as written: one number, or several separated by commas (or a JSON list),
+    in order; ``Invalid`` for none, or far more than a send may have."""
     items = value if isinstance(value, list) else [value] if value is not None else []
     found: list[str] = []
     for item in items:
@@ -72,13 +73,27 @@ def numbers_of(value: Any) -> list[str]:
             raise Invalid(f"customerNumber must be a number or numbers separated by commas, not {item!r}",
                           Reason.INVALID_NUMBER)
         found += [part.strip() for part in str(item).split(",") if part.strip()]
-    found = list(dict.fromkeys(found))
     if not found:
         raise Invalid("customerNumber is required", Reason.INVALID_NUMBER)
-    if len(found) > MAX_NUMBERS:
-        raise Invalid(f"At most {MAX_NUMBERS} customer numbers in one send; this one has {len(found)}: nothing was "
-                      "sent", Reason.TOO_MANY_ITEMS)
+    if len(found) > 10 * MAX_NUMBERS:
+        raise _too_many(len(found))
     return found
+
+
+def _too_many(count: int) -> Invalid:
+    return Invalid(f"At most {MAX_NUMBERS} customer numbers in one send; this one has {count}: nothing was sent",
+                   Reason.TOO_MANY_ITEMS)
+
+
+def once_each(batch: list[Outgoing]) -> list[Outgoing]:
+    """The batch with each phone once (the first of its spellings), at most MAX_NUMBERS of them."""
+    first: dict[str, Outgoing] = {}
+    for m in batch:
+        first.setdefault(m.to, m)
+    unique = list(first.values())  # dicts keep the order of first insertion
+    if len(unique) > MAX_NUMBERS:
+        raise _too_many(len(unique))
+    return unique
 
 
 async def _options(settings: Settings, found: dict[str, Any], mms: bool) -> tuple[Options, Any]:
@@ -115,8 +130,8 @@ async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads
     if message is not None and not isinstance(message, str):
         raise Invalid("message must be a string")
     sender = params.text(found, "senderId")
-    batch = [rt.sender.prepare(number, message, sender=sender, send_at=send_at, options=options)
-             for number in numbers_of(found.get("customerNumber"))]
+    batch = once_each([rt.sender.prepare(number, message, sender=sender, send_at=send_at, options=options)
+                       for number in numbers_of(found.get("customerNumber"))])
     loop = asyncio.get_running_loop()
     sent = await loop.run_in_executor(rt.executor, _write, rt, caller, batch, uploads)
     if rt.batcher is not None and rt.batcher.on_commit is not None:

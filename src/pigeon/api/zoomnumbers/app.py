@@ -3,6 +3,7 @@ at ``PREFIX`` (bearer tokens, ``{code, message}`` errors)."""
 
 from __future__ import annotations
 
+import orjson
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -41,7 +42,18 @@ def mounts(rt: Runtime, settings: Settings) -> list[tuple[str, ASGIApp]]:
     api.add_middleware(limits.Limits, body_bytes=settings.limits.body_bytes,
                        header_bytes=settings.limits.header_bytes, on_error=_api_refusal)
     errors.install(api, answer)
+    limits.HEAD_REFUSALS[PREFIX.encode()] = _head_refusal
+    limits.HEAD_REFUSALS[OAUTH.encode()] = _oauth_head_refusal
     return [(OAUTH, token), (PREFIX, api)]
+
+
+def _head_refusal(path: bytes, detail: str) -> tuple[bytes, bytes]:
+    """A 431 written before the headers are known, as Zoom writes errors."""
+    return b"application/json", orjson.dumps({"code": 300, "message": detail})
+
+
+def _oauth_head_refusal(path: bytes, detail: str) -> tuple[bytes, bytes]:
+    return b"application/json", orjson.dumps({"reason": detail, "error": "invalid_request"})
 
 
 def _refusal(scope: Scope, status: int, detail: str) -> Response:
