@@ -135,6 +135,10 @@ def test_scheduled_message_waits_then_goes_out(user: User) -> None:
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).strftime("%Y%m%d%H%M")
     user.wait_status(user.send(dateToSend=past).json()["messageId"], "DELIVERED")
     assert user.message(message_id)["messageStatus"] == "SCHEDULED"
+    ancient = user.send(dateToSend="000101011200")  # year 1, once written unreadably by SQLite's raw cursor
+    assert ancient.status_code == 200, ancient.text
+    user.wait_status(ancient.json()["messageId"], "DELIVERED")
+    assert user.http.get(f"{API}/messages/all").status_code == 200
 
 
 def test_invalid_date_to_send_is_refused(user: User) -> None:

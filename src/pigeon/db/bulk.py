@@ -18,8 +18,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
-
 
 def _cursor(session: Session) -> tuple[Any, bool]:
     connection = session.connection()
@@ -27,7 +25,9 @@ def _cursor(session: Session) -> tuple[Any, bool]:
 
 
 def _sqlite_datetime(value: dt.datetime) -> str:
-    return value.strftime(SQLITE_DATETIME)
+    """As SQLAlchemy writes it, the year in four digits (``strftime``'s ``%Y`` writes year 1 as
+    ``1``, which nothing reads back)."""
+    return value.isoformat(" ", timespec="microseconds")
 
 
 # The driver converts datetimes itself, in C, as SQLAlchemy writes them (always with
