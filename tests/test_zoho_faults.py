@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 from test_webhooks import Receiver
 from test_zoho_voice import PNG, Zoho, count, zoho_for
@@ -249,14 +250,15 @@ def test_an_expired_send_claimed_in_one_batch_with_good_ones_alone_expires(db: D
 
 # -- 2. a crash with callbacks owed -------------------------------------------------------------------
 
+@pytest.mark.parametrize("in_doubt", ["resend", "unknown"])
 def test_status_callbacks_owed_when_the_server_is_killed_are_all_made_once_it_restarts(
-        fresh_db: tuple[str, Database], tmp_path: Path) -> None:
+        fresh_db: tuple[str, Database], tmp_path: Path, in_doubt: str) -> None:
     url, db = fresh_db
     # The server delivers itself (a delivery process would only get SIGTERM from Linux and
     # drain), so SIGKILL stops the API, the engine, the receipts and the outbox at once.
     # Receipts come 1.5 s after a submission, so a message can be caught SENT.
     env = {"PIGEON_DELIVERY_PROCESS": "false", "PIGEON_DELIVERY__LEASE_SECONDS": "3",
-           "PIGEON_SIMULATOR__DELIVERY_DELAY": "1.5"}
+           "PIGEON_SIMULATOR__DELIVERY_DELAY": "1.5", "PIGEON_DELIVERY__IN_DOUBT": in_doubt}
     first = Server(url, tmp_path, extra_env=env).start()
     second: Server | None = None
     receiver = Receiver()
@@ -283,6 +285,8 @@ def test_status_callbacks_owed_when_the_server_is_killed_are_all_made_once_it_re
         sent = logids(zoho.send(",".join(customer() for _ in range(3)), "sent", statusCallback=receiver.url))
         until(lambda: set(statuses(db, sent).values()) <= {"SENT", "DELIVERED"}, "not sent")
         last = logids(zoho.send(",".join(customer() for _ in range(3)), "just before", statusCallback=receiver.url))
+        doubtful = logids(zoho.send(customer(), "handed over", scheduledTime=tomorrow(), timeZone="UTC",
+                                    statusCallback=receiver.url))
 
         def leased() -> bool:  # some POSTs hang on the dead receiver, their events leased to this process
             with db.read() as session:
@@ -293,14 +297,24 @@ def test_status_callbacks_owed_when_the_server_is_killed_are_all_made_once_it_re
         until(leased, "no callback was in flight")
         at_kill = statuses(db, sent + last)
         first.kill()
+        with db.write() as session:  # and the crash caught this one handed to the carrier, its answer unwritten
+            session.execute(update(QueueEntry).where(QueueEntry.message_id.in_(doubtful)).values(
+                in_flight=True, attempts=1, available_at=utcnow() - dt.timedelta(seconds=1)))
 
         hung.close()
         second = Server(url, tmp_path, extra_env=env, port=first.port).start()
         receiver.start()
-        ids = delivered + sent + last
-        for logid in ids:
-            zoho.wait(logid, "DELIVERED", timeout=60)
-        expected = expected_callbacks({logid: "DELIVERED" for logid in ids})
+        ids = delivered + sent + last + doubtful
+        final = until(lambda: (found := statuses(db, ids)) and set(found.values()) <= {"DELIVERED", "UNKNOWN"}
+                      and found, "not all final", 60)
+        # what had been sent is delivered; the one in doubt is sent again (DELIVERED) or made
+        # UNKNOWN (SENT to Zoho: its one SENT callback), and so is any of the last the kill caught in flight
+        in_doubt_final = {"resend": "DELIVERED", "unknown": "UNKNOWN"}[in_doubt]
+        assert {final[logid] for logid in delivered + sent} == {"DELIVERED"}, at_kill
+        assert {final[logid] for logid in doubtful} == {in_doubt_final}
+        assert {final[logid] for logid in last} <= {"DELIVERED", in_doubt_final}, at_kill
+        expected = expected_callbacks({logid: "SENT" if status == "UNKNOWN" else status
+                                       for logid, status in final.items()})
         wait_callbacks(receiver, expected, timeout=90)
         events = outbox_settled(db, ids, timeout=60)
         assert {e.state for e in events} == {State.DELIVERED}, at_kill
@@ -308,6 +322,8 @@ def test_status_callbacks_owed_when_the_server_is_killed_are_all_made_once_it_re
         assert_callbacks(receiver, expected, repeats_allowed=True)
         with db.read() as session:
             assert session.scalar(select(func.count()).select_from(QueueEntry)) == 0
+            in_doubt_kept = session.scalars(select(Incident.subject).where(Incident.kind == "in_doubt")).all()
+        assert set(doubtful) <= set(in_doubt_kept), "an incident kept for the message in doubt"
         assert zoho.user.balance() == 100.0 - len(ids) * 0.5
     finally:
         hung.close()
@@ -321,6 +337,10 @@ def test_status_callbacks_owed_when_the_server_is_killed_are_all_made_once_it_re
 # -- 3. several processes on one PostgreSQL database ----------------------------------------------
 
 def test_several_processes_deliver_concurrent_zoho_sends_once_each(tmp_path: Path) -> None:
+    """Two servers on one PostgreSQL database (one with two API workers), each with its delivery
+    process; threads send through both at once: SMS with callbacks, MMS, sends scheduled a few
+    seconds ahead (some cancelled from the other server just as they fall due), one number of a
+    scheduled send cancelled, and a second account spending more credits than it has."""
     with own_database("postgresql", tmp_path) as db:
         url = url_of(db)
         debug = {"PIGEON_LOG_LEVEL": "DEBUG"}  # the simulator logs each submission it accepts
@@ -330,29 +350,39 @@ def test_several_processes_deliver_concurrent_zoho_sends_once_each(tmp_path: Pat
         b: Server | None = None
         receiver = Receiver().start()
         zoho = zoho_for(db, a, credits=1000.0)
-        via_b = None
+        poor = zoho_for(db, a, credits=5.0)  # ten messages' worth, asked for many more
+        opened: list[httpx.Client] = []
         try:
             b = Server(url, tmp_path / "b", extra_env=debug).start()  # a second API, and a second delivery process
             for directory in ("a", "b"):  # each delivery process up and polling before the first send
                 until(lambda d=directory: any("worker running" in log.read_text()
                                               for log in (tmp_path / d).glob("*.log")), "no delivery process", 60)
-            via_b = httpx.Client(base_url=b.url, headers=dict(zoho.http.headers), timeout=30)
-            clients = [zoho.http, via_b]
-            doomed = logids(via_b.post("/rest/json/v1/sms/send", json={
-                "senderId": zoho.number, "customerNumber": customer(), "message": "never mind",
-                "scheduledTime": tomorrow(), "timeZone": "UTC", "statusCallback": receiver.url}))[0]
-            soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).strftime(LATER)
+            clients = [zoho.http, httpx.Client(base_url=b.url, headers=dict(zoho.http.headers), timeout=30)]
+            poor_clients = [poor.http, httpx.Client(base_url=b.url, headers=dict(poor.http.headers), timeout=30)]
+            opened += [clients[1], poor_clients[1]]
+            doomed, spared = logids(clients[1].post("/rest/json/v1/sms/send", json={
+                "senderId": zoho.number, "customerNumber": f"{customer()},{customer()}", "message": "never mind",
+                "scheduledTime": tomorrow(), "timeZone": "UTC", "statusCallback": receiver.url}))
+            soon_at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).replace(microsecond=0)
+            soon = soon_at.strftime(LATER)
 
             def job(n: int) -> tuple[str, list[str]]:
                 http = clients[n % 2]
-                kind = n % 4
                 if n == 9:
-                    answer = clients[1 - n % 2].delete(f"/rest/json/v1/sms/schedule/{doomed}")
+                    answer = clients[0].delete(f"/rest/json/v1/sms/schedule/{doomed}")
                     assert answer.status_code == 200, answer.text
                     return "cancel", []
-                if kind == 0:
+                if n >= 32:  # the poor account: 2 numbers (1 credit) a send, 24 sends for 5 credits
+                    answer = poor_clients[n % 2].post("/rest/json/v1/sms/send", json={
+                        "senderId": poor.number, "customerNumber": f"{customer()},{customer()}",
+                        "message": f"poor {n}", "statusCallback": receiver.url})
+                    if answer.status_code == 402:
+                        assert answer.json()["code"] == "ZVSMS-4029", answer.text
+                        return "poor refused", []
+                    return "poor", logids(answer)
+                if n % 4 == 0:
                     return "mms", logids(send_mms(http, zoho.number, f"{customer()},{customer()}", receiver.url))
-                if kind == 1:
+                if n % 4 == 1:
                     return "scheduled", logids(http.post("/rest/json/v1/sms/send", json={
                         "senderId": zoho.number, "customerNumber": f"{customer()},{customer()}",
                         "message": f"soon {n}", "scheduledTime": soon, "timeZone": "UTC",
@@ -362,31 +392,55 @@ def test_several_processes_deliver_concurrent_zoho_sends_once_each(tmp_path: Pat
                     "message": f"now {n}", "statusCallback": receiver.url}))
 
             with ThreadPoolExecutor(8) as pool:
-                done = list(pool.map(job, range(32)))
-            accepted = [logid for _, ids in done for logid in ids]
-            mms = [logid for kind, ids in done if kind == "mms" for logid in ids]
-            assert len(accepted) == len(set(accepted)) and len(mms) == 16
+                done = list(pool.map(job, range(56)))
+            sent = {kind: [logid for k, ids in done if k == kind for logid in ids] for kind, _ in done}
+            accepted = [logid for kind, ids in done if not kind.startswith("poor") for logid in ids]
+            assert len(accepted) == len(set(accepted)) and len(sent["mms"]) == 16 and len(sent["scheduled"]) == 14
+            assert len(sent["poor"]) == 10, "the poor account's credits bought exactly ten messages"
 
-            until(lambda: set(statuses(db, accepted).values()) == {"DELIVERED"}, "not all delivered", 60)
-            want = {logid: "DELIVERED" for logid in accepted} | {doomed: "FAILED"}
+            # cancel every other scheduled one from the server that did not take it, as it falls due:
+            # each is cancelled (FAILED, never sent) or refused as no longer scheduled (then sent)
+            racing = sent["scheduled"][::2]
+
+            def cancel(i: int) -> httpx.Response:  # spread from 0.15 s before their time to 0.15 s after
+                at = soon_at + dt.timedelta(seconds=0.3 * i / (len(racing) - 1) - 0.15)
+                while dt.datetime.now(dt.UTC) < at:
+                    time.sleep(0.005)
+                return clients[i % 2].delete(f"/rest/json/v1/sms/schedule/{racing[i]}")
+
+            with ThreadPoolExecutor(len(racing)) as pool:
+                answers = list(pool.map(cancel, range(len(racing))))
+            cancelled = {doomed}
+            for logid, answer in zip(racing, answers, strict=True):
+                if answer.status_code == 200:
+                    cancelled.add(logid)
+                else:
+                    refused(answer, 400, "ZVSMS-4018")
+            make_due(db, [spared])
+            ids = [*accepted, doomed, spared, *sent["poor"]]
+            want = {logid: "FAILED" if logid in cancelled else "DELIVERED" for logid in ids}
+            until(lambda: {logid: "FAILED" if s == "FAILED_REFUNDED" else s for logid, s in statuses(db, ids).items()}
+                  == want, "not all final as their cancels said", 60)
             expected = expected_callbacks(want)
             wait_callbacks(receiver, expected)
-            events = outbox_settled(db, [*accepted, doomed])
+            events = outbox_settled(db, ids)
             assert_callbacks(receiver, expected)
             assert all(e.attempts == 1 for e in events), "an event claimed by two dispatchers"
 
             # the database: one message per accepted logid, nothing left queued or in doubt
-            assert count(db, Message, user_id=zoho.user.user_id) == len(accepted) + 1
-            found = rows(db, [*accepted, doomed])
-            assert found[doomed].status == "FAILED_REFUNDED" and found[doomed].error_code == "CANCELLED"
-            assert zoho.entry(doomed)["status"] == "FAILED"
+            assert count(db, Message, user_id=zoho.user.user_id) == len(accepted) + 2
+            assert count(db, Message, user_id=poor.user.user_id) == 10
+            found = rows(db, ids)
+            assert all(found[logid].error_code == "CANCELLED" for logid in cancelled)
+            assert zoho.entry(doomed)["status"] == "FAILED" and zoho.entry(spared)["status"] == "DELIVERED"
             with db.read() as session:
                 assert session.scalar(select(func.count()).select_from(QueueEntry)) == 0
                 assert session.scalars(select(Incident.reason)).all() == []
-            charged = sum(found[logid].credit_cost for logid in accepted)
-            assert charged > 0 and zoho.user.balance() == 1000.0 - charged / 1000, "the cancelled one's came back"
+            charged = sum(found[logid].credit_cost for logid in ids if logid not in cancelled)
+            assert charged > 0 and zoho.user.balance() + poor.user.balance() == 1005.0 - charged / 1000
+            assert poor.user.balance() == 0.0
 
-            # the carrier took each message once, and both delivery processes took some
+            # the carrier took each message once (a cancelled one never), and both delivery processes took some
             per_server = []
             taken: Counter[str] = Counter()
             for directory in ("a", "b"):
@@ -394,11 +448,12 @@ def test_several_processes_deliver_concurrent_zoho_sends_once_each(tmp_path: Pat
                         for m in re.findall(r"accepted ([0-9a-f]+) for", log.read_text())]
                 per_server.append(len(seen))
                 taken.update(seen)
-            assert set(taken) == set(accepted) and max(taken.values()) == 1, "a message was submitted twice"
+            assert set(taken) == set(ids) - cancelled and max(taken.values()) == 1, "a message was submitted twice"
             assert all(per_server), f"only one delivery process worked: {per_server}"
 
             # every MMS's file, from either server (and either of a's workers)
-            media_ids = {e["mmsMeta"][0]["mmsId"] for e in zoho.logs(size=1000)["smsLogQuery"] if e["logid"] in mms}
+            media_ids = {e["mmsMeta"][0]["mmsId"] for e in zoho.logs(size=1000)["smsLogQuery"]
+                         if e["logid"] in sent["mms"]}
             assert len(media_ids) == 8, "one file per MMS send, shared by its numbers"
             for media_id in media_ids:
                 for http in (*clients, zoho.http):
@@ -406,9 +461,10 @@ def test_several_processes_deliver_concurrent_zoho_sends_once_each(tmp_path: Pat
                     assert got.status_code == 200 and got.content == PNG
         finally:
             receiver.stop()
-            if via_b is not None:
-                via_b.close()
+            for client in opened:
+                client.close()
             close(zoho)
+            close(poor)
             for srv in (b, a):
                 if srv is not None:
                     srv.stop()

@@ -1,6 +1,7 @@
 """Who is calling: credential lookups, cached for a few seconds to keep them off the hot path.
 
-The cache is keyed by the SHA-256 of the token, never the token. An entry lives
+The cache is keyed by the SHA-256 of the token, never the token; it holds users found by their
+credentials, and what OAuth bearer tokens grant (``bearer``). An entry lives
 ``auth_cache_seconds`` (so a rotated token stops working within that time); in its last
 quarter the next request refreshes it in the background while still being answered from
 memory, and concurrent misses for one key share a single database lookup, so an expiry never
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -24,6 +26,7 @@ from pigeon.accounts.service import Principal
 from pigeon.db import Database
 
 Key = tuple[str, str]
+T = TypeVar("T")
 
 
 class AuthCache:
@@ -31,8 +34,8 @@ class AuthCache:
         self.db = db
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[Key, tuple[float, Principal]] = {}
-        self._loading: dict[Key, asyncio.Future[Principal | None]] = {}
+        self._entries: dict[Key, tuple[float, Any]] = {}  # a Principal, or what a bearer token grants
+        self._loading: dict[Key, asyncio.Future[Any]] = {}
 
     async def user(self, email: str, token: str) -> Principal | None:
         """The user with this email and API token, or None."""
@@ -44,6 +47,11 @@ class AuthCache:
         key = ("", plain_hash(url_token))
         return await self._lookup(key, lambda: self._by_url_token(url_token))
 
+    async def bearer(self, token: str, load: Callable[[], T | None]) -> T | None:
+        """What an OAuth access token grants, as ``load`` reads it (None: nothing), cached as
+        credentials are: a revoked token may work for ``ttl`` seconds more."""
+        return await self._lookup(("bearer", plain_hash(token)), load)
+
     def cached(self, email: str, token: str) -> Principal | None:
         """The user with this email and API token if memory knows it, else None (unknown yet)."""
         key = (email.strip().lower(), plain_hash(token))
@@ -54,14 +62,14 @@ class AuthCache:
         key = ("", plain_hash(url_token))
         return self._hit(key, lambda: self._by_url_token(url_token))
 
-    async def _lookup(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
+    async def _lookup(self, key: Key, load: Callable[[], Any]) -> Any:
         principal = self._hit(key, load)
         if principal is not None:
             return principal
         pending = self._loading.get(key) or self._start(key, load)
         return await asyncio.shield(pending)
 
-    def _hit(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
+    def _hit(self, key: Key, load: Callable[[], Any]) -> Any:
         hit = self._entries.get(key)
         if hit is not None:
             expires, principal = hit
@@ -72,12 +80,12 @@ class AuthCache:
                 return principal
         return None
 
-    def _start(self, key: Key, load: Callable[[], Principal | None]) -> asyncio.Future[Principal | None]:
+    def _start(self, key: Key, load: Callable[[], Any]) -> asyncio.Future[Any]:
         """One lookup for ``key``, registered before it runs so that nobody starts a second."""
         future = asyncio.ensure_future(self._load(key, load))
         self._loading[key] = future
 
-        def finished(done: asyncio.Future[Principal | None]) -> None:
+        def finished(done: asyncio.Future[Any]) -> None:
             if self._loading.get(key) is done:
                 del self._loading[key]
             if not done.cancelled():
@@ -86,7 +94,7 @@ class AuthCache:
         future.add_done_callback(finished)
         return future
 
-    async def _load(self, key: Key, load: Callable[[], Principal | None]) -> Principal | None:
+    async def _load(self, key: Key, load: Callable[[], Any]) -> Any:
         principal = await anyio.to_thread.run_sync(load)
         if principal is None:
             self._entries.pop(key, None)

@@ -12,13 +12,16 @@ on its own, which alone gets the error: one bad request never fails its neighbou
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from pigeon.accounts.service import Principal
 from pigeon.db import Database, utcnow
@@ -26,9 +29,14 @@ from pigeon.db.isolate import Written, write_isolated
 from pigeon.errors import PigeonError
 from pigeon.sending import idempotency
 from pigeon.sending.idempotency import Remembered
-from pigeon.sending.service import Outgoing, accept
+from pigeon.sending.service import Accepted, Outgoing, accept
 
 log = logging.getLogger(__name__)
+
+
+Then = Callable[[Session, dt.datetime, Accepted], Any]
+"""What a request writes beside its messages, in their transaction, once they are accepted
+(an MMS's media), given the rows written (its own among them); its result is the request's answer."""
 
 
 @dataclass(slots=True)
@@ -36,8 +44,11 @@ class _Job:
     principal: Principal
     batch: list[Outgoing]
     remember: Remembered | None = None
-    future: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    refuse_opted_out: bool = False  # an opted-out recipient refuses the request (Zoho Voice's way)
+    then: Then | None = None
+    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     error: PigeonError | None = None
+    result: Any = None
 
 
 class AcceptBatcher:
@@ -68,14 +79,17 @@ class AcceptBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def submit(self, principal: Principal, batch: list[Outgoing], remember: Remembered | None = None) -> None:
+    async def submit(self, principal: Principal, batch: list[Outgoing], remember: Remembered | None = None, *,
+                     refuse_opted_out: bool = False, then: Then | None = None) -> Any:
         """Store, charge and queue these messages of one user (and keep ``remember``, the
-        answer to an idempotent request, with them); raises the core's refusal (insufficient credits, a sender not its own), or the
-        error of the database that refused this request alone."""
-        job = _Job(principal, batch, remember)
+        answer to an idempotent request, with them; with ``refuse_opted_out``, refuse them all
+        if one goes to a phone that opted out); raises the core's refusal (insufficient credits,
+        a sender not its own), or the error of the database that refused this request alone.
+        ``then`` runs in the same transaction once they are accepted; its result is returned."""
+        job = _Job(principal, batch, remember, refuse_opted_out, then)
         self._pending.append(job)
         self._wake.set()
-        await job.future
+        return await job.future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,7 +115,7 @@ class AcceptBatcher:
                     elif job.error is not None:
                         job.future.set_exception(job.error)
                     else:
-                        job.future.set_result(None)
+                        job.future.set_result(job.result)
                 if self.on_commit is not None:
                     self.on_commit()
 
@@ -126,30 +140,39 @@ class AcceptBatcher:
         return write_isolated(self.db, jobs, lambda session, chunk: _accept(session, chunk, now))
 
 
+def _accept_one(session, job: _Job, now) -> Accepted | None:  # type: ignore[no-untyped-def]
+    """Accept one job's messages; None (its error kept for its request) when refused."""
+    try:
+        return accept(session, job.principal, job.batch, now, refuse_opted_out=job.refuse_opted_out)
+    except PigeonError as exc:
+        job.error = exc
+        return None
+
+
 def _accept(session, jobs: list[_Job], now) -> None:  # type: ignore[no-untyped-def]
     """One transaction for these jobs: each user's jobs charged together when their credits
     cover all of them (three statements in all), else one by one."""
     by_user: dict[int, list[_Job]] = {}
     for job in jobs:
-        job.error = None  # from an earlier try of a batch that was rolled back
+        job.error, job.result = None, None  # from an earlier try of a batch that was rolled back
         by_user.setdefault(job.principal.user_id, []).append(job)
     for user_id, user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
-        accepted = user_jobs
+        written: dict[int, Accepted] = {}
         if len(user_jobs) > 1:
             try:
-                accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now)
+                together = accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now,
+                                  refuse_opted_out=any(j.refuse_opted_out for j in user_jobs))
+                written = dict.fromkeys(map(id, user_jobs), together)
+                if any(job.then is not None for job in user_jobs):  # each its own rows, found once
+                    by_id = {row[0]: row for row in together.rows}
+                    written = {id(job): Accepted(together.columns, [by_id[m.id] for m in job.batch])
+                               for job in user_jobs}
             except PigeonError:  # refused before anything was written: take them one by one
-                accepted = []
-                for job in user_jobs:
-                    try:
-                        accept(session, job.principal, job.batch, now)
-                        accepted.append(job)
-                    except PigeonError as exc:
-                        job.error = exc
-        else:
-            try:
-                accept(session, user_jobs[0].principal, user_jobs[0].batch, now)
-            except PigeonError as exc:
-                user_jobs[0].error = exc
-                accepted = []
+                pass
+        if not written:
+            written = {id(job): rows for job in user_jobs if (rows := _accept_one(session, job, now)) is not None}
+        accepted = [job for job in user_jobs if id(job) in written]
+        for job in accepted:
+            if job.then is not None:
+                job.result = job.then(session, now, written[id(job)])
         idempotency.remember(session, user_id, [j.remember for j in accepted if j.remember is not None], now)

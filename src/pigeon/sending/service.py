@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -172,6 +173,24 @@ MESSAGE_COLUMNS = (
     "read", "deleted", "region",
 )
 OPTION_COLUMNS = ("expires_at", "flash", "data_coding", "status_callback", "time_zone", "mms")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The ``messages`` rows ``accept`` wrote: values in ``columns`` order (read them by name
+    with ``rows_by_id``), so that an answer needs no read back."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple]
+
+    def rows_by_id(self) -> dict[str, SimpleNamespace]:
+        names = self.columns + tuple(c for c in (*OPTION_COLUMNS, *NOT_WRITTEN) if c not in self.columns)
+        return {row[0]: SimpleNamespace(**dict(zip(names, row + (None,) * (len(names) - len(row)), strict=True)))
+                for row in self.rows}
+
+
+NOT_WRITTEN = ("sent_at", "received_at", "error_code", "error_detail", "carrier", "carrier_ref")
+"""Columns of a message just accepted that are empty until it goes (a row of ``Accepted`` has them as None)."""
 USERS = User.__table__
 
 
@@ -184,7 +203,7 @@ def _option_values(m: Outgoing, now: dt.datetime) -> tuple:
 
 
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime, *,
-           refuse_opted_out: bool = False) -> None:
+           refuse_opted_out: bool = False) -> Accepted:
     """Charge, store and queue every message of the batch, each from the sender it names (one
     of the account's numbers) or the account's default number (else none: the carrier's own);
     or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none.
@@ -243,11 +262,11 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
          False, False, m.region)
         for m in batch
     ]
+    columns = MESSAGE_COLUMNS
     if any(m.options is not None for m in batch):  # the rare send with options writes their columns too
         rows = [row + _option_values(m, now) for row, m in zip(rows, batch, strict=True)]
-        bulk.insert(session, "messages", MESSAGE_COLUMNS + OPTION_COLUMNS, rows)
-    else:
-        bulk.insert(session, "messages", MESSAGE_COLUMNS, rows)
+        columns = MESSAGE_COLUMNS + OPTION_COLUMNS
+    bulk.insert(session, "messages", columns, rows)
     bulk.insert(session, "outbound_queue", ("message_id", "available_at", "attempts", "urgent"), [
         (m.id, max(m.send_at or now, now), 0, m.answers_keyword) for m in batch if m.id not in blocked
     ])
@@ -255,3 +274,4 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
         consent.contacted(session, first, now)  # after the charge: a refused batch contacted nobody
     if blocked:
         hooks.finished(session, sorted(blocked), now)
+    return Accepted(columns, rows)

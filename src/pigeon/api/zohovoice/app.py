@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Scope
 from pigeon import __version__
 from pigeon.accounts.throttle import Throttle
 from pigeon.api import errors, limits
+from pigeon.api.auth import AuthCache
 from pigeon.api.zohovoice import logs, media, oauth, send
 from pigeon.api.zohovoice.errors import STATUS_CODES, answer
 from pigeon.config import Settings
@@ -35,7 +36,7 @@ def mounts(rt: Runtime, settings: Settings) -> list[tuple[str, ASGIApp]]:
     errors.install(token, oauth.oauth_answer)
     api = FastAPI(title="Pigeon: Zoho Voice SMS API", version=__version__, telemetry=off, docs_url=None,
                   redoc_url=None, redirect_slashes=False)  # a stray slash is a ZVSMS 404, not an empty redirect
-    api.state.runtime = rt
+    api.state.runtime, api.state.auth = rt, AuthCache(rt.db, settings.auth_cache_seconds)
     for part in (send, logs, media):
         api.include_router(part.router, tags=["Zoho Voice SMS"])
     mms_body = settings.mms.max_total_bytes + FORM_OVERHEAD

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pigeon.accounts.models import User
 from pigeon.api.zohovoice import params
 from pigeon.api.zohovoice.deps import Caller, creator, reader, runtime
 from pigeon.api.zohovoice.errors import SUCCESS
@@ -42,7 +41,6 @@ def _window(found: dict, *, offset_name: str) -> tuple[int, int]:
 
 def _present(session: Session, caller: Caller, rows: Sequence, zone: str) -> list[dict]:
     """Each row's log entry, its media and whether its customer is blocked read in one go."""
-    user = session.execute(select(User.first_name, User.last_name, User.email).where(User.id == caller.user_id)).one()
     files = media.meta_of(session, [row.id for row in rows if row.mms])
     ours = {(row.to_number if row.direction == Direction.INBOUND else row.from_number) for row in rows} - {None}
     policies = numbers.senders(session, caller.account_id, set(ours)).policies
@@ -53,7 +51,7 @@ def _present(session: Session, caller: Caller, rows: Sequence, zone: str) -> lis
             row.from_number, row.to_number)
         pairs += [(scope, customer) for scope in scopes.get(our, (consent.scope(caller.account_id, None),))]
     out = {phone for _, phone in consent.opted_out(session, pairs)}
-    return [entries.entry(row, user, zone=zone, media=[m.as_zoho() for m in files.get(row.id, ())],
+    return [entries.entry(row, caller, zone=zone, media=[m.as_zoho() for m in files.get(row.id, ())],
                           blocked=row.status == Status.FAILED_OPTOUT or (
                               row.from_number if row.direction == Direction.INBOUND else row.to_number) in out)
             for row in rows]

@@ -1,5 +1,8 @@
 """Sending, Zoho's way: ``POST /v1/sms/send`` (SMS) and ``POST /v2/sms/send`` (MMS, or SMS).
 
+Sends go through the accept batcher, as Zoom Connect's do (group commit); an MMS's media are
+stored, and the answer's log entries read, in the transaction that accepts its messages.
+
 One request sends one message to up to 10 customer numbers (each phone once, however it is
 written), all or none: a number that is not
 a phone number, one that opted out of the sender, a sender not the account's, too few credits,
@@ -9,26 +12,24 @@ for one number; ``sends`` (Pigeon's) lists every number's entry, in the request'
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
-from pigeon.accounts.models import User
 from pigeon.api.zohovoice import params
 from pigeon.api.zohovoice.deps import Caller, creator, runtime
-from pigeon.api.zohovoice.errors import SUCCESS
+from pigeon.api.zohovoice.errors import SUCCESS, json_response
 from pigeon.config import Settings
-from pigeon.db import utcnow
 from pigeon.errors import Invalid, Reason
 from pigeon.media import service as media
 from pigeon.messages import entries
 from pigeon.messages.models import Message
-from pigeon.runtime import Runtime
-from pigeon.sending.service import MAX_VALIDITY_MINUTES, Options, Outgoing, accept
+from pigeon.sending.service import MAX_VALIDITY_MINUTES, Accepted, Options, Outgoing
 from pigeon.webhooks.urls import RefusedUrl, check_url
 
 MAX_NUMBERS = 10
@@ -37,13 +38,13 @@ router = APIRouter()
 
 
 @router.post("/v1/sms/send", summary="Send an SMS to up to 10 numbers")
-async def send_sms(request: Request, caller: Caller = Depends(creator)) -> dict:
+async def send_sms(request: Request, caller: Caller = Depends(creator)) -> Response:
     found, _ = await params.body_params(request)
     return await _send(request, caller, found, [])
 
 
 @router.post("/v2/sms/send", summary="Send an MMS (sms_data and mms_media files) or an SMS to up to 10 numbers")
-async def send_mms(request: Request, caller: Caller = Depends(creator)) -> dict:
+async def send_mms(request: Request, caller: Caller = Depends(creator)) -> Response:
     limits = runtime(request).settings.mms
     found, form = await params.body_params(request, max_files=limits.max_files + 1)
     data = found.pop("sms_data", None)
@@ -121,7 +122,7 @@ async def _options(settings: Settings, found: dict[str, Any], mms: bool) -> tupl
     return options, send_at
 
 
-async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads: list[media.Upload]) -> dict:
+async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads: list[media.Upload]) -> Response:
     rt = runtime(request)
     if uploads and not rt.carrier.carries_mms:
         raise Invalid("No carrier of this platform can carry MMS: send it without media", Reason.NO_MMS_CARRIER)
@@ -132,27 +133,19 @@ async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads
     sender = params.text(found, "senderId")
     batch = once_each([rt.sender.prepare(number, message, sender=sender, send_at=send_at, options=options)
                        for number in numbers_of(found.get("customerNumber"))])
-    loop = asyncio.get_running_loop()
-    sent = await loop.run_in_executor(rt.executor, _write, rt, caller, batch, uploads)
-    if rt.batcher is not None and rt.batcher.on_commit is not None:
-        rt.batcher.on_commit()  # wake delivery, here or in the delivery process
-    return {"code": SUCCESS, "send": sent[0], "sends": sent, "status": "SUCCESS"}
+    stored = functools.partial(_stored, caller, [m.id for m in batch], uploads, rt.settings.timezone)
+    assert rt.batcher is not None, "a process that serves the API accepts sends"
+    sent = await rt.batcher.submit(caller.principal, batch, refuse_opted_out=True, then=stored)
+    return json_response({"code": SUCCESS, "send": sent[0], "sends": sent, "status": "SUCCESS"})
 
 
-def _write(rt: Runtime, caller: Caller, batch: list[Outgoing], uploads: list[media.Upload]) -> list[dict]:
-    """Accept the batch (and store its media) in one transaction; its log entries."""
-    now = utcnow()
-    with rt.db.write() as session:
-        accept(session, caller.principal, batch, now, refuse_opted_out=True)
-        files = []
-        if uploads:
-            files = media.store(session, caller.account_id, uploads, now)
-            media.attach(session, [m.id for m in batch], [f.id for f in files])
-        return _entries(session, caller, [m.id for m in batch], files, rt.settings.timezone)
-
-
-def _entries(session: Session, caller: Caller, ids: list[str], files: list, zone: str) -> list[dict]:
-    user = session.execute(select(User.first_name, User.last_name, User.email).where(User.id == caller.user_id)).one()
-    rows = {row.id: row for row in session.execute(select(M).where(M.c.id.in_(ids))).all()}
-    meta = [f.as_zoho() for f in files]
-    return [entries.entry(rows[i], user, zone=zone, media=meta) for i in ids]
+def _stored(caller: Caller, ids: list[str], uploads: list[media.Upload], zone: str, session: Session,
+            now: dt.datetime, accepted: Accepted) -> list[dict]:
+    """In the transaction that accepted the messages: their media, and their log entries (from
+    the rows as written: nothing is read back)."""
+    files = []
+    if uploads:
+        files = media.store(session, caller.account_id, uploads, now)
+        media.attach(session, ids, [f.id for f in files])
+    rows, meta = accepted.rows_by_id(), [f.as_zoho() for f in files]
+    return [entries.entry(rows[i], caller, zone=zone, media=meta) for i in ids]
