@@ -419,3 +419,16 @@ def test_what_an_operator_trial_found(db: Database, server: Server, zoho: Zoho) 
         files={"mms_media": ("a.png", PNG, "image/png")}).json()["send"]["mmsMeta"][0]["mmsId"]
     head = zoho.http.head("/rest/json/v2/sms/stream/mms", params={"id": mms})
     assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(PNG))
+
+
+def test_is_blocked_is_per_account_number(db: Database, zoho: Zoho) -> None:
+    second, customer = phone(), phone()
+    with db.write() as session:
+        numbers.add(session, numbers.Spec(second), "US", account_id=zoho.account_id)
+    first_id = zoho.send(customer, "from the first").json()["send"]["logid"]
+    second_id = zoho.send(customer, "from the second", senderId=second).json()["send"]["logid"]
+    with db.write() as session:
+        consent.set_consent(session, zoho.account_id, f"number:{zoho.number}", customer, out=True, how="test",
+                            now=utcnow())
+    assert zoho.entry(first_id)["isBlocked"] is True
+    assert zoho.entry(second_id)["isBlocked"] is False, "an opt-out of one number does not block the other"

@@ -274,6 +274,20 @@ def opted_out(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[s
     return {(s, p) for s, p in rows} & set(wanted)
 
 
+def blocked(session: Session, account_id: int, pairs: Iterable[tuple[str | None, str]]) -> set[tuple[str | None, str]]:
+    """Which (account number, phone) pairs no message could go between now: the phone opted out
+    of a scope of that number (its policy's, its own, the account's; of no number: the
+    account's). Two reads, whatever the number of pairs."""
+    wanted = set(pairs)
+    ours = sorted({number for number, _ in wanted if number})
+    policies = dict(session.execute(select(PhoneNumber.number, PhoneNumber.consent_policy_id).where(
+        PhoneNumber.account_id == account_id, PhoneNumber.number.in_(ours))).all()) if ours else {}
+    scoped = {(number, phone): scopes_of(account_id, number, policies.get(number)) if number
+              else (scope(account_id, None),) for number, phone in wanted}
+    out = opted_out(session, [(where, phone) for (_, phone), scopes in scoped.items() for where in scopes])
+    return {pair for pair, scopes in scoped.items() if any((where, pair[1]) in out for where in scopes)}
+
+
 def scope_of(session: Session, account_id: int, *, number: str | None = None, policy_id: str | None = None) -> str:
     """The scope an operator names: a policy of the account, a number of the account (the
     policy's scope if it has one), or the account itself; ``NotFound`` for another's."""

@@ -21,7 +21,6 @@ from pigeon.lifecycle import Status
 from pigeon.media import service as media
 from pigeon.messages import entries, logs
 from pigeon.messages.models import Direction, Message
-from pigeon.numbers import service as numbers
 from pigeon.phone import normalise
 
 MAX_SIZE = 1000  # a larger size is read as this
@@ -40,20 +39,13 @@ def _window(found: dict, *, offset_name: str) -> tuple[int, int]:
 
 
 def _present(session: Session, caller: Caller, rows: Sequence, zone: str) -> list[dict]:
-    """Each row's log entry, its media and whether its customer is blocked read in one go."""
+    """Each row's log entry, with its media and whether its customer is blocked, read in one go."""
     files = media.meta_of(session, [row.id for row in rows if row.mms])
-    ours = {(row.to_number if row.direction == Direction.INBOUND else row.from_number) for row in rows} - {None}
-    policies = numbers.senders(session, caller.account_id, set(ours)).policies
-    scopes = {number: consent.scopes_of(caller.account_id, number, policies.get(number)) for number in ours}
-    pairs = []
-    for row in rows:
-        our, customer = (row.to_number, row.from_number) if row.direction == Direction.INBOUND else (
-            row.from_number, row.to_number)
-        pairs += [(scope, customer) for scope in scopes.get(our, (consent.scope(caller.account_id, None),))]
-    out = {phone for _, phone in consent.opted_out(session, pairs)}
+    pairs = {row.id: (row.to_number, row.from_number) if row.direction == Direction.INBOUND else (
+        row.from_number, row.to_number) for row in rows}
+    out = consent.blocked(session, caller.account_id, pairs.values())
     return [entries.entry(row, caller, zone=zone, media=[m.as_zoho() for m in files.get(row.id, ())],
-                          blocked=row.status == Status.FAILED_OPTOUT or (
-                              row.from_number if row.direction == Direction.INBOUND else row.to_number) in out)
+                          blocked=row.status == Status.FAILED_OPTOUT or pairs[row.id] in out)
             for row in rows]
 
 
