@@ -60,9 +60,15 @@ RECEIVER = textwrap.dedent('''
 
 
 class Receiver:
+    """A receiver process running ``script`` (an ASGI app on uvicorn that answers GET / with its
+    counts as JSON), on a free loopback port."""
+
+    def __init__(self, script: str = RECEIVER):
+        self.script = script
+
     def __enter__(self) -> Receiver:
         self.port = run.free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", RECEIVER, str(self.port)])
+        self.proc = subprocess.Popen([sys.executable, "-c", self.script, str(self.port)])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

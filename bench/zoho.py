@@ -35,6 +35,7 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run  # noqa: E402
+import webhooks  # noqa: E402
 
 RECEIVER = textwrap.dedent('''
     import json, sys, uvicorn
@@ -144,18 +145,8 @@ def single(srv: run.Server, token: str, seconds: float) -> dict:
 
 
 def callbacks(srv: run.Server, token: str, messages: int) -> dict:
-    port = run.free_port()
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with webhooks.Receiver(RECEIVER) as receiver:
+        port = receiver.port
         url = f"http://127.0.0.1:{srv.port}/rest/json/v1/sms/send"
         headers = {"Authorization": f"Zoho-oauthtoken {token}", "Content-Type": "application/json"}
         requests = messages // 10
@@ -180,8 +171,7 @@ def callbacks(srv: run.Server, token: str, messages: int) -> dict:
         accepted = time.monotonic() - started
         deadline = time.monotonic() + 600
         while True:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                counts = json.loads(r.read())
+            counts = receiver.counts()
             if counts["delivered"] >= requests * 10 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -189,9 +179,6 @@ def callbacks(srv: run.Server, token: str, messages: int) -> dict:
         return {"messages": requests * 10, "accepted_s": round(accepted, 2), "all_delivered_callbacks_s": round(elapsed, 2),
                 "callbacks_per_s": round(counts["distinct"] / elapsed, 1), "posts": counts["posts"],
                 "distinct": counts["distinct"], "server_log_problems": srv.log_problems()}
-    finally:
-        receiver.terminate()
-        receiver.wait(10)
 
 
 def main() -> None:

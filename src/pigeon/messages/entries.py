@@ -32,16 +32,6 @@ DESCRIPTIONS = {
 }
 """Each of Zoho's statuses, as its ``statusDescription`` says it."""
 
-ZOHO_STATUSES = {
-    "IN_QUEUE": (Status.SCHEDULED,),
-    "SENT": (Status.SENT, Status.UNKNOWN),
-    "DELIVERED": (Status.DELIVERED,),
-    "UNDELIVERED": (Status.FAILED, Status.FAILED_REFUNDED),  # with sent_at set
-    "EXPIRED": (Status.FAILED_REFUNDED,),  # with the error code EXPIRED
-    "FAILED": (Status.FAILED, Status.FAILED_REFUNDED),  # never sent
-    "BLOCKED": (Status.FAILED_OPTOUT,),
-}
-"""The Pigeon statuses each Zoho status is made of (a filter reads it)."""
 
 
 def zoho_status(status: str, error_code: str | None, sent_at: dt.datetime | None) -> str:
