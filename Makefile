@@ -35,6 +35,7 @@ serve: setup
 
 test: setup
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
 bench: setup

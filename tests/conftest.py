@@ -26,6 +26,7 @@ from pigeon.db import Database
 from pigeon.migrations import upgrade
 from pigeon.wiring import install
 
+pytest_plugins = ("browser",)  # the browser tests' fixtures (tests/browser.py): browser, page, watch
 install()  # tests call the services directly: their status changes need the subscribers too
 POSTGRES = os.environ.get("PIGEON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 API = "/app/api/rest/v1"

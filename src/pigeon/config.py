@@ -92,6 +92,18 @@ class SigninSettings(BaseModel):
     window: float = Field(60.0, gt=0, description="Seconds a count lasts, from its first failure.")
 
 
+class ConsoleSettings(BaseModel):
+    """The web console at /console (pigeon.api.console)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Serve the console at /console.")
+    idle_minutes: float = Field(720.0, gt=0, description="A console session ends after this long without a request.")
+    lifetime_hours: float = Field(168.0, gt=0, description="A console session ends this long after signing in.")
+    secure_cookies: bool | None = Field(
+        None, description="Mark cookies Secure; unset: when the request came over HTTPS (as the proxy says).")
+
+
 class CampaignSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,6 +175,7 @@ class Settings(BaseSettings):
     )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     signin: SigninSettings = Field(default_factory=SigninSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     token_key: SecretStr | None = Field(
         None, description="HMAC key for stored API and URL tokens; unset: a random key kept in the database."

@@ -7,9 +7,11 @@ gets one database thread (one writer is all it has); PostgreSQL gets several.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from pigeon.accounts import sessions
 from pigeon.carriers.base import Carrier
 from pigeon.carriers.factory import build_carrier, carrier_settings
 from pigeon.config import Settings
@@ -105,7 +107,8 @@ class Runtime:
         self.db.dispose()
 
     async def _keep_house(self) -> None:
-        """Forget idempotency keys, OAuth access tokens and grant codes past their time, every few minutes."""
+        """Forget idempotency keys, OAuth access tokens and grant codes, and console sessions past
+        their time, every few minutes."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(HOUSEKEEPING_EVERY)
@@ -118,6 +121,9 @@ class Runtime:
         with self.db.write() as session:
             idempotency.purge(session, utcnow())
             oauth.purge(session, utcnow())
+            console = self.settings.console
+            sessions.purge_sessions(session, utcnow(), idle=dt.timedelta(minutes=console.idle_minutes),
+                                    lifetime=dt.timedelta(hours=console.lifetime_hours))
 
     def _sent_through(self, name: str) -> list:
         with self.db.read() as session:

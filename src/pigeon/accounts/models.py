@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from pigeon.credits import MILLI
 from pigeon.db import Base, utcnow
 
-__all__ = ["MILLI", "Account", "ServerKey", "SigninFailures", "User"]
+__all__ = ["MILLI", "Account", "ServerKey", "SigninFailures", "User", "WebSession"]
 
 
 class Account(Base):
@@ -66,3 +66,18 @@ class SigninFailures(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer)
+
+
+class WebSession(Base):
+    """A user signed in to the console: found by the keyed hash of its cookie's token (the token
+    itself is never stored), with the CSRF token its forms carry. It ends when signed out, when
+    idle or old past the configured limits, and when the user's password changes."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import gc
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from pigeon import __version__
 from pigeon.accounts.service import configure_token_key
-from pigeon.api import errors, zohovoice, zoomconnect, zoomnumbers
+from pigeon.api import console, docs, errors, zohovoice, zoomconnect, zoomnumbers
 from pigeon.api.dialects import Dialects
 from pigeon.api.limits import Limits
 from pigeon.config import Settings
 from pigeon.runtime import Runtime
+
+STATIC = Path(__file__).parent / "static"
+STATIC_PREFIX = "/static"
+"""Every asset a page needs, served by Pigeon itself (no CDN): ``vendor/`` holds the third-party
+ones at pinned versions (``scripts/vendor-assets``), ``console/`` the console's own."""
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: bool = True) -> FastAPI:
@@ -41,12 +49,18 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
 
     # FastAPI's OpenTelemetry hooks looked for providers on every request: Pigeon has none.
     off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-    app = FastAPI(title="Pigeon", version=__version__, description=DESCRIPTION, lifespan=lifespan, telemetry=off)
+    app = FastAPI(title="Pigeon", version=__version__, description=DESCRIPTION, lifespan=lifespan, telemetry=off,
+                  docs_url=None, redoc_url=None)  # pigeon.api.docs serves them with their own assets
     app.state.runtime = rt
     configure_token_key(settings.token_key.get_secret_value() if settings.token_key else None)
     app.mount(zoomconnect.PREFIX, zoomconnect.create(rt, settings), name="zoomconnect")
     for prefix, part in [*zoomnumbers.mounts(rt, settings), *zohovoice.mounts(rt, settings)]:
         app.mount(prefix, part)
+    if settings.console.enabled:
+        app.mount(console.PREFIX, console.create(rt, settings), name="console")
+    app.mount(STATIC_PREFIX, GZipMiddleware(StaticFiles(directory=STATIC, follow_symlink=False), minimum_size=1024),
+              name="static")  # Swagger UI's bundle is 1.7 MB, 0.46 MB gzipped
+    docs.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:

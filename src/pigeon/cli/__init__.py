@@ -191,6 +191,37 @@ def account_token(email: str) -> None:
     click.echo(new.token)
 
 
+@account.command("password")
+@click.option("--email", required=True)
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the new password from stdin (else one is made).")
+def account_password(email: str, from_stdin: bool) -> None:
+    """Set a user's console password (ending their console sessions); prints a made one as the last line."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from pigeon.accounts.models import User
+    from pigeon.accounts.service import normalise_email
+    from pigeon.accounts.sessions import set_password
+    from pigeon.audit import service as audit
+    from pigeon.errors import Invalid
+
+    password = sys.stdin.readline().rstrip("\r\n") if from_stdin else secrets.token_urlsafe(12)
+    db = open_database(load_settings())
+    with db.write() as session:
+        user = session.scalar(select(User).where(User.email == normalise_email(email)))
+        if user is None:
+            raise click.ClickException(f"no user with email {email}")
+        try:
+            set_password(session, user.id, password)
+        except Invalid as error:
+            raise click.ClickException(error.detail) from None
+        audit.record(session, "password.set", actor="cli", account_id=user.account_id, subject=user.email)
+    click.echo(f"console password set for {normalise_email(email)}")
+    if not from_stdin:
+        click.echo(password)
+
+
 @account.command("settings")
 @click.option("--email", required=True)
 @click.option("--reply-url", help="Where replies are POSTed (\"\" stops them).")
@@ -269,15 +300,21 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
     with db.read() as session:
         if count_users(session):
             return
+    import secrets
+
+    from pigeon.accounts.sessions import set_password
+
+    password = secrets.token_urlsafe(12)
     try:
         with db.write() as session:
             new = create_account(session, DEMO_EMAIL, credits=settings.starting_credits, name="Demo")
+            set_password(session, new.user.id, password)
     except IntegrityError:  # another process made it first
         return
     url = f"{base_url}/app/api/rest/v1"
     lines = [
         "",
-        "Pigeon is ready. A demo account was created; its token is shown only this once.",
+        "Pigeon is ready. A demo account was created; its token and password are shown only this once.",
         f"  email: {DEMO_EMAIL}",
         f"  token: {new.token}",
         f"  credits: {settings.starting_credits:g}",
@@ -290,6 +327,7 @@ def _ensure_demo(db, settings: Settings, base_url: str) -> None:  # type: ignore
         "Then see it DELIVERED:",
         f"  curl -s '{url}/messages/all' -H 'email: {DEMO_EMAIL}' -H 'token: {new.token}'",
         f"API docs: {base_url}/docs",
+        f"Web console: {base_url}/console  (email {DEMO_EMAIL}, password {password}, shown only this once)",
         "",
     ]
     click.echo("\n".join(lines))

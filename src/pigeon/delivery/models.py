@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, false
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.db import Base
@@ -52,3 +52,23 @@ class MessagePart(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # when the carrier acknowledged it
 
     __table_args__ = (Index("ix_message_parts_carrier_ref", "carrier", "carrier_ref"),)
+
+
+class CarrierLink(Base):
+    """A carrier link's state as the process holding it last reported it (every few seconds),
+    so that any process (the console's) can show every link of the cluster: one row per bind
+    (``link``: the carrier's name, the process and the bind's number)."""
+
+    __tablename__ = "carrier_links"
+
+    link: Mapped[str] = mapped_column(String(160), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(64), index=True)
+    process: Mapped[str] = mapped_column(String(96))  # host:pid
+    state: Mapped[str] = mapped_column(String(16))  # bound, binding, down, throttled...
+    window_used: Mapped[int] = mapped_column(Integer, default=0)
+    window_size: Mapped[int] = mapped_column(Integer, default=0)
+    sent_per_second: Mapped[float] = mapped_column(Float, default=0.0)  # over the last report's interval
+    throughput: Mapped[float | None] = mapped_column(Float)  # its configured limit, if any
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -105,5 +105,7 @@ class Message(Base):
         # the newest message to a number: inbound replies find their user by it, and the list
         # filtered by toNumber walks it
         Index("ix_messages_to_created", "to_number", "created_at"),
+        # the console's account-wide list (an administrator's view of the whole team)
+        Index("ix_messages_account", "account_id", "deleted", "created_at", "id"),
         Index("ix_messages_carrier_ref", "carrier", "carrier_ref"),
     )

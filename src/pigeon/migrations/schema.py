@@ -2,6 +2,7 @@
 ``env.py`` and the schema test)."""
 
 from pigeon.accounts import models as _accounts  # noqa: F401
+from pigeon.audit import models as _audit  # noqa: F401
 from pigeon.campaigns import models as _campaigns  # noqa: F401
 from pigeon.consent import models as _consent  # noqa: F401
 from pigeon.contacts import models as _contacts  # noqa: F401

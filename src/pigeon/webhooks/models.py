@@ -48,4 +48,5 @@ class WebhookEvent(Base):
         Index("ix_webhook_events_due", "state", "available_at"),
         Index("ix_webhook_events_receiver_due", "receiver", "state", "available_at"),
         Index("ix_webhook_events_user", "user_id", "created_at"),
+        Index("ix_webhook_events_message", "message_id"),  # a message's deliveries, in the console
     )

@@ -1,0 +1,141 @@
+"""Signing in and out, and the visitor's own account: their password and their API token.
+
+Sign-in forms carry a CSRF token before there is a session: a random value in a short-lived
+cookie, repeated in the form (double submit). Failed sign-ins are counted per address and per
+email in the database (``accounts.throttle``, as the APIs count them); past the limit, the
+form answers 429 until the window closes, whatever the password.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from pigeon.accounts import sessions
+from pigeon.accounts.service import rotate_tokens
+from pigeon.api.console.web import (
+    PREFIX,
+    SESSION_COOKIE,
+    Visitor,
+    context,
+    csrf_matches,
+    form_of,
+    page,
+    redirect,
+    render,
+    secure,
+    visitor_of,
+)
+from pigeon.audit import service as audit
+from pigeon.db import utcnow
+from pigeon.errors import Invalid
+
+PRE_CSRF_COOKIE = "pigeon_signin_csrf"
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: a console path only (never another site)."""
+    if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
+async def sign_in_form(request: Request) -> Response:
+    if await run_in_threadpool(visitor_of, request) is not None:
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    return _form(request, 200)
+
+
+def _form(request: Request, status: int, error: str | None = None, email: str = "") -> Response:
+    token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "sign_in.html", status=status, error=error, email=email, csrf=token,
+                      next=_safe_next(request.query_params.get("next")))
+    response.set_cookie(PRE_CSRF_COOKIE, token, max_age=3600, path=PREFIX, httponly=True, samesite="strict",
+                        secure=secure(request))
+    return response
+
+
+async def sign_in(request: Request) -> Response:
+    form = await form_of(request)
+    email, password = str(form.get("email") or "").strip(), str(form.get("password") or "")
+    if not csrf_matches(request.cookies.get(PRE_CSRF_COOKIE) or "", str(form.get("csrf") or "")):
+        return _form(request, 403, "This form has expired. Please sign in again.", email)
+    ctx = context(request)
+    address = request.client.host if request.client else None
+    throttle = request.app.state.throttle
+    wait = await run_in_threadpool(throttle.wait, address, email)
+    if wait > 0:
+        response = _form(request, 429, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", email)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    def check() -> sessions.Opened | None:
+        with ctx.db.write() as session:
+            principal = sessions.check_password(session, email, password)
+            if principal is None:
+                return None
+            return sessions.open_session(session, principal, address, utcnow())
+
+    opened = await run_in_threadpool(check)
+    if opened is None:
+        await run_in_threadpool(throttle.failed, address, email)
+        return _form(request, 401, "That email and password do not match.", email)
+    response = RedirectResponse(_safe_next(str(form.get("next") or "")), status_code=303)
+    response.set_cookie(SESSION_COOKIE, opened.token, path=PREFIX, httponly=True, samesite="lax",
+                        secure=secure(request), max_age=int(ctx.settings.console.lifetime_hours * 3600))
+    response.delete_cookie(PRE_CSRF_COOKIE, path=PREFIX)
+    return response
+
+
+@page
+def sign_out(request: Request, visitor: Visitor) -> Response:
+    with context(request).db.write() as session:
+        sessions.close_session(session, visitor.session_hash)
+    response = redirect(request, "/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+@page
+def account(request: Request, visitor: Visitor) -> Response:
+    return render(request, "account.html", visitor)
+
+
+@page
+def change_password(request: Request, visitor: Visitor) -> Response:
+    form = request.state.form
+    current, new, again = (str(form.get(k) or "") for k in ("current", "new", "again"))
+    with context(request).db.write() as session:
+        if sessions.check_password(session, visitor.principal.email, current) is None:
+            raise Invalid("The current password is not right.")
+        if new != again:
+            raise Invalid("The new password and its repetition differ.")
+        sessions.set_password(session, visitor.principal.user_id, new, keep=visitor.session_hash)
+        audit.record(session, "password.change", actor=visitor.principal.email, actor_id=visitor.principal.user_id,
+                     account_id=visitor.principal.account_id, subject=visitor.principal.email)
+    return render(request, "account.html", visitor, notice="Your password was changed; your other sessions ended.")
+
+
+@page
+def rotate_token(request: Request, visitor: Visitor) -> Response:
+    with context(request).db.write() as session:
+        made = rotate_tokens(session, visitor.principal.email)
+        audit.record(session, "token.rotate", actor=visitor.principal.email, actor_id=visitor.principal.user_id,
+                     account_id=visitor.principal.account_id, subject=visitor.principal.email)
+    assert made is not None
+    return render(request, "account.html", visitor, token=made.token, url_token=made.url_token,
+                  notice="A new API token was made; the old one no longer works.")
+
+
+ROUTES = [
+    Route("/sign-in", sign_in_form, methods=["GET"]),
+    Route("/sign-in", sign_in, methods=["POST"]),
+    Route("/sign-out", sign_out, methods=["POST"]),
+    Route("/account", account, methods=["GET"]),
+    Route("/account/password", change_password, methods=["POST"]),
+    Route("/account/token", rotate_token, methods=["POST"]),
+]
