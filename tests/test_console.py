@@ -310,3 +310,12 @@ def test_cookies_are_secure_behind_a_tls_proxy(db: Database, server: Server) -> 
                            cookies={"pigeon_signin_csrf": token})
         assert answer.status_code == 303
         assert "Secure" in answer.headers["set-cookie"] and "HttpOnly" in answer.headers["set-cookie"]
+
+
+def test_a_body_past_the_limit_is_refused_before_it_is_read(db: Database, server: Server) -> None:
+    user = make_user(db, server)
+    console = signed_in(db, server.url, user.email, user.user_id)
+    big = {"csrf": console.csrf, "text": "x" * 300_000}  # the default limit is 256 KiB
+    refused = console.http.post("/console/account/password", data=big)
+    assert refused.status_code == 413 and "too large" in refused.text
+    console.close()

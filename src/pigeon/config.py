@@ -63,7 +63,8 @@ class LimitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error that names it
 
     body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body (JSON, XML, form).")
-    bulk_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest body of sms/send-bulk (10,000 sends).")
+    bulk_body_bytes: int = Field(16 * 1024 * 1024, ge=1024,
+                                 description="Largest body of sms/send-bulk (10,000 sends) and of the console's uploads.")
     body_overrides: dict[str, int] = Field(
         default_factory=dict, description="Path prefix -> largest body there (routes that take media)."
     )

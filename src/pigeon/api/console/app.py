@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from pigeon.accounts.throttle import Throttle
 from pigeon.api.console import (
@@ -25,7 +26,8 @@ from pigeon.api.console import (
     team,
     webhooks,
 )
-from pigeon.api.console.web import Context, SecurityHeaders, Visitor, page, redirect, render, templates
+from pigeon.api.console.web import PREFIX, Context, SecurityHeaders, Visitor, page, redirect, render, templates
+from pigeon.api.limits import Limits
 
 SCREENS = (dashboard, messages, send, numbers, team, webhooks, consent, conversations, contacts, campaigns, auditlog)
 """The screens in the order of the navigation (the order users ask for them); each has
@@ -44,12 +46,26 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return render(request, "refused.html", None, status=404, detail="There is no such page in the console.", code=404)
 
 
+UPLOADS = ("/send/csv", "/contacts/import", "/opt-outs/import")
+"""The console's CSV uploads: they may be as large as a bulk send (``limits.bulk_body_bytes``)."""
+
+
+def _too_large(scope: Scope, status: int, detail: str) -> Response:
+    return render(Request(scope), "refused.html", None, status=status, detail=detail, code=status)
+
+
 def create(rt: Runtime, settings: Settings) -> Starlette:
     routes = [Route("/", home, methods=["GET"]), *signin.ROUTES]
     for screen in SCREENS:
         routes.extend(screen.ROUTES)
     templates.env.globals["nav"] = [(*link, "everyone")[:3] for screen in SCREENS for link in screen.NAV]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={404: not_found})
+    limits = settings.limits
+    overrides = {PREFIX + path: limits.bulk_body_bytes for path in UPLOADS} | limits.body_overrides
+    app = Starlette(routes=routes, exception_handlers={404: not_found}, middleware=[
+        Middleware(SecurityHeaders),
+        Middleware(Limits, body_bytes=limits.body_bytes, header_bytes=limits.header_bytes, overrides=overrides,
+                   on_error=_too_large),
+    ])
     app.state.console = Context(rt.db, settings, rt)
     app.state.throttle = Throttle(rt.db, settings.signin)
     return app
