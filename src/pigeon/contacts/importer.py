@@ -191,8 +191,13 @@ def _insert_new(session: Session, rows: list[dict]) -> list[tuple[str, str]]:
     return [tuple(row) for row in session.execute(statement.returning(Contact.id, Contact.number), rows)]
 
 
-def _write(db: Database, principal: Principal, candidates: list[_Candidate], group_id: str | None) -> list[Refused]:
-    """Insert the candidates not already contacts, in one transaction; returns those that were."""
+Written = Callable[[Session, int], None]
+
+
+def _write(db: Database, principal: Principal, candidates: list[_Candidate], group_id: str | None,
+           written: Written | None = None) -> list[Refused]:
+    """Insert the candidates not already contacts, in one transaction (``written`` told, in it,
+    how many); returns those that were."""
     now = utcnow()
     rows = [{"id": new_id(), "account_id": principal.account_id, "user_id": principal.user_id, "number": c.number,
              "created_at": now, **c.fields} for c in candidates]
@@ -201,6 +206,8 @@ def _write(db: Database, principal: Principal, candidates: list[_Candidate], gro
         if group_id is not None:
             bulk.insert(session, "group_members", ("group_id", "contact_id", "contact_created_at"),
                         [(group_id, cid, now) for cid, _ in inserted])
+        if written is not None:
+            written(session, len(inserted))
     new = {number for _, number in inserted}
     return [Refused(c.row.line, c.number, "already in the address book") for c in candidates if c.number not in new]
 
@@ -214,14 +221,16 @@ def import_rows(
     group_id: str | None = None,
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    written: Written | None = None,
 ) -> Summary:
     """Write the rows as the user's contacts, ``chunk`` rows a transaction, optionally into a
-    group (its id); the summary says how many were imported and why the others were not."""
+    group (its id); the summary says how many were imported and why the others were not.
+    ``written(session, count)`` runs in each chunk's transaction (an audit entry, say)."""
     summary = Summary()
     seen: set[str] = set()
     for batch in _batches(rows, chunk):
         candidates = _screen(batch, default_region, seen, summary.refused)
-        already = _write(db, principal, candidates, group_id)
+        already = _write(db, principal, candidates, group_id, written)
         summary.imported += len(candidates) - len(already)
         summary.refused.extend(already)
         if progress is not None:

@@ -269,13 +269,14 @@ def import_contacts(request: Request, visitor: Visitor) -> Response:
         group = _group(session, visitor, group_id) if group_id else None
         choices = browse.group_choices(session, visitor.principal.user_id)
     rows = _rows_of(upload)
+    name = (upload.filename if isinstance(upload, UploadFile) else "") or "CSV file"
+
+    def written(session: Session, count: int) -> None:  # in each chunk's transaction: audited or not written
+        _audit(session, visitor, "contact.import", name,
+               f"imported {count}" + (f" into group {group.name!r}" if group else ""))
+
     summary = import_rows(ctx.db, visitor.principal, rows, default_region=ctx.settings.default_region,
-                          group_id=group.id if group else None)
-    name = upload.filename if isinstance(upload, UploadFile) else ""
-    with ctx.db.write() as session:
-        _audit(session, visitor, "contact.import", name or "CSV file",
-               f"imported {summary.imported}, refused {len(summary.refused)}"
-               + (f", into group {group.name!r}" if group else ""))
+                          group_id=group.id if group else None, written=written)
     return render(request, "contacts_import.html", visitor, choices=choices, summary=summary, group=group,
                   refused=summary.refused[:SHOWN_REFUSALS], tab="import")
 
