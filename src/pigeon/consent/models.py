@@ -22,7 +22,10 @@ class OptOut(Base):
     keyword: Mapped[str] = mapped_column(String(16))  # or how it was set: IMPORT, API, CLI
     at: Mapped[dt.datetime] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_opt_outs_account", "account_id", "phone"),)
+    __table_args__ = (
+        Index("ix_opt_outs_account", "account_id", "phone"),
+        Index("ix_opt_outs_account_at", "account_id", "at"),  # the console's list, newest first
+    )
 
 
 class ConsentPolicy(Base):

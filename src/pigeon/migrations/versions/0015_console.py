@@ -1,5 +1,5 @@
 """The console: web sessions, the audit log, the account-wide message list's index and a
-message's webhook deliveries' index; each carrier link's reported state
+message's webhook deliveries' index; each carrier link's reported state; opt-outs newest first
 
 Revision ID: 0015
 Revises: 0014
@@ -42,6 +42,7 @@ def upgrade() -> None:
     op.create_index('ix_audit_log_account_at', 'audit_log', ['account_id', 'at', 'id'], unique=False)
     op.create_index('ix_messages_account', 'messages', ['account_id', 'deleted', 'created_at', 'id'], unique=False)
     op.create_index('ix_webhook_events_message', 'webhook_events', ['message_id'], unique=False)
+    op.create_index('ix_opt_outs_account_at', 'opt_outs', ['account_id', 'at'], unique=False)
     op.create_table('carrier_links',
     sa.Column('link', sa.String(length=160), nullable=False),
     sa.Column('carrier', sa.String(length=64), nullable=False),
@@ -62,6 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_carrier_links_carrier', table_name='carrier_links')
     op.drop_table('carrier_links')
+    op.drop_index('ix_opt_outs_account_at', table_name='opt_outs')
     op.drop_index('ix_webhook_events_message', table_name='webhook_events')
     op.drop_index('ix_messages_account', table_name='messages')
     op.drop_index('ix_audit_log_account_at', table_name='audit_log')
