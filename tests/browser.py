@@ -1,7 +1,7 @@
 """Fixtures for browser tests: Debian's Chromium (``/usr/bin/chromium``, installed by
 ``scripts/ensure-chromium``) driven by Playwright's sync API, with no network but loopback.
 
-``browser``: one headless Chromium for the session, on a fresh profile (Playwright makes one
+``browser``: one headless Chromium per test module, on a fresh profile (Playwright makes one
 per launch, and removes it). ``page``: a page in a new context for each test; every request to
 a host other than 127.0.0.1 is aborted and written down in ``watch.offsite``, uncaught
 exceptions in ``watch.errors``, and console errors (failed loads, Content-Security-Policy
@@ -52,8 +52,10 @@ class Watch:
         assert not self.console, f"console errors: {self.console}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: sync Playwright runs an event loop in this thread while it lives, and a
+    later test's ``asyncio.run`` would find it running; it is stopped after each module."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium) "
                     "or set PIGEON_TEST_CHROMIUM to a Chromium", pytrace=False)

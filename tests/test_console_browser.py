@@ -39,7 +39,7 @@ def test_signing_in_and_out(db: Database, server: Server, page: Page, watch: Wat
     expect(page.get_by_role("alert")).to_contain_text("expired")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Messages")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # where the console opens
     expect(page.get_by_role("link", name=user.email)).to_be_visible()
     cookie = next(c for c in page.context.cookies() if c["name"] == "pigeon_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
@@ -73,6 +73,7 @@ def test_messages_scroll_in_pages_and_a_status_turns_delivered(db: Database, ser
     assert sent.status_code == 200
     with_password(db, user.user_id)
     sign_in(page, server, user.email)
+    page.goto(f"{server.url}/console/messages")
     rows = page.locator("#message-rows tr:not(.more)")
     expect(rows).to_have_count(50)
     page.locator("#message-rows tr.more").scroll_into_view_if_needed()

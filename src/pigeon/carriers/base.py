@@ -111,6 +111,21 @@ class InboundSms:
     media: tuple[InboundMedia, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """One link of a carrier as it is now (a bind to an SMSC; the simulator is one link that is
+    always up), for the operator to see: ``pigeon.delivery.links`` writes it down."""
+
+    name: str  # the link's name: the carrier's, or a bind's of it ("acme/tx")
+    state: str  # bound, binding or down
+    window_used: int = 0  # requests written and not answered yet
+    window_size: int = 0  # at most this many (0: no window)
+    sent: int = 0  # submissions (SMPP: submit_sm) answered through this link since the process started
+    throughput: float | None = None  # its configured limit, per second (None: none)
+    last_error: str | None = None
+    last_error_at: dt.datetime | None = None  # naive UTC
+
+
 class CarrierEvents(Protocol):
     def receipt(self, receipt: Receipt) -> None: ...
 
@@ -137,6 +152,10 @@ class Carrier(ABC):
     def members(self) -> list[Carrier]:
         """The carriers that actually hand over messages (a router lists its routes)."""
         return [self]
+
+    def link_states(self) -> list[LinkState]:
+        """Its links as they are now (by default one, bound while the carrier is available)."""
+        return [LinkState(self.name, "bound" if self.available else "down")]
 
     @abstractmethod
     async def start(self, events: CarrierEvents) -> None:

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Report, Submission, SubmitResult
+from pigeon.carriers.base import Carrier, CarrierEvents, LinkState, Outcome, Report, Submission, SubmitResult
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class Router(Carrier):
 
     def members(self) -> list[Carrier]:
         return [route.carrier for route in self.routes]
+
+    def link_states(self) -> list[LinkState]:
+        return [state for carrier in self.members() for state in carrier.link_states()]
 
     async def start(self, events: CarrierEvents) -> None:
         for carrier in self.members():

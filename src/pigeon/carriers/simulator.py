@@ -21,7 +21,16 @@ import logging
 import re
 import time
 
-from pigeon.carriers.base import Carrier, CarrierEvents, Outcome, Receipt, Report, Submission, SubmitResult
+from pigeon.carriers.base import (
+    Carrier,
+    CarrierEvents,
+    LinkState,
+    Outcome,
+    Receipt,
+    Report,
+    Submission,
+    SubmitResult,
+)
 from pigeon.carriers.settings import SimulatorSettings
 from pigeon.clock import utcnow
 from pigeon.lifecycle import Status
@@ -43,6 +52,10 @@ class SimulatedCarrier(Carrier):
         self._wake = asyncio.Event()
         self._events: CarrierEvents | None = None
         self._task: asyncio.Task[None] | None = None
+        self.sent = 0  # submissions answered (taken or refused), for its link's state
+
+    def link_states(self) -> list[LinkState]:
+        return [LinkState(self.name, "bound", sent=self.sent)]
 
     async def start(self, events: CarrierEvents) -> None:
         self._events = events
@@ -67,6 +80,7 @@ class SimulatedCarrier(Carrier):
             self._schedule(due, sub.message_id, sub.to)
             log.debug("accepted %s for %s", sub.message_id, sub.to)
             results.append(SubmitResult(Outcome.ACCEPTED, carrier_ref=sub.message_id, carrier=self.name, at=now))
+        self.sent += len(batch)
         return results
 
     def resume(self, refs: list[tuple[str, str, dt.datetime]]) -> None:

@@ -22,6 +22,7 @@ from pigeon.carriers.base import (
     Carrier,
     CarrierEvents,
     InboundSms,
+    LinkState,
     Outcome,
     Receipt,
     Report,
@@ -84,6 +85,9 @@ class SmppCarrier(Carrier):
         self._reassembler = Reassembler(timeout=600.0)
         self._expiry: asyncio.Task[None] | None = None
         self._validity = _relative_time(settings.validity) if settings.validity else ""
+        self.answered = 0  # submit_sm answered, for its link's state
+        self._seen: dict[str, tuple[bool, int]] = {}  # each link at the last look: (bound, binds)
+        self._errors: dict[str, tuple[str, dt.datetime]] = {}  # each link's last error, and when
 
     @property
     def available(self) -> bool:
@@ -109,6 +113,26 @@ class SmppCarrier(Carrier):
                 await asyncio.gather(self._acking, return_exceptions=True)
         for link in self.links:
             await link.stop()
+
+    def link_states(self) -> list[LinkState]:
+        """Each bind's state; a bind lost (or never made) since the last look is its last error."""
+        now, states = utcnow(), []
+        for link in self.links:
+            name, bound, binds = link.settings.name, link.bound, link.binds
+            seen = self._seen.get(name)
+            if seen is not None and not bound and (seen[0] or binds > seen[1]):
+                self._errors[name] = (f"the connection to {self.settings.host}:{self.settings.port} was lost", now)
+            elif seen is not None and not bound and not binds and name not in self._errors:
+                self._errors[name] = (f"cannot bind to {self.settings.host}:{self.settings.port}", now)
+            self._seen[name] = (bound, binds)
+            session, sends = link.session, link is self.tx
+            error, at = self._errors.get(name, (None, None))
+            states.append(LinkState(
+                name, "bound" if bound else "binding" if session is not None else "down",
+                window_used=session.outstanding if bound and session is not None and sends else 0,
+                window_size=link.settings.window if sends else 0, sent=self.answered if sends else 0,
+                throughput=(self.settings.throughput or None) if sends else None, last_error=error, last_error_at=at))
+        return states
 
     async def wait_bound(self, timeout: float) -> bool:
         results = await asyncio.gather(*(link.wait_bound(timeout) for link in self.links))
@@ -155,6 +179,7 @@ class SmppCarrier(Carrier):
         first_taken: list[dt.datetime | None] = [None] * len(batch)  # a receipt can come no earlier
 
         def answered(k: int, answer: Answer) -> None:
+            self.answered += 1
             i, j = owners[k]
             got[i][j] = answer
             remaining[i] -= 1
@@ -187,6 +212,8 @@ class SmppCarrier(Carrier):
                 return
             except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
                 self.tx.withdraw(batch)
+                self._errors[self.tx.settings.name] = (
+                    f"submit_sm not answered within {self.settings.submit_timeout:g} s", utcnow())
             try:
                 await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
             except TimeoutError:

@@ -25,7 +25,7 @@ from pigeon.carriers.base import Carrier, InboundSms, Receipt, SubmitResult
 from pigeon.config import DeliverySettings
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import describe, write_isolated
-from pigeon.delivery import queue
+from pigeon.delivery import links, queue
 from pigeon.delivery.pacing import Pacer
 from pigeon.delivery.receipts import apply_receipts
 from pigeon.delivery.refs import stored_ref
@@ -45,7 +45,8 @@ class DeliveryEngine:
     SLOT_MARGIN = 0.002  # seconds past a paced message's slot that the engine claims it (clocks differ a little)
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor, *,
-                 on_recorded: Callable[[set[tuple[str, str]]], None] | None = None, campaigns_required: bool = False):
+                 on_recorded: Callable[[set[tuple[str, str]]], None] | None = None, campaigns_required: bool = False,
+                 report_links: float | None = links.EVERY):
         self.db = db
         self.carrier = carrier
         self.settings = settings
@@ -58,6 +59,9 @@ class DeliveryEngine:
         self._busy = 0  # rounds claiming or delivering
         self.pacer = Pacer()  # each campaign's throughput, in this process (delivery.pacing)
         self.campaigns_required = campaigns_required  # a waiting message's sender must still be in an active campaign
+        self.links = links.Reporter(carrier)
+        self.report_links = report_links  # seconds between two reports of the carrier links' state (None: never)
+        self._reporting: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Run ``settings.rounds`` rounds side by side: one claims and records while another's
@@ -66,11 +70,22 @@ class DeliveryEngine:
         self.recorder.start()
         self._tasks = [asyncio.create_task(self._run(), name=f"delivery-engine-{i}")
                        for i in range(self.settings.rounds)]
+        if self.report_links:
+            self._reporting = asyncio.create_task(self._report_links(self.report_links), name="carrier-links")
 
     async def stop(self, drain: float | None = None) -> None:
-        """``stop_rounds``, then write the answers that came meanwhile and stop the recorder."""
+        """``stop_rounds``, then write the answers that came meanwhile and stop the recorder;
+        this process's carrier links are forgotten."""
         await self.stop_rounds(drain)
         await self.recorder.stop()
+        if self._reporting is not None:
+            self._reporting.cancel()
+            await asyncio.gather(self._reporting, return_exceptions=True)
+            self._reporting = None
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.executor, self._forget_links)
+            except Exception as exc:  # they go stale, then are purged
+                log.warning("could not forget this process's carrier links: %s", describe(exc))
 
     async def stop_rounds(self, drain: float | None = None) -> None:
         """Stop claiming; give the rounds in flight up to ``drain`` seconds (the settings'
@@ -175,6 +190,35 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*handing, return_exceptions=True)
         await self.recorder.written()
+
+    async def _report_links(self, every: float) -> None:
+        """Write the carrier links' state every ``every`` seconds (one small upsert), for the
+        console of any process (``delivery.links``); purge long-gone processes' now and then."""
+        loop = asyncio.get_running_loop()
+        reports, failing = 0, False
+        while True:
+            try:
+                rows = self.links.rows(loop.time())
+                await loop.run_in_executor(self.executor, self._write_links, rows,
+                                           reports % links.PURGE_EVERY == 0)
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("could not report the carrier links' state: %s", describe(exc))
+                failing = True
+            reports += 1
+            await asyncio.sleep(every)
+
+    def _write_links(self, rows: list[links.Row], purge: bool) -> None:
+        now = utcnow()
+        with self.db.write() as session:
+            links.report(session, rows, now)
+            if purge:
+                links.purge(session, now - links.PURGE_AFTER)
+
+    def _forget_links(self) -> None:
+        with self.db.write() as session:
+            links.forget(session, self.links.process)
 
     def _hand_over(self, claimed: list[queue.Claimed]) -> set[str]:
         with self.db.write() as session:
