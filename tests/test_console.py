@@ -164,7 +164,7 @@ def test_each_visitor_sees_only_their_scope(db: Database, server: Server) -> Non
     assert as_admin.get(f"/messages/{foreign}").status_code == 404
     with db.read() as session:
         outsider_account = session.get_one(_user_model(), outsider.user_id).account_id
-    assert as_admin.get(f"/messages?account={outsider_account}").status_code == 400  # not theirs to pick
+    assert as_admin.get(f"/messages?account={outsider_account}").status_code == 404  # not theirs to pick
     assert foreign not in as_admin.get(f"/messages?account={outsider_account}").text
 
     as_member = signed_in(db, server.url, member.user.email, member.user.id)

@@ -41,7 +41,7 @@ def reaches_account(session: Session, actor: int, target: int) -> bool:
     found = session.get(Account, actor)
     if found is None:
         return False
-    if found.is_master:
+    if found.is_master and found.parent_id is None:  # the operator's, as is_operator says: under no account
         return session.get(Account, target) is not None
     seen, current = set(), session.get(Account, target)
     while current is not None and current.parent_id is not None and current.id not in seen:

@@ -66,6 +66,8 @@ def create_account(
     customer), or the operator's master account (``master``), above every account."""
     if parent_id is not None and session.get(Account, parent_id) is None:
         raise NotFound(f"No account {parent_id}")
+    if master and parent_id is not None:
+        raise Invalid("The operator's master account is under no other account")
     account = Account(name=name or email, parent_id=parent_id, is_master=master)
     session.add(account)
     session.flush()

@@ -46,14 +46,33 @@ class Found:
     stale: bool  # its last-seen time is due to be brought forward (``touch_session``)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Who an email names and their stored password hash, read before the (slow) check, so
+    that no transaction is held while scrypt runs."""
+
+    principal: Principal | None
+    stored: str
+
+
+def candidate(session: Session, email: str) -> Candidate:
+    """The user of this email and their password hash; for nobody (or no password), a hash
+    that never matches, so that ``matches`` does the same work either way."""
+    user = None if "\x00" in email else session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None or not user.password_hash:
+        return Candidate(None, UNUSABLE)
+    return Candidate(Principal(user.id, user.account_id, user.email, user.is_admin), user.password_hash)
+
+
+def matches(found: Candidate, password: str) -> Principal | None:
+    """The candidate's principal if the password is theirs (one scrypt, whoever it is)."""
+    right = password_matches(password[:MAX_PASSWORD], found.stored)
+    return found.principal if right and found.principal is not None else None
+
+
 def check_password(session: Session, email: str, password: str) -> Principal | None:
     """The user with this email and password, or None; the same scrypt work either way."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
-    stored = user.password_hash if user is not None and user.password_hash else UNUSABLE
-    matches = password_matches(password[:MAX_PASSWORD], stored)
-    if user is None or not user.password_hash or not matches:
-        return None
-    return Principal(user.id, user.account_id, user.email, user.is_admin)
+    return matches(candidate(session, email), password)
 
 
 def check_new_password(password: str) -> str:
@@ -64,10 +83,16 @@ def check_new_password(password: str) -> str:
     return password
 
 
-def set_password(session: Session, user_id: int, password: str, *, keep: str | None = None) -> None:
-    """A new password for a user; their other sessions end (all but ``keep``, a token hash)."""
-    session.execute(update(User).where(User.id == user_id)
-                    .values(password_hash=hash_password(check_new_password(password))))
+def hashed(password: str) -> str:
+    """A new password checked and hashed (scrypt: hash it before opening a write)."""
+    return hash_password(check_new_password(password))
+
+
+def set_password(session: Session, user_id: int, password: str, *, keep: str | None = None,
+                 digest: str | None = None) -> None:
+    """A new password for a user (or its ``digest``, from ``hashed``); their other sessions end
+    (all but ``keep``, a token hash)."""
+    session.execute(update(User).where(User.id == user_id).values(password_hash=digest or hashed(password)))
     ended = delete(WebSession).where(WebSession.user_id == user_id)
     if keep is not None:
         ended = ended.where(WebSession.token_hash != keep)

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import time
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -62,19 +62,51 @@ class Throttle:
         if not keys:
             return
         now = utcnow()
+        with self.db.write() as session:
+            session.execute(self._upsert(keys, now))
+        self._purge_now_and_then(now)
+
+    def _purge_now_and_then(self, now: dt.datetime) -> None:
+        if time.monotonic() - self._purged > self.settings.window:
+            self._purged = time.monotonic()
+            self.purge(now)
+
+    def attempt(self, address: str | None, email: str | None) -> float:
+        """Count an attempt before it is checked, and say how long to wait: 0 when it may be
+        checked now. Counting first holds the limit against attempts that arrive together
+        (``wait`` then ``failed`` lets every one of a burst through the read); a successful
+        attempt gives its count back (``succeeded``)."""
+        keys = self.keys(address, email)
+        if not keys:
+            return 0.0
+        now = utcnow()
+        with self.db.write() as session:
+            rows = session.execute(self._upsert(keys, now).returning(TABLE.c.key, TABLE.c.window_start,
+                                                                     TABLE.c.failures)).all()
+        self._purge_now_and_then(now)
+        wait = 0.0
+        for key, start, failures in rows:
+            if failures > keys[key]:
+                wait = max(wait, (start + self.window - now).total_seconds())
+        return wait
+
+    def succeeded(self, address: str | None, email: str | None) -> None:
+        """Give back the count of an attempt that turned out right."""
+        keys = self.keys(address, email)
+        if keys:
+            with self.db.write() as session:
+                session.execute(update(TABLE).where(TABLE.c.key.in_(list(keys)), TABLE.c.failures > 0)
+                                .values(failures=TABLE.c.failures - 1))
+
+    def _upsert(self, keys: dict[str, int], now: dt.datetime):  # type: ignore[no-untyped-def]
         insert = (sqlite if self.db.is_sqlite else postgresql).insert(TABLE).values(
             [{"key": key, "window_start": now, "failures": 1} for key in sorted(keys)]  # one lock order
         )
         closed = TABLE.c.window_start <= now - self.window
-        upsert = insert.on_conflict_do_update(index_elements=[TABLE.c.key], set_={
+        return insert.on_conflict_do_update(index_elements=[TABLE.c.key], set_={
             "failures": case((closed, 1), else_=TABLE.c.failures + 1),
             "window_start": case((closed, insert.excluded.window_start), else_=TABLE.c.window_start),
         })
-        with self.db.write() as session:
-            session.execute(upsert)
-        if time.monotonic() - self._purged > self.settings.window:
-            self._purged = time.monotonic()
-            self.purge(now)
 
     def purge(self, now: dt.datetime) -> None:
         """Forget the counts of closed windows (its own transaction: it never holds up a count)."""

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account
-from pigeon.api.console.web import PREFIX, Visitor, context, page, render
+from pigeon.api.console.web import MAX_ID, PREFIX, Visitor, account_param, context, page, render
 from pigeon.audit import service as audit
 from pigeon.audit.models import AuditEntry
 from pigeon.errors import Invalid, NotFound
@@ -30,12 +30,9 @@ def _filters(request: Request, session: Session) -> tuple[dict[str, str], int | 
     """The filters as given (to refill the form), the account (checked to exist) and the action."""
     q = request.query_params
     values = {"account": q.get("account", "").strip(), "action": q.get("action", "").strip()}
-    account_id = None
-    if values["account"]:
-        if not values["account"].isascii() or not values["account"].isdigit() or \
-                session.get(Account, int(values["account"])) is None:
-            raise NotFound(f"No account {values['account']}")
-        account_id = int(values["account"])
+    account_id = account_param(values["account"])
+    if account_id is not None and session.get(Account, account_id) is None:
+        raise NotFound(f"No account {values['account']}")
     action = values["action"] or None
     if action is not None and ("\x00" in action or len(action) > MAX_ACTION):
         raise Invalid(f"An action is at most {MAX_ACTION} characters, such as contact.create or contact")
@@ -47,9 +44,12 @@ def _cursor(raw: str | None) -> Cursor | None:
         return None
     at, _, entry_id = raw.partition("~")
     try:
-        return dt.datetime.fromisoformat(at), int(entry_id)
+        when = dt.datetime.fromisoformat(at)
     except ValueError:
-        raise Invalid("That page's position is not valid: start again.") from None
+        when = None
+    if when is None or not (entry_id.isascii() and entry_id.isdigit() and int(entry_id) <= MAX_ID):
+        raise Invalid("That page's position is not valid: start again.")
+    return when, int(entry_id)
 
 
 def _entries(request: Request, session: Session) -> tuple[dict[str, str], list[AuditEntry], str | None]:

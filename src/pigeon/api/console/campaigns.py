@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account
-from pigeon.api.console.web import Visitor, context, page, reaches, redirect, render
+from pigeon.api.console.web import Visitor, account_asked, context, page, reaches, redirect, render
 from pigeon.audit import service as audit
 from pigeon.campaigns import service as campaigns
 from pigeon.campaigns.models import SmsCampaign
@@ -43,11 +43,7 @@ def _field(request: Request, name: str) -> str:
 
 def _account(session: Session, visitor: Visitor, raw: str) -> int:
     """The account asked for (the visitor's own when none is), if the visitor reaches it."""
-    if not raw:
-        return visitor.principal.account_id
-    if not raw.isascii() or not raw.isdigit() or not reaches(session, visitor, int(raw)):
-        raise NotFound(f"No account {raw}")
-    return int(raw)
+    return account_asked(session, visitor, raw)
 
 
 def _accounts(session: Session, visitor: Visitor) -> list[Account]:

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pigeon.api.console.web import PREFIX, Visitor, context, page, reaches, redirect, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, redirect, render
 from pigeon.audit import service as audit
 from pigeon.consent import browse, importer
 from pigeon.consent import service as consent
@@ -57,12 +57,7 @@ def _manages(visitor: Visitor) -> bool:
 
 def _account(session: Session, visitor: Visitor, raw: object) -> int:
     """The account a request names (``account``), if the visitor reaches it; else their own."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text:
-        return visitor.principal.account_id
-    if not text.isascii() or not text.isdigit() or len(text) > 10 or not reaches(session, visitor, int(text)):
-        raise NotFound(f"No account {text}")
-    return int(text)
+    return account_asked(session, visitor, raw)
 
 
 def _field(request: Request, name: str) -> str:

@@ -43,6 +43,12 @@ def _whose(visitor: Visitor) -> Whose:
     return Whose(visitor.principal.account_id, None if everyone else visitor.principal.user_id)
 
 
+def _same_site(request: Request) -> bool:
+    """Whether this GET came from the console itself (or was typed), so that it may mark
+    messages read: a link from another site (SameSite=Lax sends the cookie) must not."""
+    return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+
+
 def _customer(request: Request) -> str:
     """The customer number a path names, as messages store it (E.164 when it is a phone number)."""
     raw = request.path_params["customer"].strip()
@@ -125,7 +131,7 @@ def _thread(request: Request, visitor: Visitor, customer: str) -> dict[str, Any]
         if not shown:
             raise NotFound("No such conversation")
         reply_from, default = _reply_from(session, visitor, whose, customer)
-    if any(m.direction == INBOUND and not m.read for m in shown):
+    if _same_site(request) and any(m.direction == INBOUND and not m.read for m in shown):
         with db.write() as session:
             threads.mark_read(session, whose, customer)
     poll = _poller(shown)
@@ -172,7 +178,7 @@ def new(request: Request, visitor: Visitor) -> Response:
     fresh = [m for m in found if m.id not in seen]
     if not fresh:
         return Response(status_code=204)
-    if any(m.direction == INBOUND and not m.read for m in fresh):
+    if _same_site(request) and any(m.direction == INBOUND and not m.read for m in fresh):
         with db.write() as session:
             threads.mark_read(session, whose, customer)
     poll = _poller(found)

@@ -20,11 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account, User
-from pigeon.api.console.web import PREFIX, Visitor, context, page, reaches, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, render
 from pigeon.credits import MILLI
 from pigeon.db import utcnow
 from pigeon.delivery.backlog import Backlog, backlog
-from pigeon.errors import NotFound
 from pigeon.lifecycle import Status
 from pigeon.messages import stats
 
@@ -37,12 +36,7 @@ remembered = stats.Remembered()  # the older hours of each scope, read at most o
 
 def account_of(session: Session, visitor: Visitor, raw: str | None) -> int:
     """The account a request names (``account``), if the visitor reaches it; else their own."""
-    text = (raw or "").strip()
-    if not text:
-        return visitor.principal.account_id
-    if not text.isdigit() or len(text) > 10 or not reaches(session, visitor, int(text)):
-        raise NotFound(f"No account {text}")
-    return int(text)
+    return account_asked(session, visitor, raw)
 
 
 def accounts(session: Session, visitor: Visitor) -> list[Account]:

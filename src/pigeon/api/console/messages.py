@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account, User
-from pigeon.api.console.web import PREFIX, Visitor, context, page, reaches, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, reaches, render
 from pigeon.delivery.models import MessagePart
 from pigeon.errors import Invalid, NotFound
 from pigeon.lifecycle import FINAL, Status
@@ -48,11 +48,7 @@ def asked(request: Request, session: Session, visitor: Visitor) -> Asked:
     values = {k: q.get(k, "").strip() for k in ("status", "direction", "number", "text", "campaign", "since", "until",
                                                 "account", "user")}
     settings = context(request).settings
-    account_id = visitor.principal.account_id
-    if values["account"]:
-        if not values["account"].isdigit() or not reaches(session, visitor, int(values["account"])):
-            raise NotFound(f"No account {values['account']}")
-        account_id = int(values["account"])
+    account_id = account_asked(session, visitor, values["account"])
     user_id: int | None = None
     if not (visitor.principal.is_admin or visitor.operator):
         user_id = visitor.principal.user_id
@@ -109,7 +105,8 @@ def messages(request: Request, visitor: Visitor) -> Response:
         try:
             a = asked(request, session, visitor)
         except (Invalid, NotFound) as error:
-            return render(request, "messages.html", visitor, status=400, error=error.detail, rows=[], values={},
+            return render(request, "messages.html", visitor, status=404 if isinstance(error, NotFound) else 400,
+                          error=error.detail, rows=[], values={},
                           statuses=STATUSES, directions=DIRECTIONS, accounts=_accounts(session, visitor), more=None)
         rows, cursor = browse.page(session, a.whose, a.search, a.after)
         return render(request, "messages.html", visitor, rows=rows, values=a.values, statuses=STATUSES,
@@ -165,24 +162,25 @@ def export(request: Request, visitor: Visitor) -> Response:
     db = context(request).db
     with db.read() as session:
         a = asked(request, session, visitor)
+        first = browse.page(session, a.whose, a.search, a.after, size=1000)  # a bad search is refused, not cut short
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        cursor = a.after
+        found, cursor = first
         while True:
-            with db.read() as session:
-                found, cursor = browse.page(session, a.whose, a.search, cursor, size=1000)
-                for m in found:
-                    writer.writerow([m.id, m.created_at.isoformat(), m.direction, m.status, m.from_number or "",
-                                     m.to_number, m.parts, m.encoding, m.credit_cost / 1000, m.campaign or "",
-                                     _iso(m.sent_at), _iso(m.final_at), m.error_code or "", _cell(m.body)])
+            for m in found:
+                writer.writerow([m.id, m.created_at.isoformat(), m.direction, m.status, _cell(m.from_number or ""),
+                                 _cell(m.to_number), m.parts, m.encoding, m.credit_cost / 1000, _cell(m.campaign or ""),
+                                 _iso(m.sent_at), _iso(m.final_at), m.error_code or "", _cell(m.body)])
             yield out.getvalue()
             out.seek(0)
             out.truncate()
             if cursor is None:
                 return
+            with db.read() as session:
+                found, cursor = browse.page(session, a.whose, a.search, cursor, size=1000)
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
@@ -193,7 +191,10 @@ def _iso(value: dt.datetime | None) -> str:
 
 
 def _cell(text: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (CSV injection)."""
+    """A cell a spreadsheet shows as text, never runs as a formula (CSV injection); a phone
+    number in E.164 (``+`` and digits) is left as it is."""
+    if text[:1] == "+" and text[1:].isdigit():
+        return text
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -32,14 +32,16 @@ from pigeon.api.console.web import (
 )
 from pigeon.audit import service as audit
 from pigeon.db import utcnow
-from pigeon.errors import Invalid
+from pigeon.errors import Invalid, TooMany
 
 PRE_CSRF_COOKIE = "pigeon_signin_csrf"
 
 
 def _safe_next(target: str | None) -> str:
-    """Where to go after signing in: a console path only (never another site)."""
-    if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after signing in: a console path only (never another site, nor out of the
+    console by ``..`` or an encoded dot)."""
+    if (target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target
+            and ".." not in target.split("?")[0] and "%2e" not in target.lower()):
         return target
     return PREFIX + "/"
 
@@ -59,6 +61,11 @@ def _form(request: Request, status: int, error: str | None = None, email: str = 
     return response
 
 
+def _keys(address: str | None, email: str) -> tuple[str | None, str]:
+    """The console's own throttle keys: its failures never lock a user's API integration out."""
+    return (f"console:{address}" if address else None), f"console:{email.strip().lower()}"
+
+
 async def sign_in(request: Request) -> Response:
     form = await form_of(request)
     email, password = str(form.get("email") or "").strip(), str(form.get("password") or "")
@@ -67,23 +74,28 @@ async def sign_in(request: Request) -> Response:
     ctx = context(request)
     address = request.client.host if request.client else None
     throttle = request.app.state.throttle
-    wait = await run_in_threadpool(throttle.wait, address, email)
+    keys = _keys(address, email)
+    wait = await run_in_threadpool(throttle.attempt, *keys)  # counted first: a burst cannot pass one read
     if wait > 0:
         response = _form(request, 429, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", email)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
 
-    def check() -> sessions.Opened | None:
+    def check() -> sessions.Principal | None:
+        with ctx.db.read() as session:
+            found = sessions.candidate(session, email)
+        return sessions.matches(found, password)  # scrypt outside any transaction
+
+    principal = await run_in_threadpool(check)
+    if principal is None:
+        return _form(request, 401, "That email and password do not match.", email)
+
+    def open_one() -> sessions.Opened:
+        throttle.succeeded(*keys)
         with ctx.db.write() as session:
-            principal = sessions.check_password(session, email, password)
-            if principal is None:
-                return None
             return sessions.open_session(session, principal, address, utcnow())
 
-    opened = await run_in_threadpool(check)
-    if opened is None:
-        await run_in_threadpool(throttle.failed, address, email)
-        return _form(request, 401, "That email and password do not match.", email)
+    opened = await run_in_threadpool(open_one)
     response = RedirectResponse(_safe_next(str(form.get("next") or "")), status_code=303)
     response.set_cookie(SESSION_COOKIE, opened.token, path=PREFIX, httponly=True, samesite="lax",
                         secure=secure(request), max_age=int(ctx.settings.console.lifetime_hours * 3600))
@@ -109,12 +121,21 @@ def account(request: Request, visitor: Visitor) -> Response:
 def change_password(request: Request, visitor: Visitor) -> Response:
     form = request.state.form
     current, new, again = (str(form.get(k) or "") for k in ("current", "new", "again"))
-    with context(request).db.write() as session:
-        if sessions.check_password(session, visitor.principal.email, current) is None:
-            raise Invalid("The current password is not right.")
-        if new != again:
-            raise Invalid("The new password and its repetition differ.")
-        sessions.set_password(session, visitor.principal.user_id, new, keep=visitor.session_hash)
+    ctx, throttle = context(request), request.app.state.throttle
+    keys = _keys(None, visitor.principal.email)
+    wait = throttle.attempt(*keys)  # guesses at the current password count as failed sign-ins
+    if wait > 0:
+        raise TooMany(f"Too many wrong passwords. Try again in {int(wait) + 1} seconds.", int(wait) + 1)
+    with ctx.db.read() as session:
+        found = sessions.candidate(session, visitor.principal.email)
+    if sessions.matches(found, current) is None:
+        raise Invalid("The current password is not right.")
+    throttle.succeeded(*keys)
+    if new != again:
+        raise Invalid("The new password and its repetition differ.")
+    digest = sessions.hashed(new)
+    with ctx.db.write() as session:
+        sessions.set_password(session, visitor.principal.user_id, new, keep=visitor.session_hash, digest=digest)
         audit.record(session, "password.change", actor=visitor.principal.email, actor_id=visitor.principal.user_id,
                      account_id=visitor.principal.account_id, subject=visitor.principal.email)
     return render(request, "account.html", visitor, notice="Your password was changed; your other sessions ended.")

@@ -23,7 +23,7 @@ from pigeon import credits
 from pigeon.accounts import members, sessions, team
 from pigeon.accounts.models import Account, User
 from pigeon.accounts.service import Principal, Profile, from_milli, rotate_tokens
-from pigeon.api.console.web import PREFIX, Visitor, context, page, reaches, redirect, render
+from pigeon.api.console.web import MAX_ID, PREFIX, Visitor, account_asked, context, page, reaches, redirect, render
 from pigeon.audit import service as audit
 from pigeon.errors import InsufficientCredits, Invalid, NotFound
 from pigeon.oauth import scopes as scope_rules
@@ -43,12 +43,7 @@ def _manages(visitor: Visitor) -> bool:
 
 def _account(session: Session, visitor: Visitor, raw: object) -> int:
     """The account a request names (``account``), if the visitor reaches it; else their own."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text:
-        return visitor.principal.account_id
-    if not text.isdigit() or len(text) > 10 or not reaches(session, visitor, int(text)):
-        raise NotFound(f"No account {text}")
-    return int(text)
+    return account_asked(session, visitor, raw)
 
 
 def _field(request: Request, name: str) -> str:
@@ -90,7 +85,7 @@ def _rows(session: Session, visitor: Visitor, account_id: int, after: str, text:
     for an administrator, only themselves for anyone else."""
     if not _manages(visitor):
         return [session.get_one(User, visitor.principal.user_id)], None
-    if after and not (after.isdigit() and len(after) <= 10):
+    if after and not (after.isascii() and after.isdigit() and len(after) <= 10 and int(after) <= MAX_ID):
         raise Invalid("That page's position is not valid: start again.")
     found, last = members.page(session, account_id, after=int(after) if after else None, text=text or None)
     more = f"{PREFIX}/team/rows?{urlencode({'account': account_id, 'q': text, 'after': last})}" if last else None
@@ -192,9 +187,10 @@ def set_password(request: Request, visitor: Visitor) -> Response:
     """A user's console password: the one typed, or one made and shown once. Their sessions end."""
     typed = _field(request, "password")
     password = sessions.check_new_password(typed) if typed else members.made_password()
+    digest = sessions.hashed(password)  # scrypt before the write, not inside it
     with context(request).db.write() as session:
         user, _ = _member(session, visitor, request.path_params["user_id"])
-        sessions.set_password(session, user.id, password, keep=visitor.session_hash)
+        sessions.set_password(session, user.id, password, digest=digest)
         _record(session, visitor, "user.password", user.account_id, user.email, "typed" if typed else "made")
     notice = f"{user.email} has a new password; their sessions ended."
     return _user_page(request, visitor, notice=notice, password=None if typed else password)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -34,7 +34,7 @@ from pigeon.accounts.service import Principal
 from pigeon.accounts.sessions import find_session, touch_session
 from pigeon.config import Settings
 from pigeon.db import Database, utcnow
-from pigeon.errors import Conflict, Forbidden, InsufficientCredits, Invalid, NotFound
+from pigeon.errors import Conflict, Forbidden, InsufficientCredits, Invalid, NotFound, TooMany
 from pigeon.runtime import Runtime
 
 PREFIX = "/console"
@@ -135,8 +135,27 @@ def redirect(request: Request, path: str) -> Response:
 
 
 def to_sign_in(request: Request) -> Response:
+    """To the sign-in page, and back here after it: for htmx, back to the page that asked
+    (``HX-Current-URL``), not to the fragment it polled."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    current = request.headers.get("hx-current-url")
+    if current:
+        parts = urlsplit(current)
+        here = parts.path + (f"?{parts.query}" if parts.query else "")
     return redirect(request, f"/sign-in?next={quote(here, safe='')}")
+
+
+MAX_ID = 2**31 - 1
+
+
+def account_param(raw: str | None) -> int | None:
+    """An ``account`` (or other id) parameter as an int; None when absent. Anything that is
+    not a plain decimal within the databases' integers names no account: ``NotFound``."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 0 < int(raw) <= MAX_ID):
+        raise NotFound(f"No account {raw[:20]}")
+    return int(raw)
 
 
 async def form_of(request: Request) -> FormData:
@@ -147,7 +166,7 @@ def csrf_matches(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
 
 
-STATUSES = {Forbidden: 403, Invalid: 400, NotFound: 404, Conflict: 409, InsufficientCredits: 402}
+STATUSES = {Forbidden: 403, Invalid: 400, NotFound: 404, Conflict: 409, InsufficientCredits: 402, TooMany: 429}
 Handler = Callable[[Request, Visitor], Any]
 
 
@@ -160,8 +179,12 @@ def page(fn: Handler | None = None, *, admin: bool = False, operator: bool = Fal
             visitor = await run_in_threadpool(visitor_of, request)
             if visitor is None:
                 return to_sign_in(request)
+            if any("\x00" in value for value in request.query_params.values()):
+                return refused(request, visitor, 400, "A parameter holds a NUL character.")
             if request.method not in SAFE_METHODS:
                 form = await form_of(request)
+                if any(isinstance(value, str) and "\x00" in value for value in form.values()):
+                    return refused(request, visitor, 400, "A field holds a NUL character.")
                 request.state.form = form
                 given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
                 if not csrf_matches(visitor.csrf, given if isinstance(given, str) else None):
@@ -173,7 +196,7 @@ def page(fn: Handler | None = None, *, admin: bool = False, operator: bool = Fal
                 if inspect.iscoroutinefunction(handler):
                     return await handler(request, visitor)
                 return await run_in_threadpool(handler, request, visitor)
-            except (Forbidden, Invalid, NotFound, Conflict, InsufficientCredits) as error:
+            except (Forbidden, Invalid, NotFound, Conflict, InsufficientCredits, TooMany) as error:
                 return refused(request, visitor, next(v for k, v in STATUSES.items() if isinstance(error, k)), error.detail)
 
         endpoint.__name__ = handler.__name__
@@ -200,6 +223,18 @@ def _escape(text: str) -> str:
 def secure(request: Request) -> bool:
     configured = context(request).settings.console.secure_cookies
     return configured if configured is not None else request.url.scheme == "https"
+
+
+def account_asked(session: Any, visitor: Visitor, raw: object) -> int:
+    """The account a request names (``account``) if the visitor reaches it, else ``NotFound``;
+    their own when it names none. Every screen's ``account`` parameter goes through here."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    account_id = account_param(text)
+    if account_id is None:
+        return visitor.principal.account_id
+    if not reaches(session, visitor, account_id):
+        raise NotFound(f"No account {text}")
+    return account_id
 
 
 def reaches(session: Any, visitor: Visitor, account_id: int) -> bool:

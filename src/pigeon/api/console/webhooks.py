@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import User
-from pigeon.api.console.web import PREFIX, Visitor, context, page, reaches, redirect, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, reaches, redirect, render
 from pigeon.audit import service as audit
 from pigeon.db import utcnow
 from pigeon.errors import Invalid, NotFound
@@ -59,12 +59,7 @@ class Asked:
 def _asked(request: Request, session: Session, visitor: Visitor) -> Asked:
     q = request.query_params
     values = {k: q.get(k, "").strip() for k in ("state", "kind", "account", "user")}
-    account_id = visitor.principal.account_id
-    if values["account"]:
-        raw = values["account"]
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not reaches(session, visitor, int(raw)):
-            raise NotFound(f"No account {raw}")
-        account_id = int(raw)
+    account_id = account_asked(session, visitor, values["account"])
     if values["state"] and values["state"] not in STATES:
         raise Invalid(f"No state {values['state']}: one of {', '.join(STATES)}")
     if values["kind"] and values["kind"] not in KINDS:
