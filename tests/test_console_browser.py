@@ -5,6 +5,8 @@ Content-Security-Policy: ``watch.assert_clean`` fails on any CSP refusal or scri
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from browser import Watch
 from console_client import PASSWORD, with_password
@@ -115,4 +117,25 @@ def test_another_accounts_message_by_url_is_not_there(db: Database, server: Serv
     expect(page.get_by_role("alert")).to_contain_text("No such message")
     expect(page.get_by_text("not yours")).to_have_count(0)
     forgive_refusals(watch)
+    watch.assert_clean()
+
+
+def test_an_opt_out_added_in_the_console_stops_the_next_send(db: Database, server: Server, page: Page,
+                                                            watch: Watch) -> None:
+    user = make_user(db, server)
+    with_password(db, user.user_id)
+    phone = f"+2782{uuid.uuid4().int % 10_000_000:07d}"
+    sign_in(page, server, user.email)
+    page.goto(f"{server.url}/console/opt-outs")
+    page.get_by_text("Opt a phone out").first.click()
+    page.get_by_label("Phone", exact=True).first.fill(phone)
+    page.get_by_role("button", name="Opt out", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("The phone was opted out")
+    page.get_by_role("link", name="Send", exact=True).click()
+    page.get_by_label("Recipients").fill(phone)
+    page.get_by_label("Message", exact=True).fill("Are you still there?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    result = page.locator("#send-result")
+    expect(result.locator(".status")).to_have_text("FAILED_OPTOUT")  # never sent, and not charged
+    assert user.balance() == 100
     watch.assert_clean()
