@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from zoomus.util import generate_token
 
 from conftest import Server, User
+from pigeon.accounts.models import Account
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.policy import is_operator
 from pigeon.accounts.service import create_account
@@ -101,10 +102,15 @@ def test_a_token_is_granted_checked_expired_and_revoked(db: Database, user: User
 
 
 
-def master_account(db: Database, **kw: object) -> int:
+def master_account(db: Database, parent_id: int | None = None) -> int:
+    """The operator's master account; with ``parent_id``, an account flagged master under another
+    (which create_account now refuses, as an older database may still hold one)."""
     with db.write() as session:
-        return create_account(session, f"op-{uuid.uuid4().hex[:10]}@example.com", master=True,  # type: ignore[arg-type]
-                              **kw).user.account_id
+        made = create_account(session, f"op-{uuid.uuid4().hex[:10]}@example.com", master=parent_id is None,
+                              parent_id=parent_id)
+        if parent_id is not None:
+            session.get_one(Account, made.user.account_id).is_master = True
+        return made.user.account_id
 
 
 def test_a_peering_providers_client_speaks_for_its_carrier(db: Database, user: User) -> None:
