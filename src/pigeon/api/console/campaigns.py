@@ -12,14 +12,13 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account
-from pigeon.api.console.web import Visitor, account_asked, context, page, reaches, redirect, render
+from pigeon.api.console.web import Visitor, account_asked, account_choices, context, page, reaches, redirect, render
 from pigeon.audit import service as audit
 from pigeon.campaigns import service as campaigns
 from pigeon.campaigns.models import SmsCampaign
@@ -47,10 +46,7 @@ def _account(session: Session, visitor: Visitor, raw: str) -> int:
 
 
 def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    """The accounts the operator may pick from (others see their own only)."""
-    if not visitor.operator:
-        return []
-    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+    return account_choices(session, visitor)
 
 
 def _campaign(session: Session, visitor: Visitor, campaign_id: str) -> SmsCampaign:

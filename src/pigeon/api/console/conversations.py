@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.api.console.send import STATUS, submit
-from pigeon.api.console.web import PREFIX, Visitor, context, page, redirect, render
+from pigeon.api.console.web import PREFIX, Visitor, context, cursor_text, key_cursor, page, redirect, render
 from pigeon.errors import Forbidden, InsufficientCredits, Invalid, NotFound
 from pigeon.lifecycle import FINAL
 from pigeon.messages import threads
@@ -61,17 +61,11 @@ def _customer(request: Request) -> str:
 
 
 def _cursor(raw: str | None) -> threads.Cursor | None:
-    if not raw:
-        return None
-    at, _, message_id = raw.partition("~")
-    try:
-        return dt.datetime.fromisoformat(at), message_id
-    except ValueError:
-        raise Invalid("That page's position is not valid: open the list again.") from None
+    return key_cursor(raw)
 
 
 def _at(cursor: threads.Cursor) -> str:
-    return f"{cursor[0].isoformat()}~{cursor[1]}"
+    return cursor_text(cursor)
 
 
 def path_of(customer: str) -> str:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account, User
-from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, account_choices, context, page, render
 from pigeon.credits import MILLI
 from pigeon.db import utcnow
 from pigeon.delivery.backlog import Backlog, backlog
@@ -41,9 +41,7 @@ def account_of(session: Session, visitor: Visitor, raw: str | None) -> int:
 
 def accounts(session: Session, visitor: Visitor) -> list[Account]:
     """The accounts the visitor may pick (the operator: every one; others: none to pick)."""
-    if not visitor.operator:
-        return []
-    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+    return account_choices(session, visitor)
 
 
 def scope_of(session: Session, visitor: Visitor, raw: str | None) -> stats.Scope:

@@ -17,7 +17,18 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account, User
-from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, reaches, render
+from pigeon.api.console.web import (
+    PREFIX,
+    Visitor,
+    account_asked,
+    account_choices,
+    context,
+    cursor_text,
+    key_cursor,
+    page,
+    reaches,
+    render,
+)
 from pigeon.delivery.models import MessagePart
 from pigeon.errors import Invalid, NotFound
 from pigeon.lifecycle import FINAL, Status
@@ -49,6 +60,7 @@ def asked(request: Request, session: Session, visitor: Visitor) -> Asked:
                                                 "account", "user")}
     settings = context(request).settings
     account_id = account_asked(session, visitor, values["account"])
+    values["account"] = str(account_id)  # the picker shows the account the list is of
     user_id: int | None = None
     if not (visitor.principal.is_admin or visitor.operator):
         user_id = visitor.principal.user_id
@@ -76,27 +88,18 @@ def _day(value: str, zone: str, field: str, *, end: bool = False) -> dt.datetime
 
 
 def _cursor(raw: str | None) -> browse.Cursor | None:
-    if not raw:
-        return None
-    at, _, message_id = raw.partition("~")
-    try:
-        return dt.datetime.fromisoformat(at), message_id
-    except ValueError:
-        raise Invalid("That page's position is not valid: start the search again.") from None
+    return key_cursor(raw)
 
 
 def _next_url(request: Request, cursor: browse.Cursor | None) -> str | None:
     if cursor is None:
         return None
-    params = {**request.query_params, "after": f"{cursor[0].isoformat()}~{cursor[1]}"}
+    params = {**request.query_params, "after": cursor_text(cursor)}
     return f"{PREFIX}/messages/rows?{urlencode(params)}"
 
 
 def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    """The accounts the visitor may pick (the operator: all; others: their own)."""
-    if not visitor.operator:
-        return []
-    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+    return account_choices(session, visitor)
 
 
 @page

@@ -23,7 +23,18 @@ from pigeon import credits
 from pigeon.accounts import members, sessions, team
 from pigeon.accounts.models import Account, User
 from pigeon.accounts.service import Principal, Profile, from_milli, rotate_tokens
-from pigeon.api.console.web import MAX_ID, PREFIX, Visitor, account_asked, context, page, reaches, redirect, render
+from pigeon.api.console.web import (
+    MAX_ID,
+    PREFIX,
+    Visitor,
+    account_asked,
+    account_choices,
+    context,
+    page,
+    reaches,
+    redirect,
+    render,
+)
 from pigeon.audit import service as audit
 from pigeon.errors import InsufficientCredits, Invalid, NotFound
 from pigeon.oauth import scopes as scope_rules
@@ -75,9 +86,7 @@ def _credits(milli: int) -> str:
 # -- the team --------------------------------------------------------------------------------
 
 def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    if not visitor.operator:
-        return []
-    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+    return account_choices(session, visitor)
 
 
 def _rows(session: Session, visitor: Visitor, account_id: int, after: str, text: str) -> tuple[list[User], str | None]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -235,6 +236,36 @@ def account_asked(session: Any, visitor: Visitor, raw: object) -> int:
     if not reaches(session, visitor, account_id):
         raise NotFound(f"No account {text}")
     return account_id
+
+
+def account_choices(session: Any, visitor: Visitor) -> list[Account]:
+    """The accounts a picker offers: every one (the first thousand) to the operator; none to
+    anyone else, who sees their own."""
+    if not visitor.operator:
+        return []
+    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+
+
+KeyCursor = tuple[dt.datetime, str]
+"""Where a keyset page ends: its last row's time and id, written ``ISO-time~id`` in URLs."""
+
+
+def key_cursor(raw: str | None) -> KeyCursor | None:
+    """A page's position from its URL; ``Invalid`` when it is not one."""
+    if not raw:
+        return None
+    at, _, row_id = raw.partition("~")
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        when = None
+    if when is None or "\x00" in row_id or len(row_id) > 64:
+        raise Invalid("That page's position is not valid: start the search again.")
+    return when, row_id
+
+
+def cursor_text(cursor: KeyCursor) -> str:
+    return f"{cursor[0].isoformat()}~{cursor[1]}"
 
 
 def reaches(session: Any, visitor: Visitor, account_id: int) -> bool:

@@ -12,7 +12,6 @@ Every change is audited in its transaction.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -24,7 +23,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import User
-from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, reaches, redirect, render
+from pigeon.api.console.web import (
+    PREFIX,
+    Visitor,
+    account_asked,
+    context,
+    cursor_text,
+    key_cursor,
+    page,
+    reaches,
+    redirect,
+    render,
+)
 from pigeon.audit import service as audit
 from pigeon.db import utcnow
 from pigeon.errors import Invalid, NotFound
@@ -79,21 +89,13 @@ def _asked(request: Request, session: Session, visitor: Visitor) -> Asked:
 
 
 def _cursor(raw: str | None) -> browse.Cursor | None:
-    if not raw:
-        return None
-    at, _, event_id = raw.partition("~")
-    if "\x00" in event_id:
-        raise Invalid("That page's position is not valid: start the search again.")
-    try:
-        return dt.datetime.fromisoformat(at), event_id
-    except ValueError:
-        raise Invalid("That page's position is not valid: start the search again.") from None
+    return key_cursor(raw)
 
 
 def _next_url(request: Request, cursor: browse.Cursor | None) -> str | None:
     if cursor is None:
         return None
-    params = {**request.query_params, "after": f"{cursor[0].isoformat()}~{cursor[1]}"}
+    params = {**request.query_params, "after": cursor_text(cursor)}
     return f"{PREFIX}/webhooks/rows?{urlencode(params)}"
 
 
