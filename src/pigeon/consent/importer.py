@@ -11,8 +11,6 @@ can; when they cannot, the whole file is refused (``CsvError``) before anything 
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,7 +18,9 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
+from pigeon import csvfile
 from pigeon.consent import service
+from pigeon.csvfile import NUL, CsvError
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import write_isolated
 from pigeon.errors import Invalid, NotFound
@@ -28,11 +28,7 @@ from pigeon.phone import normalise
 
 PHONE_COLUMNS = ("phone", "number", "mobile", "phonenumber", "mobilenumber", "contactnumber")
 CHUNK = 1_000
-NUL = "\x00"
-
-
-class CsvError(Invalid):
-    """The file cannot be read as opt-outs at all."""
+__all__ = ["CsvError", "Row", "Refused", "Summary", "import_rows", "read_csv"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,65 +57,16 @@ Then = Callable[[Session, int], object]
 """Called in each chunk's transaction with how many phones it opted out (its audit entry)."""
 
 
-def _key(header: str) -> str:
-    return re.sub(r"[\s_\-]", "", header.strip().lower())
-
-
-class _Lines:
-    """A stream's lines as the csv reader takes them, the last one kept."""
-
-    def __init__(self, stream: TextIO):
-        self._lines = iter(stream)
-        self.last = ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self.last = next(self._lines)
-        return self.last
-
-
 def read_csv(stream: TextIO) -> Iterator[Row]:
     """The rows of a CSV file with a header; line numbers are the file's, the header line 1."""
-    first = stream.readline()
-    if not first.strip():
-        raise CsvError("The file is empty: expected a header line with a 'phone' column")
-    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
-    try:
-        keys = [_key(name) for name in next(csv.reader([first], delimiter=delimiter))]
-    except csv.Error as exc:
-        raise CsvError(f"line 1: {exc}") from None
+    _, keys, records = csvfile.read(stream, "The file is empty: expected a header line with a 'phone' column")
     phone_at = next((keys.index(name) for name in PHONE_COLUMNS if name in keys), None)
     if phone_at is None:
         raise CsvError("The header line has no 'phone' column (or 'number', 'mobile')")
     scope_at = keys.index("scope") if "scope" in keys else None
-    lines = _Lines(stream)
-    reader = csv.reader(lines, delimiter=delimiter)
-    consumed = 0
-    while True:
-        line = consumed + 2  # a quoted cell may span lines
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # the reader starts afresh on the next line: right only if this record began on
-            # this line and no quoted cell runs on past it
-            if reader.line_num - consumed > 1 or lines.last.count('"') % 2:
-                raise CsvError(f"line {line}: {exc}") from None
-            consumed = reader.line_num
-            yield Row(line, "", problem=f"cannot be read: {exc}")
-            continue
-        consumed = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        phone = cells[phone_at].strip() if phone_at < len(cells) else ""
-        scope = cells[scope_at].strip() if scope_at is not None and scope_at < len(cells) else ""
-        if any(NUL in cell for cell in cells):
-            yield Row(line, phone.replace(NUL, "\\x00"), problem="a field contains a NUL character (\\x00)")
-            continue
-        yield Row(line, phone, scope)
+    for record in records:
+        phone = csvfile.cell(record.cells, phone_at)
+        yield Row(record.line, phone.replace(NUL, "\\x00"), csvfile.cell(record.cells, scope_at), record.problem)
 
 
 def _screen(rows: list[Row], region: str, refused: list[Refused]) -> list[Row]:

@@ -13,8 +13,6 @@ already there (no lookup whose plan degrades as the table grows, no race), then 
 
 from __future__ import annotations
 
-import csv
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,9 +22,11 @@ from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from pigeon import csvfile
 from pigeon.accounts.service import Principal
 from pigeon.contacts.models import Contact
 from pigeon.contacts.service import NUL, clean_fields
+from pigeon.csvfile import CsvError
 from pigeon.db import Database, bulk, utcnow
 from pigeon.errors import Invalid
 from pigeon.ids import new_id
@@ -37,10 +37,6 @@ FIELD_COLUMNS = {"title": "title", "firstname": "first_name", "lastname": "last_
 CHUNK = 2_000
 COLUMNS = {"id": "text", "account_id": "integer", "user_id": "integer", "number": "text", "title": "text",
            "first_name": "text", "last_name": "text", "created_at": "timestamp"}
-
-
-class CsvError(Invalid):
-    """The file cannot be read as contacts at all."""
 
 
 @dataclass(slots=True)
@@ -66,72 +62,22 @@ class Summary:
     refused: list[Refused] = field(default_factory=list)
 
 
-def _key(header: str) -> str:
-    return re.sub(r"[\s_\-]", "", header.strip().lower())
-
-
-def _delimiter(header_line: str) -> str:
-    return next((d for d in (",", ";", "\t") if d in header_line), ",")
-
-
-class _Lines:
-    """A stream's lines as the csv reader takes them, the last one kept."""
-
-    def __init__(self, stream: TextIO):
-        self._lines = iter(stream)
-        self.last = ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self.last = next(self._lines)
-        return self.last
-
-
 def read_csv(stream: TextIO) -> Iterator[Row]:
     """The rows of a CSV file with a header; CsvError if it has no number column, or if a
     line cannot be parsed and the parser cannot go on after it. Line numbers are the file's,
     the header being line 1."""
-    first = stream.readline()
-    if not first.strip():
-        raise CsvError("the file is empty: expected a header line naming the columns")
-    delimiter = _delimiter(first)
-    try:
-        header = next(csv.reader([first], delimiter=delimiter))
-    except csv.Error as exc:
-        raise CsvError(f"line 1: {exc}") from None
-    keys = [_key(name) for name in header]
+    header, keys, records = csvfile.read(stream, "the file is empty: expected a header line naming the columns")
     number_at = next((keys.index(name) for name in NUMBER_COLUMNS if name in keys), None)
     if number_at is None:
         raise CsvError(f"no number column in the header {header!r}: name one contactNumber, number, mobile or phone")
     fields = {attr: keys.index(name) for name, attr in FIELD_COLUMNS.items() if name in keys}
-    lines = _Lines(stream)
-    reader = csv.reader(lines, delimiter=delimiter)
-    consumed = 0
-    while True:
-        line = consumed + 2  # a quoted cell may span lines
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # The reader drops the rest of the line and starts afresh on the next: right only
-            # if this record began on this line and no quoted cell runs on past it.
-            if reader.line_num - consumed > 1 or lines.last.count('"') % 2:
-                raise CsvError(f"line {line}: {exc}") from None
-            consumed = reader.line_num
-            yield Row(line, "", problem=f"cannot be read: {exc}")
+    for record in records:
+        number = csvfile.cell(record.cells, number_at)
+        if record.problem:
+            yield Row(record.line, number.replace(NUL, "\\x00"), problem=record.problem)
             continue
-        consumed = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        values = {attr: cells[i] if i < len(cells) else None for attr, i in fields.items()}
-        number = cells[number_at].strip() if number_at < len(cells) else ""
-        if any(NUL in cell for cell in cells):
-            yield Row(line, number.replace(NUL, "\\x00"), problem="a field contains a NUL character (\\x00)")
-            continue
-        yield Row(line, number, **values)
+        yield Row(record.line, number, **{attr: record.cells[i] if i < len(record.cells) else None
+                                          for attr, i in fields.items()})
 
 
 def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
