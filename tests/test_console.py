@@ -319,3 +319,104 @@ def test_a_body_past_the_limit_is_refused_before_it_is_read(db: Database, server
     refused = console.http.post("/console/account/password", data=big)
     assert refused.status_code == 413 and "too large" in refused.text
     console.close()
+
+
+def test_a_filtered_page_walks_a_bounded_stretch_and_the_next_goes_on(db: Database) -> None:
+    """``browse.page`` with walks far smaller than the console's: a rare match far down comes back
+    after short (even empty) pages, each ending where its walk stopped; every match shows once, in
+    order, whatever the page size and walk; and the walk's statements search an index."""
+    import datetime as dt
+
+    from sqlalchemy import event
+
+    from pigeon.db import utcnow
+    from pigeon.ids import new_id
+    from pigeon.messages import browse
+    from pigeon.messages.models import Message
+
+    with db.write() as session:
+        account = create_account(session, _email()).user
+        other = create_account(session, _email()).user  # its matches are never shown
+        start = utcnow().replace(microsecond=0)
+        for i in range(300):
+            rare = i in (3, 4, 150, 299)  # oldest first: two far down, one midway, the newest
+            for owner in (account, other):
+                session.add(Message(id=new_id(), account_id=owner.account_id, user_id=owner.id, direction="OUTBOUND",
+                                    status="UNKNOWN" if rare else "DELIVERED", to_number=f"+2782555{i:04d}",
+                                    body=f"your appointment {i}" if rare else f"invoice {i}", encoding="GSM7",
+                                    parts=1, credit_cost=0, read=False, deleted=False,
+                                    created_at=start + dt.timedelta(seconds=i // 2)))  # pairs share a second
+    whose = browse.Whose(account.account_id)
+    rare = browse.Search(text="APPOINTMENT", status="UNKNOWN")
+    with db.read() as session:
+        everything = [m.id for m in session.scalars(browse.query(whose, rare))]
+    assert len(everything) == 4
+    for size, walk in ((1, 1), (2, 7), (3, 40), (50, 100), (50, None)):
+        got, after, pages, short = [], None, 0, 0
+        with db.read() as session:
+            while True:
+                rows, after = browse.page(session, whose, rare, after, size=size, walk=walk)
+                got += [m.id for m in rows]
+                pages += 1
+                short += after is not None and len(rows) < size
+                if after is None:
+                    break
+        assert got == everything, (size, walk)
+        if walk is not None:
+            assert pages >= 300 // walk and short > 0  # each page walked at most `walk` messages
+    plain = browse.Search(text="invoice")
+    with db.read() as session:
+        rows, after = browse.page(session, whose, plain, size=10)
+    assert len(rows) == 10 and after == (rows[-1].created_at, rows[-1].id)
+
+    if db.is_sqlite:
+        plans: list[str] = []
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def explain(conn, cursor, sql, params, context, many) -> None:  # type: ignore[no-untyped-def]
+            if sql.lstrip().upper().startswith("SELECT") and "messages" in sql:
+                plans.extend(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+
+        with db.read() as session:
+            browse.page(session, whose, rare, size=2, walk=40)
+        event.remove(db.engine, "before_cursor_execute", explain)
+        assert plans and not [p for p in plans if p.startswith("SCAN") or "TEMP B-TREE" in p], plans
+
+
+def test_a_rare_search_comes_back_short_and_goes_on_where_it_stopped(db: Database, server: Server) -> None:
+    """Over HTTP, past one walk (``browse.WALK`` messages): the first page of a rare search says how
+    far back it searched and links to the rest; following the links finds the one match, once."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from pigeon.db import utcnow
+    from pigeon.ids import new_id
+    from pigeon.messages import browse
+    from pigeon.messages.models import Message
+
+    user = make_user(db, server)
+    with db.read() as session:
+        account_id = session.get(_user_model(), user.user_id).account_id
+    start = utcnow().replace(microsecond=0) - dt.timedelta(days=1)
+    count = browse.WALK + 200
+    rows = [{"id": new_id(), "account_id": account_id, "user_id": user.user_id, "direction": "OUTBOUND",
+             "status": "DELIVERED", "to_number": "+27825550000", "body": "the needle" if i == 5 else f"hay {i}",
+             "encoding": "GSM7", "parts": 1, "credit_cost": 0, "read": False, "deleted": False,
+             "created_at": start + dt.timedelta(seconds=i)} for i in range(count)]  # the needle: among the oldest
+    with db.write() as session:
+        session.execute(insert(Message), rows)
+    console = signed_in(db, server.url, user.email, user.user_id)
+    first = console.get("/messages?text=needle")
+    assert first.status_code == 200 and _ids(first.text) == []
+    assert "Searched back to" in first.text and "search older messages" in first.text
+    more, found, pages = _more(first.text), [], 1
+    while more:
+        page = console.http.get(more)
+        assert page.status_code == 200
+        found += _ids(page.text)
+        more, pages = _more(page.text), pages + 1
+    assert found == [rows[5]["id"]] and pages == 2
+    common = console.get("/messages?text=hay")
+    assert len(_ids(common.text)) == 50 and "Searched back to" not in common.text
+    console.close()

@@ -139,9 +139,9 @@ def test_read_and_answer_a_conversation(db: Database, server: Server, page: Page
     expect(page.get_by_role("status")).to_contain_text(f"Sent to {customer}")
     reply = thread.locator("li.outbound", has_text="Of course, with number 12.")
     expect(reply).to_contain_text(f"from {ours}")
-    expect(reply.locator("[data-status]")).to_have_text("DELIVERED", timeout=15_000)
+    expect(reply.locator("[data-status]")).to_have_text("DELIVERED", timeout=30_000)  # a loaded CI machine is slow
     answer("Thanks!")
-    expect(thread.locator("li.inbound", has_text="Thanks!")).to_be_visible(timeout=15_000)  # polled, no reload
+    expect(thread.locator("li.inbound", has_text="Thanks!")).to_be_visible(timeout=30_000)  # polled, no reload
     expect(thread.locator("li.message")).to_have_count(4)
     _still_the_same_page(page)
     watch.assert_clean()

@@ -114,7 +114,7 @@ def messages(request: Request, visitor: Visitor) -> Response:
         rows, cursor = browse.page(session, a.whose, a.search, a.after)
         return render(request, "messages.html", visitor, rows=rows, values=a.values, statuses=STATUSES,
                       directions=DIRECTIONS, accounts=_accounts(session, visitor), more=_next_url(request, cursor),
-                      final=FINAL)
+                      searched_to=_searched_to(rows, cursor), final=FINAL)
 
 
 @page
@@ -124,7 +124,12 @@ def rows(request: Request, visitor: Visitor) -> Response:
         a = asked(request, session, visitor)
         found, cursor = browse.page(session, a.whose, a.search, a.after)
         return render(request, "_message_rows.html", visitor, rows=found, more=_next_url(request, cursor),
-                      final=FINAL)
+                      searched_to=_searched_to(found, cursor), final=FINAL)
+
+
+def _searched_to(found: list[Message], cursor: browse.Cursor | None) -> dt.datetime | None:
+    """Where a short page's walk stopped (the search goes on from there), else None."""
+    return cursor[0] if cursor is not None and len(found) < browse.PAGE else None
 
 
 def _scope_of(session: Session, visitor: Visitor, message_id: str) -> Message:
