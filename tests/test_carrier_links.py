@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
-from test_smpp_carrier import Collector, sub
+from test_smpp_carrier import Collector, carrier_for, sub, until
 
 from pigeon.carriers.base import Outcome, Submission
 from pigeon.carriers.router import Route, Router
@@ -23,6 +24,7 @@ from pigeon.db import Database, utcnow
 from pigeon.delivery import links
 from pigeon.delivery.engine import DeliveryEngine
 from pigeon.delivery.models import CarrierLink
+from pigeon.smpp import pdu as P
 from pigeon.smsc.server import Smsc
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -120,24 +122,119 @@ def test_an_smpp_carrier_reports_each_bind_and_why_it_is_down() -> None:
             results = await carrier.submit([sub(to=f"+2782{i:06d}1") for i in range(10)])
             assert all(r.outcome is Outcome.ACCEPTED for r in results), results
             assert carrier.link_states()[0].sent == 10
-        # the SMSC is gone: the binds are lost, and say so
-        deadline = time.monotonic() + 5
-        while carrier.tx.bound or carrier.rx.bound:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        # the SMSC is gone: the binds are unbound, then cannot connect again, and say so
+        await until(lambda: all((s.last_error or "").startswith("cannot connect") for s in carrier.link_states()))
         tx, rx = carrier.link_states()
         assert tx.state == rx.state == "down"
-        assert tx.last_error == rx.last_error == f"the connection to 127.0.0.1:{settings.port} was lost"
+        assert tx.last_error == rx.last_error
+        assert tx.last_error.startswith(f"cannot connect to 127.0.0.1:{settings.port}: Connection refused")
         assert tx.last_error_at is not None and utcnow() - tx.last_error_at < dt.timedelta(seconds=5)
         await carrier.stop()
-        # a carrier that never binds says so at its second look
-        never = SmppCarrier(settings.model_copy(update={"bind": "transceiver"}))
-        await never.start(Collector())
-        (first,) = never.link_states()
-        assert (first.name, first.state, first.last_error) == ("acme", "down", None)
-        (second,) = never.link_states()
-        assert second.last_error == f"cannot bind to 127.0.0.1:{settings.port}"
-        await never.stop()
+
+    asyncio.run(run())
+
+
+def test_a_refused_bind_names_the_status() -> None:
+    async def run() -> None:
+        async with Smsc(port=0, control_port=0, receipt_delay=0.0) as smsc:
+            carrier = carrier_for(smsc, password="wrong")
+            await carrier.start(Collector())
+            await until(lambda: carrier.link_states()[0].last_error is not None)
+            (link,) = carrier.link_states()
+            assert link.state != "bound" and smsc.stats()["bind_failures"] >= 1
+            assert link.last_error == "bind refused: ESME_RINVPASWD (0x0000000E)"
+            assert link.last_error_at is not None and utcnow() - link.last_error_at < dt.timedelta(seconds=5)
+            await carrier.stop()
+
+    asyncio.run(run())
+
+
+def test_nothing_listening_names_the_address_and_a_later_bind_keeps_the_last_error() -> None:
+    """Connection refused, then the SMSC comes up: bound, the refusal still shown; then the
+    SMSC closes the connection: bound again, and that is the last error."""
+
+    async def run() -> None:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound but not listening: every connect is refused
+        port = closed.getsockname()[1]
+        carrier = SmppCarrier(CarrierSettings(name="acme", host="127.0.0.1", port=port, system_id="pigeon",
+                                              password="secret", reconnect_min=0.05, reconnect_max=0.2))
+        reporter = links.Reporter(carrier, process="box:1")
+        await carrier.start(Collector())
+        try:
+            await until(lambda: carrier.link_states()[0].last_error is not None)
+            (down,) = carrier.link_states()
+            assert down.state == "down"
+            assert down.last_error is not None
+            assert down.last_error.startswith(f"cannot connect to 127.0.0.1:{port}: Connection refused"), down
+            (row,) = reporter.rows(1.0)
+            assert (row.state, row.last_error, row.last_error_at) == ("down", down.last_error, down.last_error_at)
+            closed.close()
+            async with Smsc(port=port, control_port=0, receipt_delay=0.0) as smsc:
+                assert await carrier.wait_bound(5)
+                (up,) = carrier.link_states()
+                assert up.state == "bound" and up.last_error is not None
+                assert up.last_error.startswith(f"cannot connect to 127.0.0.1:{port}")
+                smsc.set_modes(drop_after=1)
+                (result,) = await carrier.submit([sub()])  # written, dropped, written again after the rebind
+                assert result.outcome is Outcome.ACCEPTED and carrier.tx.binds == 2
+                (again,) = carrier.link_states()
+                assert (again.state, again.last_error) == ("bound", "the SMSC closed the connection")
+                assert again.last_error_at is not None and up.last_error_at is not None
+                assert again.last_error_at >= up.last_error_at
+                await carrier.stop()
+        finally:
+            closed.close()
+            await carrier.stop()
+
+    asyncio.run(run())
+
+
+def test_throttling_is_a_link_error_and_a_bad_number_is_not() -> None:
+    async def run() -> None:
+        async with Smsc(port=0, control_port=0, receipt_delay=0.0) as smsc:
+            carrier = carrier_for(smsc, submit_timeout=20)
+            await carrier.start(Collector())
+            assert await carrier.wait_bound(5)
+            (refused,) = await carrier.submit([sub(to="+27821234000")])  # the simulator refuses numbers ending 000
+            assert (refused.outcome, refused.error_code) == (Outcome.REJECTED, "ESME_RINVDSTADR")
+            (link,) = carrier.link_states()
+            assert (link.state, link.last_error, link.last_error_at) == ("bound", None, None)
+            smsc.set_modes(throttle=10)
+            results = await carrier.submit([sub(to=f"+2782{i:06d}1") for i in range(20)])
+            assert all(r.outcome is Outcome.ACCEPTED for r in results) and smsc.stats()["throttled"] > 0
+            (link,) = carrier.link_states()
+            assert (link.state, link.last_error) == ("bound", "throttled by the SMSC (ESME_RTHROTTLED)")
+            assert link.last_error_at is not None and utcnow() - link.last_error_at < dt.timedelta(seconds=5)
+            await carrier.stop()
+
+    asyncio.run(run())
+
+
+def test_an_smsc_that_stops_answering_enquire_link_is_the_last_error() -> None:
+    """A peer that accepts the bind and then says nothing: the client gives up on it."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = P.Decoder()
+        while data := await reader.read(4096):
+            for pdu in decoder.feed(data):
+                if pdu.command_id == P.CommandId.BIND_TRANSCEIVER:
+                    writer.write(P.encode(P.response(pdu, system_id="mute")))
+
+    async def run() -> None:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        carrier = SmppCarrier(CarrierSettings(name="acme", host="127.0.0.1", port=port, system_id="pigeon",
+                                              password="secret", enquire_link=0.1, reconnect_min=5))
+        await carrier.start(Collector())
+        try:
+            assert await carrier.wait_bound(5)
+            await until(lambda: carrier.link_states()[0].last_error is not None)
+            (link,) = carrier.link_states()
+            assert link.last_error == "the SMSC stopped answering enquire_link (3 unanswered)"
+        finally:
+            await carrier.stop()
+            server.close()
 
     asyncio.run(run())
 

@@ -86,8 +86,6 @@ class SmppCarrier(Carrier):
         self._expiry: asyncio.Task[None] | None = None
         self._validity = _relative_time(settings.validity) if settings.validity else ""
         self.answered = 0  # submit_sm answered, for its link's state
-        self._seen: dict[str, tuple[bool, int]] = {}  # each link at the last look: (bound, binds)
-        self._errors: dict[str, tuple[str, dt.datetime]] = {}  # each link's last error, and when
 
     @property
     def available(self) -> bool:
@@ -115,23 +113,16 @@ class SmppCarrier(Carrier):
             await link.stop()
 
     def link_states(self) -> list[LinkState]:
-        """Each bind's state; a bind lost (or never made) since the last look is its last error."""
-        now, states = utcnow(), []
+        """Each bind's state, with the last error its client saw (kept after a new bind)."""
+        states = []
         for link in self.links:
-            name, bound, binds = link.settings.name, link.bound, link.binds
-            seen = self._seen.get(name)
-            if seen is not None and not bound and (seen[0] or binds > seen[1]):
-                self._errors[name] = (f"the connection to {self.settings.host}:{self.settings.port} was lost", now)
-            elif seen is not None and not bound and not binds and name not in self._errors:
-                self._errors[name] = (f"cannot bind to {self.settings.host}:{self.settings.port}", now)
-            self._seen[name] = (bound, binds)
-            session, sends = link.session, link is self.tx
-            error, at = self._errors.get(name, (None, None))
+            bound, session, sends, error = link.bound, link.session, link is self.tx, link.last_error
             states.append(LinkState(
-                name, "bound" if bound else "binding" if session is not None else "down",
+                link.settings.name, "bound" if bound else "binding" if session is not None else "down",
                 window_used=session.outstanding if bound and session is not None and sends else 0,
                 window_size=link.settings.window if sends else 0, sent=self.answered if sends else 0,
-                throughput=(self.settings.throughput or None) if sends else None, last_error=error, last_error_at=at))
+                throughput=(self.settings.throughput or None) if sends else None,
+                last_error=error.text if error else None, last_error_at=error.at if error else None))
         return states
 
     async def wait_bound(self, timeout: float) -> bool:
@@ -212,8 +203,7 @@ class SmppCarrier(Carrier):
                 return
             except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
                 self.tx.withdraw(batch)
-                self._errors[self.tx.settings.name] = (
-                    f"submit_sm not answered within {self.settings.submit_timeout:g} s", utcnow())
+                self.tx.note_error(f"submit_sm not answered within {self.settings.submit_timeout:g} s")
             try:
                 await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
             except TimeoutError:

@@ -8,18 +8,26 @@ not acknowledged when a connection dropped is in doubt: it is written again afte
 answer says ``in_doubt`` either way. Nothing acknowledged is ever written twice. ESME_RTHROTTLED and ESME_RMSGQFUL
 pause sending with a growing back-off and retry; ESME_RSYSERR retries up to ``retries``
 times; other statuses are final. The protocol itself lives in ``pigeon.smpp.session``.
+
+Each client keeps its bind's last error (``last_error``: what went wrong and when, naive UTC),
+for the operator: a failed connect, a refused bind, a connection lost, an SMSC that stopped
+answering, a throttle. A later bind does not clear it; an answer about one message (a bad
+number) is not a link error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import os
 import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pigeon.clock import utcnow
 from pigeon.smpp.pdu import Pdu, Status
 from pigeon.smpp.session import (
     BindRejected,
@@ -41,6 +49,37 @@ UNANSWERED = -1
 UNENCODABLE = -2
 
 _PAUSE = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
+_PAUSE_TEXT = {
+    Status.ESME_RTHROTTLED: "throttled by the SMSC (ESME_RTHROTTLED)",
+    Status.ESME_RMSGQFUL: "throttled by the SMSC: its queue is full (ESME_RMSGQFUL)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkError:
+    """What last went wrong with a bind, in a sentence, and when (naive UTC)."""
+
+    text: str
+    at: dt.datetime
+
+
+def describe_status(status: int) -> str:
+    """A command_status by name and in hex: ``ESME_RINVPASWD (0x0000000E)``."""
+    try:
+        name = Status(status).name
+    except ValueError:
+        name = "unknown status"
+    return f"{name} (0x{status:08X})"
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError's text, led by what its errno means when the text does not say."""
+    text = str(exc) or type(exc).__name__
+    if exc.errno is not None and exc.errno > 0 and not isinstance(exc, ssl.SSLError):  # TLS errnos are its own
+        meaning = os.strerror(exc.errno)
+        if meaning not in text:
+            text = f"{meaning} ({text})"
+    return text
 
 
 @dataclass(slots=True)
@@ -130,6 +169,7 @@ class _Protocol(asyncio.Protocol):
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        self.closing = False  # we close it (and said why): its end is not the peer's doing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -160,6 +200,7 @@ class SmppClient:
         self._next_slot = 0.0
         self._pump_timer: asyncio.TimerHandle | None = None
         self.binds = 0  # successful binds so far, for tests and logs
+        self.last_error: LinkError | None = None  # kept across binds: the operator sees what happened last
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -198,9 +239,15 @@ class SmppClient:
         self._queue.clear()
         self._inflight.clear()
 
+    def note_error(self, text: str) -> None:
+        """Remember ``text`` as this bind's last error, as of now."""
+        self.last_error = LinkError(text, utcnow())
+
     def drop(self) -> None:
         """Close the connection abruptly (it is re-established as if the network failed)."""
         if self._protocol and self._protocol.transport:
+            self._protocol.closing = True
+            self.note_error("the connection was dropped on request")
             self._protocol.transport.abort()
 
     # Sending --------------------------------------------------------------------------------
@@ -308,16 +355,16 @@ class SmppClient:
                 pumped = True
             elif isinstance(event, BindRejected):
                 log.error("%s: bind refused with status %#x", self.settings.name, event.status)
-                self._close(protocol)
+                self._close(protocol, f"bind refused: {describe_status(event.status)}")
             elif isinstance(event, Unbound):
                 log.info("%s: unbound (%s)", self.settings.name, "by the SMSC" if event.by_peer else "by us")
                 self._flush()
-                self._close(protocol)
+                self._close(protocol, "unbound by the SMSC" if event.by_peer else None)
             elif isinstance(event, ProtocolError):
                 log.warning("%s: protocol error: %s", self.settings.name, event.message)
                 if event.fatal:
                     self._flush()
-                    self._close(protocol)
+                    self._close(protocol, f"protocol error: {event.message}")
         if pumped:
             self._pump(flush=False)
         self._flush()  # answers, acknowledgements and new requests in one write
@@ -343,6 +390,7 @@ class SmppClient:
             self._backoff = 0.0
             request.settle(Answer(0, event.message_id, request.in_doubt))
         elif status in _PAUSE:  # the SMSC wants us slower: pause, longer each time it repeats
+            self.note_error(_PAUSE_TEXT[status])
             now = time.monotonic()
             if now >= self._paused_until:  # answers to requests written before the pause don't count
                 self._backoff = min(5.0, self._backoff * 2 or 0.05)
@@ -367,6 +415,7 @@ class SmppClient:
             except (OSError, TimeoutError) as exc:
                 log.warning("%s: cannot connect to %s:%d: %s; retrying in %.1fs", self.settings.name,
                             self.settings.host, self.settings.port, exc, delay)
+                self.note_error(self._connect_failure(exc))
                 await asyncio.sleep(delay)
                 delay = min(self.settings.reconnect_max, delay * 2)
                 continue
@@ -379,12 +428,30 @@ class SmppClient:
             self._lost(protocol)
             if self._stopping:
                 return
+            if not protocol.closing:
+                self.note_error(self._peer_closed(protocol.closed.result(), was_bound))
             if was_bound:
                 delay = self.settings.reconnect_min
             log.warning("%s: connection lost; reconnecting in %.1fs", self.settings.name, delay)
             await asyncio.sleep(delay)
             if not was_bound:
                 delay = min(self.settings.reconnect_max, delay * 2)
+
+    def _connect_failure(self, exc: OSError) -> str:
+        s = self.settings
+        if isinstance(exc, TimeoutError) and not str(exc):
+            reason = f"no answer within {s.response_timeout:g} s"
+        else:
+            reason = _os_error(exc)
+        return f"cannot connect to {s.host}:{s.port}: {reason}"
+
+    def _peer_closed(self, exc: Exception | None, was_bound: bool) -> str:
+        """The sentence for a connection that ended without our asking."""
+        when = "" if was_bound else " before the bind was answered"
+        if exc is None:
+            return f"the SMSC closed the connection{when}"
+        reason = _os_error(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
+        return f"the connection was lost{when}: {reason}"
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         s = self.settings
@@ -425,23 +492,27 @@ class SmppClient:
             if session.state is not State.BOUND:
                 if now - started > s.response_timeout:
                     log.error("%s: no bind response in %.0fs", s.name, s.response_timeout)
-                    self._close(protocol)
+                    self._close(protocol, f"no answer to the bind within {s.response_timeout:g} s")
                     return
                 continue
             oldest = next(iter(self._inflight.values()), None)
             if oldest is not None and now - oldest.sent_at > s.response_timeout:
                 log.error("%s: a submit_sm unanswered for %.0fs; reconnecting", s.name, s.response_timeout)
-                self._close(protocol)
+                self._close(protocol, f"a submit_sm unanswered for {s.response_timeout:g} s")
                 return
             if s.enquire_link:
                 if session.links_unanswered >= 3:
                     log.error("%s: 3 enquire_link unanswered; reconnecting", s.name)
-                    self._close(protocol)
+                    self._close(protocol, "the SMSC stopped answering enquire_link (3 unanswered)")
                     return
                 session.enquire_link()
                 self._flush()
 
-    def _close(self, protocol: _Protocol) -> None:
+    def _close(self, protocol: _Protocol, why: str | None) -> None:
+        """Close the connection ourselves; ``why`` (if any) is the link's last error."""
+        if why is not None and not protocol.closing:
+            self.note_error(why)
+        protocol.closing = True
         if protocol.transport is not None:
             protocol.transport.close()
 
