@@ -260,6 +260,42 @@ def test_a_waiting_messages_status_polls_itself(db: Database, server: Server) ->
     console.close()
 
 
+def test_a_message_waiting_in_the_queue_shows_queued_not_scheduled(db: Database, server: Server) -> None:
+    """SCHEDULED is Zoom Connect's word for every message not yet sent; the console says QUEUED for
+    one with no time ahead of it (sent now, or its time come), and SCHEDULED only for one ahead."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from pigeon.db import utcnow
+    from pigeon.ids import new_id
+    from pigeon.messages.models import Message
+
+    user = make_user(db, server)
+    with db.read() as session:
+        account_id = session.get(_user_model(), user.user_id).account_id
+    now = utcnow()
+    times = {"now": None, "come": now - dt.timedelta(minutes=5), "ahead": now + dt.timedelta(days=3)}
+    ids = {name: new_id() for name in times}
+    with db.write() as session:  # held: no queue row, so the delivery engine leaves them waiting
+        session.execute(insert(Message), [
+            {"id": ids[name], "account_id": account_id, "user_id": user.user_id, "direction": "OUTBOUND",
+             "status": "SCHEDULED", "to_number": "+27825550001", "body": name, "encoding": "GSM7", "parts": 1,
+             "credit_cost": 1, "read": False, "deleted": False, "created_at": now, "scheduled_for": when}
+            for name, when in times.items()])
+    console = signed_in(db, server.url, user.email, user.user_id)
+    shown = {}
+    for name, message_id in ids.items():
+        badge = console.get(f"/messages/{message_id}/status")
+        assert badge.status_code == 200 and 'data-status="SCHEDULED"' in badge.text  # the API's word, for scripts
+        assert 'hx-trigger="every 2s"' in badge.text
+        shown[name] = re.search(r">([A-Z_]+)</span>", badge.text).group(1)
+    assert shown == {"now": "QUEUED", "come": "QUEUED", "ahead": "SCHEDULED"}
+    listed = console.get("/messages")
+    assert listed.text.count(">QUEUED</span>") == 2 and listed.text.count(">SCHEDULED</span>") == 1
+    console.close()
+
+
 def test_a_session_lapses_when_idle_or_old_and_is_purged(fresh_db: tuple[str, Database]) -> None:
     import datetime as dt
 

@@ -10,7 +10,7 @@ import uuid
 import httpx
 from browser import Watch
 from console_client import PASSWORD, with_password
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import API, Server, make_user
 from pigeon.db import Database
@@ -58,6 +58,8 @@ def test_the_theme_switch_and_the_keyboard(db: Database, server: Server, page: P
     with_password(db, user.user_id)
     page.emulate_media(color_scheme="light")
     sign_in(page, server, user.email)
+    expect(page.get_by_role("link", name=user.email)).to_be_visible()  # signed in: not the sign-in page's switch
+    page.wait_for_load_state("domcontentloaded")  # the switch works once the deferred console.js has run
     page.get_by_role("button", name="Switch between light and dark theme").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.reload()  # remembered
@@ -65,6 +67,51 @@ def test_the_theme_switch_and_the_keyboard(db: Database, server: Server, page: P
     page.keyboard.press("Tab")  # the first stop is the skip link
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     watch.assert_clean()
+
+
+def test_at_a_phones_width_the_links_fold_behind_a_menu_button(db: Database, server: Server, page: Page,
+                                                              browser: Browser, watch: Watch) -> None:
+    user = make_user(db, server)
+    with_password(db, user.user_id)
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, server, user.email)
+    menu = page.get_by_role("button", name="Menu")
+    send = page.get_by_role("link", name="Send", exact=True)
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(send).to_be_hidden()
+    header = page.locator("header").bounding_box()
+    assert header is not None and header["height"] < 90, header  # one row: the brand and the button
+    # the keyboard alone: to the button, open, into the links, Escape closes and returns to the button
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(send).to_be_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#nav-menu') !== null")  # into the links
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    expect(send).to_be_hidden()
+    menu.click()
+    send.click()
+    expect(page.get_by_role("heading", name="Send", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # wide, there is no button and the links show
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_role("link", name="Messages", exact=True)).to_be_visible()
+    watch.assert_clean()
+    # without script the links stay open at a phone's width, and no button that cannot work is shown
+    plain = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844},
+                                storage_state=page.context.storage_state())
+    try:
+        bare = plain.new_page()
+        bare.goto(f"{server.url}/console/messages")
+        expect(bare.get_by_role("link", name="Send", exact=True)).to_be_visible()
+        expect(bare.get_by_role("button", name="Menu")).to_be_hidden()
+    finally:
+        plain.close()
 
 
 def test_messages_scroll_in_pages_and_a_status_turns_delivered(db: Database, server: Server, page: Page,

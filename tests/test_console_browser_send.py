@@ -32,6 +32,12 @@ def sign_in_to(page: Page, server: Server, email: str, path: str) -> None:
     page.wait_for_url(f"{server.url}/console{path}")
 
 
+def open_screen(page: Page, name: str) -> None:
+    """At a phone's width the screens' links are behind the Menu button."""
+    page.get_by_role("button", name="Menu").click()
+    page.get_by_role("link", name=name, exact=True).click()
+
+
 def _phone() -> str:
     return f"+2782{uuid.uuid4().int % 10**7:07d}"
 
@@ -54,7 +60,7 @@ def test_send_one_message_and_watch_it_delivered(db: Database, server: Server, p
     with_password(db, user.user_id)
     page.set_viewport_size(PHONE)
     sign_in_to(page, server, user.email, "/messages")
-    page.get_by_role("link", name="Send", exact=True).click()
+    open_screen(page, "Send")
     expect(page.get_by_role("heading", name="Send", exact=True)).to_be_visible()
     _fits(page)
     page.get_by_label("Recipients").fill(_phone())
@@ -124,7 +130,7 @@ def test_read_and_answer_a_conversation(db: Database, server: Server, page: Page
     with_password(db, user.user_id)
     page.set_viewport_size(PHONE)
     sign_in_to(page, server, user.email, "/messages")
-    page.get_by_role("link", name="Conversations").click()
+    open_screen(page, "Conversations")
     row = page.locator("tr.conversation", has_text=customer)
     expect(row).to_contain_text("Can you leave it next door?")
     expect(row).to_contain_text("1 unread")

@@ -90,3 +90,31 @@ def test_try_it_out_calls_pigeon(server: Server, user: User, page: Page, watch: 
     expect(balance.locator(".live-responses-table td.response-col_description:not(.col_header)")).to_contain_text('"creditBalance": 100')
     watch.assert_clean()
 
+
+
+def test_the_docs_follow_the_consoles_theme(server: Server, page: Page, watch: Watch) -> None:
+    """The console's choice (localStorage) wins over the system's scheme, both ways, and the docs'
+    own switch is remembered for the console."""
+    background = "getComputedStyle(document.querySelector('.swagger-ui')).backgroundColor"
+    page.emulate_media(color_scheme="light")
+    page.goto(f"{server.url}/docs")
+    expect(operation(page, f"{API}/sms/send", "post")).to_be_visible()
+    expect(page.locator("html")).not_to_have_class(re.compile("dark-mode"))
+    page.evaluate("localStorage.setItem('pigeon-theme', 'dark')")  # chosen in the console
+    page.reload()
+    expect(operation(page, f"{API}/sms/send", "post")).to_be_visible()
+    expect(page.locator("html")).to_have_class(re.compile("dark-mode"))
+    assert page.evaluate(background) == "rgb(28, 32, 34)"  # Swagger UI's own dark styles
+    page.emulate_media(color_scheme="dark")
+    page.evaluate("localStorage.setItem('pigeon-theme', 'light')")
+    page.reload()
+    expect(operation(page, f"{API}/sms/send", "post")).to_be_visible()
+    expect(page.locator("html")).not_to_have_class(re.compile("dark-mode"))
+    page.locator(".dark-mode-toggle button").click()  # the docs' own switch
+    expect(page.locator("html")).to_have_class(re.compile("dark-mode"))
+    for _ in range(50):  # wait_for_function evaluates a string, which the page's CSP forbids
+        if page.evaluate("localStorage.getItem('pigeon-theme')") == "dark":
+            break
+        page.wait_for_timeout(20)
+    assert page.evaluate("localStorage.getItem('pigeon-theme')") == "dark"
+    watch.assert_clean()

@@ -260,8 +260,8 @@ async def submit(request: Request, visitor: Visitor, batch: list[Outgoing], what
 
 
 def _listed(rows: dict[str, SimpleNamespace], batch: list[Outgoing]) -> list[SimpleNamespace]:
-    return [SimpleNamespace(id=m.id, to=m.to, status=rows[m.id].status, from_number=rows[m.id].from_number)
-            for m in batch if m.id in rows]
+    return [SimpleNamespace(id=m.id, to=m.to, status=rows[m.id].status, from_number=rows[m.id].from_number,
+                            scheduled_for=getattr(rows[m.id], "scheduled_for", None)) for m in batch if m.id in rows]
 
 
 def _choices(session: Session, visitor: Visitor) -> tuple[list[str], str | None]:

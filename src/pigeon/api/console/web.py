@@ -47,6 +47,18 @@ SAFE_METHODS = {"GET", "HEAD"}
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")  # autoescapes .html
 templates.env.globals.update(version=__version__, prefix=PREFIX, nav=[])  # nav: the screens beyond Messages
 
+
+def shown_status(message: Any) -> str:
+    """A message's status in the console's words: Zoom Connect says SCHEDULED for every message
+    not yet sent, but one with no time ahead of it is waiting in the queue: QUEUED."""
+    status, at = str(message.status), getattr(message, "scheduled_for", None)
+    if status == "SCHEDULED" and (at is None or at <= utcnow()):
+        return "QUEUED"
+    return status
+
+
+templates.env.filters["shown_status"] = shown_status
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = [
