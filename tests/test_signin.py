@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,75 @@ def test_bad_url_tokens_are_throttled_per_address(pair: Pair) -> None:
                                headers={"x-forwarded-for": ip}))
     assert httpx.get(f"{pair.b.url}{API}/sms/send-url/{user.url_token}", params=params,
                      headers={"x-forwarded-for": address()}).status_code == 200
+
+
+def burst(requests: list) -> list[httpx.Response]:  # type: ignore[type-arg]
+    """Send every request at once (threads released together), and the answers in order."""
+    gate = threading.Barrier(len(requests))
+
+    def send(request) -> httpx.Response:  # type: ignore[no-untyped-def]
+        gate.wait()
+        return request()
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+def test_a_burst_of_wrong_tokens_is_answered_within_the_limit_across_processes(pair: Pair) -> None:
+    """24 wrong tokens for one email at once, half on each process, each from its own address:
+    the count is the database's upsert, so exactly the limit are 401 and the rest 429."""
+    victim = pair.user()
+    answers = burst([lambda srv=(pair.a, pair.b)[i % 2]: balance(srv, victim.email, f"wrong-{uuid.uuid4().hex}",
+                                                                 address(), timeout=30) for i in range(24)])
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [401] * LIMIT_EMAIL + [429] * (24 - LIMIT_EMAIL), codes
+    for answer in answers:
+        if answer.status_code == 429:
+            assert_throttled(answer)
+    assert_throttled(balance(pair.a, victim.email, victim.token, address()))  # locked: the right one waits too
+
+
+def test_a_clients_burst_of_right_new_credentials_is_never_throttled(pair: Pair) -> None:
+    """A client starting 24 connections at once, none known yet: right tokens are not counted,
+    however many arrive before the first is answered."""
+    user = pair.user()
+    answers = burst([lambda srv=(pair.a, pair.b)[i % 2]: balance(srv, user.email, user.token, address(), timeout=30)
+                     for i in range(24)])
+    assert [a.status_code for a in answers] == [200] * 24, [a.text for a in answers if a.status_code != 200]
+    assert balance(pair.b, user.email, "wrong", address()).status_code == 401  # nothing was counted before
+
+
+def test_a_burst_of_wrong_client_secrets_is_answered_within_the_limit(pair: Pair) -> None:
+    """Both OAuth token endpoints (Zoom's account_credentials, Zoho's refresh_token): 24 wrong
+    secrets for one client at once are the limit's 401s and 429s; 24 right requests at once all
+    get a token."""
+    from test_oauth import account_of, basic, make_client
+    from test_zoho_oauth import self_client
+
+    user = pair.user()
+    zoom = make_client(pair.db, account_of(pair.db, user), "number_management_numbers:read:master")
+    zoho = self_client(pair.db, user)
+    zoom_form = {"grant_type": "account_credentials", "account_id": str(account_of(pair.db, user))}
+
+    def zoom_token(srv: Server, secret: str) -> httpx.Response:
+        return httpx.post(f"{srv.url}/oauth/token", data=zoom_form,
+                          headers={**basic(zoom.id, secret), "x-forwarded-for": address()}, timeout=30)
+
+    def zoho_token(srv: Server, secret: str) -> httpx.Response:
+        form = {"grant_type": "refresh_token", "client_id": zoho.id, "client_secret": secret, "refresh_token": "r"}
+        return httpx.post(f"{srv.url}/oauth/v2/token", data=form, headers={"x-forwarded-for": address()}, timeout=30)
+
+    for token, secret in ((zoom_token, zoom.secret), (zoho_token, zoho.secret)):
+        right = burst([lambda srv=(pair.a, pair.b)[i % 2], ask=token, key=secret: ask(srv, key) for i in range(24)])
+        if token is zoom_token:
+            assert [a.status_code for a in right] == [200] * 24, [a.text for a in right if a.status_code != 200]
+        else:  # a right secret with an unknown refresh token: refused for the token, not counted against the client
+            assert {a.status_code for a in right} == {400}, {a.text for a in right}
+        wrong = burst([lambda srv=(pair.a, pair.b)[i % 2], ask=token: ask(srv, "wrong") for i in range(24)])
+        codes = sorted(a.status_code for a in wrong)
+        assert codes == [401] * LIMIT_EMAIL + [429] * (24 - LIMIT_EMAIL), (token.__name__, codes)
+        assert all(a.json()["error"] == ("invalid_client" if a.status_code == 401 else "too_many_requests")
+                   for a in wrong)
 
 
 def test_a_sign_in_remembered_by_the_cache_is_not_throttled(database_url: str, tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ One count per client address (``a:ADDRESS``) and one per email (``e:`` and the S
 the normalised email, so no caller-chosen text is stored), in fixed windows: a key's first
 failure opens a window of ``window`` seconds; once it holds ``limit`` failures, attempts with
 that key are refused until the window closes (``wait`` says how long). Only failures are
-written, with one upsert; a check is one primary-key read. Callers keep successful sign-ins
-off this path altogether (the credential cache answers them).
+written, with one upsert that returns the count, so a limit holds however many arrive at
+once; a check is one primary-key read. The APIs check a token first and count it when wrong
+(``failed``: random tokens, so a client's own burst is never counted); the console counts a
+password before checking it (``attempt``, then ``succeeded``: a burst of guesses is not even
+checked past the limit). Callers keep successful sign-ins off this path altogether (the
+credential cache answers them).
 """
 
 from __future__ import annotations
@@ -53,18 +57,15 @@ class Throttle:
         now, wait = utcnow(), 0.0
         for key, start, failures in rows:
             if failures >= keys[key]:
-                wait = max(wait, (start + self.window - now).total_seconds())
+                wait = max(wait, min(self.window, start + self.window - now).total_seconds())
         return wait
 
-    def failed(self, address: str | None, email: str | None) -> None:
-        """Count a failed attempt against its address and its email."""
-        keys = self.keys(address, email)
-        if not keys:
-            return
-        now = utcnow()
-        with self.db.write() as session:
-            session.execute(self._upsert(keys, now))
-        self._purge_now_and_then(now)
+    def failed(self, address: str | None, email: str | None) -> float:
+        """Count a failed attempt against its address and its email, in one atomic upsert; the
+        seconds to wait when this one went past a limit (its caller answers 429, not 401), else 0.
+        For random tokens and secrets, checked before they are counted: a burst of them is
+        answered within the limit, and a client's burst of right ones is never counted."""
+        return self._count(address, email)
 
     def _purge_now_and_then(self, now: dt.datetime) -> None:
         if time.monotonic() - self._purged > self.settings.window:
@@ -75,7 +76,10 @@ class Throttle:
         """Count an attempt before it is checked, and say how long to wait: 0 when it may be
         checked now. Counting first holds the limit against attempts that arrive together
         (``wait`` then ``failed`` lets every one of a burst through the read); a successful
-        attempt gives its count back (``succeeded``)."""
+        attempt gives its count back (``succeeded``). For guessable secrets: passwords."""
+        return self._count(address, email)
+
+    def _count(self, address: str | None, email: str | None) -> float:
         keys = self.keys(address, email)
         if not keys:
             return 0.0
@@ -86,8 +90,8 @@ class Throttle:
         self._purge_now_and_then(now)
         wait = 0.0
         for key, start, failures in rows:
-            if failures > keys[key]:
-                wait = max(wait, (start + self.window - now).total_seconds())
+            if failures > keys[key]:  # at most a window: another process may have opened it after our now
+                wait = max(wait, min(self.window, start + self.window - now).total_seconds())
         return wait
 
     def succeeded(self, address: str | None, email: str | None) -> None:

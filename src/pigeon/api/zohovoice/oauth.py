@@ -125,7 +125,10 @@ async def token(request: Request) -> Response:
 
     granted = await run_in_threadpool(grant)
     if granted is None:
-        await run_in_threadpool(state.throttle.failed, address, client_key)
+        wait = await run_in_threadpool(state.throttle.failed, address, client_key)
+        if wait > 0:  # past the limit, however many arrived together: the count is the upsert's
+            raise TooMany(f"Too many failed attempts for this client or from this address; try again in "
+                          f"{math.ceil(wait)} s", retry_after=max(1, math.ceil(wait)))
         return _error(401, "invalid_client", "Invalid client_id or client_secret")
     issued, refresh_token = granted
     answer: dict[str, object] = {"access_token": issued.token}

@@ -95,7 +95,11 @@ async def sign_in(scope: Scope, auth: AuthCache, throttle: Throttle) -> Principa
                       retry_after=int(seconds))
     found = await (auth.url_user(url_token) if url_token is not None else auth.user(email, token))
     if found is None:
-        await anyio.to_thread.run_sync(throttle.failed, address, email)
+        wait = await anyio.to_thread.run_sync(throttle.failed, address, email)
+        if wait > 0:  # past the limit, however many arrived together: the count is the upsert's
+            seconds = str(max(1, math.ceil(wait)))
+            raise TooMany(f"Too many failed sign-ins from this address or for this email; try again in {seconds} s",
+                          retry_after=int(seconds))
         detail = "Unknown URL-sending token" if url_token is not None else "Invalid email address or API token"
         raise HTTPException(401, detail)
     return found
