@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account
-from pigeon.api.console.web import Visitor, account_asked, account_choices, context, page, reaches, redirect, render
+from pigeon.api.console.web import Visitor, account_asked, account_picker, context, page, reaches, redirect, render
 from pigeon.audit import service as audit
 from pigeon.campaigns import service as campaigns
 from pigeon.campaigns.models import SmsCampaign
@@ -43,10 +43,6 @@ def _field(request: Request, name: str) -> str:
 def _account(session: Session, visitor: Visitor, raw: str) -> int:
     """The account asked for (the visitor's own when none is), if the visitor reaches it."""
     return account_asked(session, visitor, raw)
-
-
-def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    return account_choices(session, visitor)
 
 
 def _campaign(session: Session, visitor: Visitor, campaign_id: str) -> SmsCampaign:
@@ -111,7 +107,8 @@ def campaign_list(request: Request, visitor: Visitor) -> Response:
         held = {c.id: campaigns.count_numbers(session, c) for c in rows}
         more_url = f"?{urlencode({'account': account_id, 'after': more})}" if more else None
         return render(request, "campaigns.html", visitor, rows=rows, held=held, account_id=account_id,
-                      accounts=_accounts(session, visitor), more=more_url, notice=DONE.get(q.get("done", "")),
+                      picker=account_picker(request, session, visitor, account_id), more=more_url,
+                      notice=DONE.get(q.get("done", "")),
                       service_types=campaigns.SERVICE_TYPES, statuses=campaigns.STATUSES, values={})
 
 

@@ -7,7 +7,8 @@ The rules are ``pigeon consent set|import|export`` and the Number Management opt
 scope if it has one) or a consent policy (``consent.service.scope_of``, ``check_scope``).
 Everyone of the account may look; administrators change their account's opt-outs, the operator
 (and a reseller's administrator, for its customers) any account it reaches, named by
-``account``. Another account by URL is 404. Every change is audited in its transaction.
+``account`` (from the account picker). Another account by URL is 404. Every change is audited
+in its transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pigeon.api.console.web import PREFIX, Visitor, account_asked, context, page, redirect, render
+from pigeon.api.console.web import PREFIX, Visitor, account_asked, account_picker, context, page, redirect, render
 from pigeon.audit import service as audit
 from pigeon.consent import browse, importer
 from pigeon.consent import service as consent
@@ -168,7 +169,8 @@ def _list(request: Request, visitor: Visitor, *, account_id: int | None = None, 
                       more=_next_url(request, "/opt-outs/rows", cursor), q=request.query_params.get("q", ""),
                       account_id=account_id, policies=policies, described=_described, manages=_manages(visitor),
                       scopes=_scopes(session, account_id) if _manages(visitor) else [], values=values or {},
-                      notice=DONE.get(request.query_params.get("done", "")), tab="opt-outs")
+                      notice=DONE.get(request.query_params.get("done", "")), tab="opt-outs",
+                      picker=account_picker(request, session, visitor, account_id))
 
 
 @page
@@ -309,7 +311,8 @@ def keyword_events(request: Request, visitor: Visitor) -> Response:
                                      _event_cursor(request.query_params.get("after")))
         return render(request, "consent_events.html", visitor, rows=rows, q=request.query_params.get("q", ""),
                       more=_next_url(request, "/opt-outs/events/rows", cursor), account_id=account_id,
-                      policies=browse.policy_names(session, account_id), described=_described, tab="events")
+                      policies=browse.policy_names(session, account_id), described=_described, tab="events",
+                      picker=account_picker(request, session, visitor, account_id))
 
 
 @page

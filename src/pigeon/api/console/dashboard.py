@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account, User
-from pigeon.api.console.web import PREFIX, Visitor, account_asked, account_choices, context, page, render
+from pigeon.api.console.web import PREFIX, AccountChoices, Visitor, account_asked, account_picker, context, page, render
 from pigeon.credits import MILLI
 from pigeon.db import utcnow
 from pigeon.delivery.backlog import Backlog, backlog
@@ -39,9 +39,10 @@ def account_of(session: Session, visitor: Visitor, raw: str | None) -> int:
     return account_asked(session, visitor, raw)
 
 
-def accounts(session: Session, visitor: Visitor) -> list[Account]:
-    """The accounts the visitor may pick (the operator: every one; others: none to pick)."""
-    return account_choices(session, visitor)
+def accounts(request: Request, session: Session, visitor: Visitor, chosen: int | None) -> AccountChoices | None:
+    """The accounts the visitor may pick (the operator: every one; a reseller's administrator:
+    theirs and their customers'; others: none to pick), as the request's search narrows them."""
+    return account_picker(request, session, visitor, chosen)
 
 
 def scope_of(session: Session, visitor: Visitor, raw: str | None) -> stats.Scope:
@@ -57,10 +58,10 @@ def dashboard(request: Request, visitor: Visitor) -> Response:
     with context(request).db.read() as session:
         scope = scope_of(session, visitor, raw)
         account = session.get(Account, scope.account_id)
-        choices = accounts(session, visitor)
+        choices = accounts(request, session, visitor, scope.account_id)
     query = urlencode({"account": scope.account_id}) if raw else ""
     return render(request, "dashboard.html", visitor, scope=scope, account=account,
-                  accounts=choices, data_url=f"{PREFIX}/dashboard/data.json" + (f"?{query}" if query else ""),
+                  picker=choices, data_url=f"{PREFIX}/dashboard/data.json" + (f"?{query}" if query else ""),
                   refresh=REFRESH_SECONDS)
 
 

@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pigeon.accounts.models import Account, User
+from pigeon.accounts.models import User
 from pigeon.api.console.web import (
     PREFIX,
     Visitor,
     account_asked,
-    account_choices,
+    account_picker,
+    account_shown,
     context,
     cursor_text,
     key_cursor,
@@ -98,10 +99,6 @@ def _next_url(request: Request, cursor: browse.Cursor | None) -> str | None:
     return f"{PREFIX}/messages/rows?{urlencode(params)}"
 
 
-def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    return account_choices(session, visitor)
-
-
 @page
 def messages(request: Request, visitor: Visitor) -> Response:
     with context(request).db.read() as session:
@@ -109,11 +106,13 @@ def messages(request: Request, visitor: Visitor) -> Response:
             a = asked(request, session, visitor)
         except (Invalid, NotFound) as error:
             return render(request, "messages.html", visitor, status=404 if isinstance(error, NotFound) else 400,
-                          error=error.detail, rows=[], values={},
-                          statuses=STATUSES, directions=DIRECTIONS, accounts=_accounts(session, visitor), more=None)
+                          error=error.detail, rows=[], values={}, statuses=STATUSES, directions=DIRECTIONS, more=None,
+                          picker=account_picker(request, session, visitor,
+                                                account_shown(session, visitor, request.query_params.get("account"))))
         rows, cursor = browse.page(session, a.whose, a.search, a.after)
         return render(request, "messages.html", visitor, rows=rows, values=a.values, statuses=STATUSES,
-                      directions=DIRECTIONS, accounts=_accounts(session, visitor), more=_next_url(request, cursor),
+                      directions=DIRECTIONS, picker=account_picker(request, session, visitor, a.whose.account_id),
+                      more=_next_url(request, cursor),
                       searched_to=_searched_to(rows, cursor), final=FINAL)
 
 

@@ -81,10 +81,10 @@ def numbers(request: Request, visitor: Visitor) -> Response:
     with db.read() as session:
         account_id, found = listed(request, session, visitor)
         account = session.get(Account, account_id) if account_id is not None else None
-        choices = accounts(session, visitor)
+        choices = accounts(request, session, visitor, account_id)
         shown = links.current(session, utcnow()) if visitor.operator else []
     return render(request, "numbers.html", visitor, found=found, account=account, pool=account_id is None,
-                  accounts=choices, q=request.query_params.get("q", ""), links=shown, now=utcnow(),
+                  picker=choices, q=request.query_params.get("q", ""), links=shown, now=utcnow(),
                   poll=POLL_SECONDS)
 
 

@@ -28,7 +28,7 @@ from pigeon.api.console.web import (
     PREFIX,
     Visitor,
     account_asked,
-    account_choices,
+    account_picker,
     context,
     page,
     reaches,
@@ -85,10 +85,6 @@ def _credits(milli: int) -> str:
 
 # -- the team --------------------------------------------------------------------------------
 
-def _accounts(session: Session, visitor: Visitor) -> list[Account]:
-    return account_choices(session, visitor)
-
-
 def _rows(session: Session, visitor: Visitor, account_id: int, after: str, text: str) -> tuple[list[User], str | None]:
     """The users the visitor sees on the account, a page, and the next page's URL: everyone
     for an administrator, only themselves for anyone else."""
@@ -109,7 +105,8 @@ def _team_page(request: Request, visitor: Visitor, account_id: int | None = None
         text = q.get("q", "").strip()
         rows, more = _rows(session, visitor, account_id, q.get("after", ""), text)
         return render(request, "team.html", visitor, status=status, rows=rows, more=more, q=text,
-                      account=session.get(Account, account_id), accounts=_accounts(session, visitor),
+                      account=session.get(Account, account_id),
+                      picker=account_picker(request, session, visitor, account_id),
                       manages=_manages(visitor), notice=DONE.get(q.get("done", "")), **shown)
 
 
@@ -226,7 +223,8 @@ def _oauth_page(request: Request, visitor: Visitor, account_id: int | None = Non
         owners = dict(session.execute(select(User.id, User.email).join(
             OAuthClient, OAuthClient.user_id == User.id).where(OAuthClient.account_id == account_id)).all())
         return render(request, "team_oauth.html", visitor, clients=oauth.clients(session, account_id), owners=owners,
-                      account=session.get(Account, account_id), accounts=_accounts(session, visitor),
+                      account=session.get(Account, account_id),
+                      picker=account_picker(request, session, visitor, account_id),
                       scopes=CLIENT_SCOPES, notice=DONE.get(request.query_params.get("done", "")), **shown)
 
 

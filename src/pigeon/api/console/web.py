@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -250,12 +250,89 @@ def account_asked(session: Any, visitor: Visitor, raw: object) -> int:
     return account_id
 
 
-def account_choices(session: Any, visitor: Visitor) -> list[Account]:
-    """The accounts a picker offers: every one (the first thousand) to the operator; none to
-    anyone else, who sees their own."""
-    if not visitor.operator:
+PICKER_SIZE = 100  # accounts a picker lists at most, beside the chosen one
+PICKER_SEARCH = "account_q"  # the picker's search box: part of a name, or an id
+PICKER_SEARCH_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChoices:
+    """What an account picker offers: at most ``PICKER_SIZE`` of the accounts the visitor
+    reaches that match the search, by name, and always the chosen one (first when it is not
+    among them); how many match in all, and how many of those are not listed."""
+
+    accounts: list[Account]
+    chosen: int | None
+    q: str
+    matched: int
+    more: int
+
+    @property
+    def listed(self) -> int:
+        """How many of those matching are listed."""
+        return self.matched - self.more
+
+
+def account_choices(session: Any, visitor: Visitor, chosen: int | None = None, search: object = "") -> \
+        AccountChoices | None:
+    """The accounts a picker offers (``chosen``: the one the page is of); None for a visitor who
+    reaches no account but their own (anyone but the operator and a reseller's administrator),
+    who gets no picker. ``search`` matches a name, case-insensitively, or an id."""
+    within = _reached(session, visitor)
+    if within is None:
+        return None
+    text = search.strip()[:PICKER_SEARCH_MAX] if isinstance(search, str) else ""
+    where = [within, *_matching(text)]
+    found = list(session.scalars(select(Account).where(*where).order_by(Account.name, Account.id).limit(PICKER_SIZE)))
+    matched = session.scalar(select(func.count()).select_from(Account).where(*where)) or 0
+    listed = len(found)
+    if chosen is not None and chosen not in {a.id for a in found}:
+        extra = session.scalar(select(Account).where(within, Account.id == chosen))
+        if extra is not None:
+            found.insert(0, extra)
+            listed += session.scalar(select(func.count()).select_from(Account).where(*where, Account.id == chosen)) or 0
+    return AccountChoices(found, chosen, text, matched, max(matched - listed, 0))
+
+
+def account_picker(request: Request, session: Any, visitor: Visitor, chosen: int | None) -> AccountChoices | None:
+    """``account_choices`` for a page: its search is the request's ``account_q``."""
+    return account_choices(session, visitor, chosen, request.query_params.get(PICKER_SEARCH, ""))
+
+
+def account_shown(session: Any, visitor: Visitor, raw: object) -> int:
+    """The account a picker shows chosen on a page refused for something else: the one asked
+    for if the visitor reaches it, else their own."""
+    try:
+        return account_asked(session, visitor, raw)
+    except NotFound:
+        return visitor.principal.account_id
+
+
+def _reached(session: Any, visitor: Visitor) -> ColumnElement[bool] | None:
+    """The accounts the visitor reaches, as a condition on ``Account`` (what ``reaches`` says,
+    in one query): every one for the operator; a reseller's administrator their own and those
+    under it, at any depth; None for anyone who reaches only their own."""
+    own = visitor.principal.account_id
+    if visitor.operator:
+        return true()
+    if not visitor.principal.is_admin or session.scalar(select(Account.id).where(Account.parent_id == own).limit(1)) \
+            is None:
+        return None
+    under = select(Account.id).where(Account.parent_id == own).cte("reached", recursive=True)
+    under = under.union(select(Account.id).join(under, Account.parent_id == under.c.id))  # UNION: ends on a cycle
+    return or_(Account.id == own, Account.id.in_(select(under.c.id)))
+
+
+def _matching(text: str) -> list[ColumnElement[bool]]:
+    """The condition of a picker's search: a name containing it (LIKE's wildcards taken
+    literally), or the id it is; none when it is empty."""
+    if not text:
         return []
-    return list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
+    by_name = Account.name.icontains(text, autoescape=True)
+    digits = text.removeprefix("#")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 10 and 0 < int(digits) <= MAX_ID:
+        return [or_(by_name, Account.id == int(digits))]
+    return [by_name]
 
 
 KeyCursor = tuple[dt.datetime, str]

@@ -4,7 +4,8 @@ secret: set, or made and shown once), and the log of deliveries with a resend bu
 The settings follow ``pigeon account settings`` and the Zoom Connect developer settings
 (``webhooks.service``: the same URL checks, private addresses refused unless the operator
 allows them). The log is a user's own events, an administrator's team's (one user's on
-request), the operator's of any account (``account``); keyset pages from
+request), the operator's of any account and a reseller's administrator's of its customers'
+(``account``, from the account picker); keyset pages from
 ``ix_webhook_events_user`` (``webhooks.browse``). A resend queues a delivered or failed event
 again (``webhooks.resend``); an event the visitor does not reach does not exist for them.
 Every change is audited in its transaction.
@@ -27,6 +28,8 @@ from pigeon.api.console.web import (
     PREFIX,
     Visitor,
     account_asked,
+    account_picker,
+    account_shown,
     context,
     cursor_text,
     key_cursor,
@@ -134,15 +137,17 @@ def _page(request: Request, visitor: Visitor, *, status: int = 200, error: str |
         try:
             a = _asked(request, session, visitor)
             rows, cursor = browse.page(session, a.user_ids, a.flt, a.after)
-            query = a.values
+            query, chosen = a.values, a.account_id
         except (Invalid, NotFound) as exc:
             status, error, rows, cursor, query = 400 if isinstance(exc, Invalid) else 404, exc.detail, [], None, {}
+            chosen = account_shown(session, visitor, request.query_params.get("account"))
         return render(request, "webhooks.html", visitor, status=status, current=current, shown=shown,
                       new_secret=new_secret, settings_error=settings_error, error=error, rows=rows,
                       values=query, states=STATES, kinds=KINDS, more=_next_url(request, cursor),
                       emails=_emails(session, {r.user_id for r in rows}), resendable=RESENDABLE,
                       manages=_manages(visitor), notice=notice or DONE.get(request.query_params.get("done", "")),
-                      allow_private=context(request).settings.webhooks_allow_private)
+                      allow_private=context(request).settings.webhooks_allow_private,
+                      picker=account_picker(request, session, visitor, chosen))
 
 
 @page
