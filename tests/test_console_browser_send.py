@@ -1,6 +1,7 @@
 """Send and Conversations in a real browser (Debian's Chromium, no network), at a phone's width:
 the live analysis as one types, one message sent from the keyboard turning DELIVERED without a
-reload, a CSV file sent with its progress bar reaching its end, and a conversation read and
+reload, a CSV file sent with its progress bar (shown once the upload starts) reaching its end,
+the send options laid out whole at a phone's and a desktop's width, and a conversation read and
 answered, its new messages arriving by themselves. ``watch.assert_clean`` fails on any
 Content-Security-Policy refusal or script error."""
 
@@ -55,6 +56,34 @@ def _fits(page: Page) -> None:
     assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px screen"
 
 
+OPTIONS = """() => {
+  const pen = document.createElement("canvas").getContext("2d");
+  const cut = [...document.querySelectorAll(".fields select")].filter((select) => {
+    const style = getComputedStyle(select);
+    pen.font = style.font;
+    const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return [...select.options].some((option) => pen.measureText(option.text).width > room);
+  }).map((select) => select.id);
+  const rows = new Map();  // the options' controls by the top of their field (a field starts its row)
+  document.querySelectorAll(".fields > div").forEach((field) => {
+    const top = Math.round(field.getBoundingClientRect().top);
+    const control = field.querySelector("input, select");
+    rows.set(top, (rows.get(top) || []).concat([[control.id, Math.round(control.getBoundingClientRect().top)]]));
+  });
+  const apart = [...rows.values()].filter((row) => new Set(row.map(([, top]) => top)).size > 1);
+  return { cut: cut, apart: apart, fields: document.querySelectorAll(".fields > div").length };
+}"""
+"""What the send options look like: the selects whose longest choice does not fit (a select
+cannot wrap), and the rows of options whose controls are not on one line."""
+
+
+def _options_laid_out(page: Page) -> None:
+    found = page.evaluate(OPTIONS)
+    assert found["fields"] == 6, found  # three options in each form
+    assert not found["cut"], f"a choice is cut off in {found['cut']}"
+    assert not found["apart"], f"controls side by side are not on one line: {found['apart']}"
+
+
 def test_send_one_message_and_watch_it_delivered(db: Database, server: Server, page: Page, watch: Watch) -> None:
     user = make_user(db, server)
     with_password(db, user.user_id)
@@ -63,6 +92,7 @@ def test_send_one_message_and_watch_it_delivered(db: Database, server: Server, p
     open_screen(page, "Send")
     expect(page.get_by_role("heading", name="Send", exact=True)).to_be_visible()
     _fits(page)
+    _options_laid_out(page)
     page.get_by_label("Recipients").fill(_phone())
     page.get_by_label("Message", exact=True).press_sequentially("Hello")
     facts = page.locator("#send-analysis")
@@ -90,12 +120,19 @@ def test_send_a_csv_file_with_its_progress_bar(db: Database, server: Server, pag
     sheet = tmp_path / "customers.csv"
     rows = [f"+2785{i:07d},Hello customer {i}" for i in range(3000)] + ["not-a-number,bad row"]
     sheet.write_text("mobile,message\n" + "\n".join(rows) + "\n")
+    page.set_viewport_size({"width": 1280, "height": 800})
     sign_in_to(page, server, user.email, "/send")
+    _options_laid_out(page)
     progress = page.locator("#csv-progress")
+    expect(progress).to_be_hidden()  # no empty bar before an upload, nor its label
+    expect(page.get_by_text("Upload", exact=True)).to_be_hidden()
     assert progress.evaluate("bar => bar.value") == 0
     page.get_by_label("CSV file", exact=True).set_input_files(str(sheet))
+    expect(progress).to_be_hidden()
     _mark(page)
     page.get_by_role("button", name="Send to the file's recipients").click()
+    expect(progress).to_be_visible()
+    expect(page.get_by_text("Upload", exact=True)).to_be_visible()
     result = page.locator("#csv-result")
     expect(result.locator("[data-count=accepted]")).to_have_text("3,000", timeout=30_000)
     expect(result.locator("[data-count=refused]")).to_have_text("1")
@@ -107,6 +144,7 @@ def test_send_a_csv_file_with_its_progress_bar(db: Database, server: Server, pag
     big.write_bytes(b"number\n" + b"+27850000000\n" * (6 * 1024 * 1024 // 13))
     page.get_by_label("CSV file", exact=True).set_input_files(str(big))
     expect(page.locator("#csv-file-help")).to_contain_text("at most 5 MB")
+    expect(progress).to_be_hidden()  # a new file: the last upload's bar goes
     watch.assert_clean()
 
 

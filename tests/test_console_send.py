@@ -17,13 +17,17 @@ from console_client import Console, signed_in
 from sqlalchemy import func, select
 
 from conftest import Server, make_user
+from pigeon.api.console import send
 from pigeon.api.console.send import MAX_CSV_BYTES, send_time
 from pigeon.audit.models import AuditEntry
+from pigeon.config import Settings
 from pigeon.db import Database
 from pigeon.errors import Invalid
 from pigeon.messages.models import Message
 from pigeon.numbers import service as numbers
+from pigeon.phone import normalise
 from pigeon.sending.recipients import SheetError, read_sheet, typed
+from pigeon.sending.service import Sender
 
 MESSAGE_LINK = re.compile(r'href="/console/messages/([0-9a-f]{24})"')
 STATUS = re.compile(r'data-status="([A-Z_]+)"')
@@ -79,6 +83,7 @@ def test_the_page_labels_every_control_and_keeps_to_the_policy(db: Database, ser
     assert "style=" not in page.text and "hx-on" not in page.text
     assert all('src="' in tag for tag in re.findall(r"<script\b[^>]*>", page.text))  # no inline script
     assert 'type="datetime-local"' in page.text and "UTC time" in page.text  # the zone it is read in
+    assert re.search(r'<div id="csv-upload" hidden>\s*<label for="csv-progress">', page.text)  # shown by send.js
     assert console.http.get("/static/console/send.js").status_code == 200
     console.close()
 
@@ -279,6 +284,55 @@ def test_the_analysis_follows_the_text_and_the_recipients(db: Database, server: 
     too_long = console.post("/send/analysis", {"message": "x" * 2000}).text
     assert "Too long" in too_long
     console.close()
+
+
+def _priced_one_by_one(sender: Sender, parts: int, entries: list[str], region: str) -> tuple[str, int, int, int, int]:
+    """The recipients' figures as the analysis gave them before it tallied regions: every
+    entry normalised, each distinct number priced on its own (first region, one, valid, invalid, total)."""
+    regions, invalid, seen = [], 0, set()
+    for entry in entries:
+        try:
+            phone = normalise(entry, region)
+        except Invalid:
+            invalid += 1
+            continue
+        if phone.e164 not in seen:
+            seen.add(phone.e164)
+            regions.append(phone.region)
+    first = regions[0] if regions else region
+    total = sum(sender.prices.cost(max(1, parts), r) for r in regions)
+    return first, sender.prices.cost(max(1, parts), first), len(regions), invalid, total
+
+
+def test_a_keystroke_in_the_message_does_not_read_the_recipients_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+
+    def counted(raw: object, region: str) -> object:
+        read.append(str(raw))
+        return normalise(raw, region)
+
+    monkeypatch.setattr(send, "normalise", counted)
+    sender = Sender(Settings(_env_file=None, database_url="sqlite://", demo_account=False,
+                             prices={"default": 1.0, "US": 0.5, "GB": 0.75}))
+    to = ("+12025550123, 0821234567\n+27821234567;not-a-number\n+447400123456, 12\n"
+          "+12025550123\n0027831112222, +12025550199, 0831112222")  # duplicates written both ways
+    entries = typed(to)
+    tallies = send.Tallies(size=2)
+    for typed_so_far in ("", "H", "Hello {world}", "a" * 161, "ж" * 71, "Привет, " * 40):
+        found = send.estimate(sender, typed_so_far, tallies.of(to, "ZA"), "ZA", 5_000)
+        plain = send.estimate(sender, typed_so_far, send.NOBODY, "ZA", 5_000)  # the text's own figures
+        assert (found.encoding, found.characters, found.parts, found.left) == (
+            plain.encoding, plain.characters, plain.parts, plain.left)
+        assert (found.region, found.one, found.recipients, found.invalid, found.total) == _priced_one_by_one(
+            sender, found.parts, entries, "ZA")
+        assert len(read) == len(entries)  # the first keystroke read them; the others did not
+    assert (found.region, found.recipients, found.invalid) == ("US", 5, 2)
+    assert found.total == found.parts * (500 * 2 + 1000 * 2 + 750)
+    tallies.of(to + "\n+27821119999", "ZA")  # the recipients changed: read again
+    assert len(read) == 2 * len(entries) + 1
+    tallies.of("+27821110000", "ZA")  # a third text: the first is forgotten (two are kept)
+    tallies.of(to, "ZA")
+    assert len(read) == 3 * len(entries) + 2
 
 
 def test_a_post_without_the_csrf_token_is_refused(db: Database, server: Server) -> None:

@@ -8,7 +8,10 @@ account's) is shown on the page. Every send is audited in the transaction of its
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -133,16 +136,24 @@ def _units(text: str, encoding: str) -> int:
     return gsm7_septets(text) if encoding == GSM7 else len(text.encode("utf-16-le", "surrogatepass")) >> 1
 
 
-def estimate(sender: Sender, text: str, recipients: list[str], default_region: str, balance: int) -> Estimate:
-    """The text analysed as ``Sender.prepare`` does, priced by its price table for each valid recipient."""
-    analysis = analyse(text)
-    single, concat = LIMITS[analysis.encoding]
-    if analysis.parts <= 1:
-        left = single - analysis.length
-    else:
-        left = concat - _units(split(text)[-1], analysis.encoding)
-    regions, invalid, seen = [], 0, set()
-    for entry in recipients:
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    """What the recipients typed come to: how many valid and distinct ones each region has (in
+    the order the regions are first met), and how many entries are not valid numbers."""
+
+    regions: tuple[tuple[str | None, int], ...]
+    invalid: int
+
+    @property
+    def valid(self) -> int:
+        return sum(count for _, count in self.regions)
+
+
+def tally(entries: list[str], default_region: str) -> Recipients:
+    """Each entry normalised once: a number written twice counts once, an invalid one apart."""
+    regions: Counter[str | None] = Counter()
+    invalid, seen = 0, set()
+    for entry in entries:
         try:
             phone = normalise(entry, default_region)
         except Invalid:
@@ -150,15 +161,61 @@ def estimate(sender: Sender, text: str, recipients: list[str], default_region: s
             continue
         if phone.e164 not in seen:
             seen.add(phone.e164)
-            regions.append(phone.region)
+            regions[phone.region] += 1
+    return Recipients(tuple(regions.items()), invalid)
+
+
+class Tallies:
+    """The last few recipient texts tallied, by a digest of the text: the live analysis posts
+    the whole form on each keystroke in the message, and reads the recipients again only when
+    they changed. Per process, thread-safe."""
+
+    def __init__(self, size: int = 32):
+        self._size = size
+        self._kept: OrderedDict[tuple[bytes, str], Recipients] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, text: str, default_region: str) -> Recipients:
+        """The recipients typed in ``text`` (the first ``MAX_TYPED``), tallied."""
+        key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(), default_region)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        found = tally(typed(text)[:MAX_TYPED], default_region)
+        with self._lock:
+            self._kept[key] = found
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+TALLIES = Tallies()
+NOBODY = Recipients((), 0)
+
+
+def estimate(sender: Sender, text: str, recipients: Recipients, default_region: str, balance: int) -> Estimate:
+    """The text analysed as ``Sender.prepare`` does, priced by its price table for each valid
+    recipient (region by region: the price of a message depends on its region alone)."""
+    analysis = analyse(text)
+    single, concat = LIMITS[analysis.encoding]
+    if analysis.parts <= 1:
+        left = single - analysis.length
+    else:
+        left = concat - _units(split(text)[-1], analysis.encoding)
     parts = max(1, analysis.parts)
-    region = regions[0] if regions else default_region
+    region = recipients.regions[0][0] if recipients.regions else default_region
     return Estimate(
         encoding=ENCODINGS[analysis.encoding], characters=analysis.characters, length=analysis.length,
         parts=analysis.parts, left=left, too_long=analysis.parts > sender.max_parts, region=region,
         part_price=sender.prices.part_price(region), one=sender.prices.cost(parts, region),
-        recipients=len(regions), invalid=invalid, total=sum(sender.prices.cost(parts, r) for r in regions),
-        balance=balance)
+        recipients=recipients.valid, invalid=recipients.invalid,
+        total=sum(sender.prices.cost(parts, r) * count for r, count in recipients.regions), balance=balance)
 
 
 def _balance(session: Session, visitor: Visitor) -> int:
@@ -169,10 +226,11 @@ def _balance(session: Session, visitor: Visitor) -> int:
 @page
 def analysis(request: Request, visitor: Visitor) -> Response:
     """The fragment under the form: encoding, characters, parts, what is left of the part, the
-    cost for one recipient and for all, and the balance (posted as one types)."""
+    cost for one recipient and for all, and the balance (posted as one types; the recipients
+    are read again only when they changed)."""
     ctx = context(request)
     form = request.state.form
-    recipients = typed(_field(form, "to"))[:MAX_TYPED]
+    recipients = TALLIES.of(_field(form, "to"), ctx.settings.default_region)
     with ctx.db.read() as session:
         balance = _balance(session, visitor)
     found = estimate(ctx.runtime.sender, _field(form, "message"), recipients, ctx.settings.default_region, balance)
@@ -275,7 +333,7 @@ def _page_values(request: Request, visitor: Visitor) -> dict[str, Any]:
     with ctx.db.read() as session:
         senders, default = _choices(session, visitor)
         balance = _balance(session, visitor)
-    empty = estimate(ctx.runtime.sender, "", [], ctx.settings.default_region, balance)
+    empty = estimate(ctx.runtime.sender, "", NOBODY, ctx.settings.default_region, balance)
     return {"senders": senders, "default": default, "e": empty, "timezone": ctx.settings.timezone,
             "credits": credits_text, "max_parts": ctx.runtime.sender.max_parts, "max_typed": MAX_TYPED,
             "max_csv_bytes": MAX_CSV_BYTES, "max_csv_rows": MAX_CSV_ROWS, "final": FINAL, "shown": SHOWN}

@@ -42,15 +42,38 @@
     };
   }
 
-  function axes(p, values) {
+  // The queue's time axis keeps its ticks a label and a margin apart ("11:55pm" is about 55 px
+  // wide: uPlot's own 50 px let them touch on a phone), with a step of two minutes between one
+  // and five; the value axes are as wide as their widest label.
+  var MINUTES = { space: 72, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800] };
+  var VALUE_SIZE = 52; // at least: the time axis's first label is centred on the plot's left edge
+  var pen = document.createElement("canvas").getContext("2d");
+
+  function fit(self, values, index, cycle) {
+    var axis = self.axes[index];
+    if (cycle > 1) return axis._size; // uPlot asks again while the sizes change: settle
+    var widest = 0;
+    pen.font = axis.font[0];
+    (values || []).forEach(function (v) { widest = Math.max(widest, pen.measureText(String(v)).width); });
+    var ratio = window.devicePixelRatio || 1;
+    return Math.max(VALUE_SIZE, Math.ceil(widest / ratio + (axis.ticks.show ? axis.ticks.size : 0) + axis.gap + 4));
+  }
+
+  function axes(p, values, time) {
     var line = { stroke: p.grid, width: 1 };
     return [
-      { stroke: p.muted, grid: line, ticks: line },
-      { stroke: p.muted, grid: line, ticks: line, size: 52, values: values }
+      Object.assign({ stroke: p.muted, grid: line, ticks: line }, time),
+      { stroke: p.muted, grid: line, ticks: line, size: fit, values: values }
     ];
   }
 
-  function whole(_, ticks) { return ticks.map(function (v) { return Number.isInteger(v) ? count.format(v) : ""; }); }
+  // whole numbers only; from ten thousand on, short (12K, 1.2M) so that the axis stays narrow
+  function whole(_, ticks) {
+    return ticks.map(function (v) {
+      if (!Number.isInteger(v)) return "";
+      return Math.abs(v) >= 1e4 ? compact.format(v) : count.format(v);
+    });
+  }
   function percent(_, ticks) { return ticks.map(function (v) { return v + " %"; }); }
 
   // the hours' charts keep half an hour either side, so that the first and last points show whole
@@ -93,7 +116,7 @@
     queue: function (p) {
       return {
         scales: { x: { time: true }, y: { range: function (_, min, max) { return [0, Math.max(4, max)]; } } },
-        axes: axes(p, whole),
+        axes: axes(p, whole, MINUTES),
         series: [{}, { label: "Due now", stroke: p.queue, width: 2 }]
       };
     }

@@ -1,8 +1,10 @@
-// The Send screen: the CSV upload's progress bar, and a file over the size limit refused
-// before it is uploaded. The rest is htmx attributes.
+// The Send screen: the CSV upload's progress bar (hidden until an upload starts; without
+// script the form posts plainly, with no bar), and a file over the size limit refused before
+// it is uploaded. The rest is htmx attributes.
 document.addEventListener("DOMContentLoaded", function () {
   var form = document.getElementById("csv-form");
   if (!form) { return; }
+  var upload = document.getElementById("csv-upload");
   var bar = document.getElementById("csv-progress");
   var file = document.getElementById("csv-file");
   var help = form.querySelector(".file-help");
@@ -23,10 +25,16 @@ document.addEventListener("DOMContentLoaded", function () {
     file.setCustomValidity(why);
     help.textContent = why;
     help.classList.toggle("error", why !== "");
-    show(0);
+    if (!form.classList.contains("htmx-request")) {  // a new file: nothing uploading yet
+      show(0);
+      upload.hidden = true;
+    }
   });
 
-  form.addEventListener("htmx:beforeSend", function () { show(0); });
+  form.addEventListener("htmx:beforeSend", function () {
+    show(0);
+    upload.hidden = false;
+  });
   // htmx fires it for the upload and then for the answer's download: the bar only moves forward
   form.addEventListener("htmx:xhr:progress", function (event) {
     var detail = event.detail;
