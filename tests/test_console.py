@@ -107,8 +107,12 @@ def test_a_password_change_ends_the_other_sessions(db: Database, server: Server)
     assert Console(server.url, user.email).sign_in(PASSWORD).status_code == 401
     assert Console(server.url, user.email).sign_in("a new password!").status_code == 303
     with db.read() as session:
-        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == user.user_id)).all()
-    assert actions == ["password.change"]
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == user.user_id)
+                                  .order_by(AuditEntry.id)).all()
+        failed = session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "signin.failed",
+                                                                 AuditEntry.subject == user.email)).all()
+    assert actions == ["signin", "signin", "password.change", "signin"]  # a wrong one names no user as actor
+    assert failed == ["wrong password, from 127.0.0.1"]
     here.close()
     there.close()
 

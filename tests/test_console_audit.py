@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from console_client import signed_in
+from console_client import Console, signed_in, with_password
 from sqlalchemy import select
 
 from conftest import Server, make_user
@@ -52,7 +52,8 @@ def test_the_operator_sees_what_the_screens_changed(db: Database, server: Server
     entries = ENTRY.findall(mine.text)
     assert [(who, int(acct), action) for who, acct, action, _ in entries] == [
         (admin.email, account_id, "campaign.create"), (admin.email, account_id, "template.create"),
-        (admin.email, account_id, "group.create"), (admin.email, account_id, "contact.create")]  # newest first
+        (admin.email, account_id, "group.create"), (admin.email, account_id, "contact.create"),
+        (admin.email, account_id, "signin")]  # newest first
     assert entries[3][3] == "+27825550001" and entries[1][3] == "Hi"
     assert "+27825550002" not in mine.text
     everyone = as_operator.get("/audit").text
@@ -75,6 +76,36 @@ def test_the_operator_sees_what_the_screens_changed(db: Database, server: Server
         assert 'href="/console/audit"' not in console.get("/messages").text
     for console in (as_admin, as_other, as_operator, as_member):
         console.close()
+
+
+def test_sign_ins_failures_and_sign_outs_are_in_the_log(db: Database, server: Server) -> None:
+    user = make_user(db, server)
+    account_id = _account_of(db, user.user_id)
+    with_password(db, user.user_id)
+    nobody = _email()
+    assert Console(server.url, user.email).sign_in("not the password").status_code == 401
+    assert Console(server.url, nobody).sign_in().status_code == 401
+    console = Console(server.url, user.email)
+    assert console.sign_in().status_code == 303
+    assert console.post("/sign-out").status_code == 303
+    with db.read() as session:
+        mine = session.execute(select(AuditEntry.action, AuditEntry.actor, AuditEntry.actor_id, AuditEntry.detail)
+                               .where(AuditEntry.account_id == account_id).order_by(AuditEntry.id)).all()
+        unknown = session.execute(select(AuditEntry.action, AuditEntry.account_id, AuditEntry.detail)
+                                  .where(AuditEntry.subject == nobody)).all()
+    assert [tuple(r) for r in mine] == [
+        ("signin.failed", user.email, None, "wrong password, from 127.0.0.1"),
+        ("signin", user.email, user.user_id, "from 127.0.0.1"),
+        ("signout", user.email, user.user_id, None)]
+    assert [tuple(r) for r in unknown] == [
+        ("signin.failed", None, "no user with a password has this email, from 127.0.0.1")]
+    with db.write() as session:
+        operator = create_account(session, _email(), master=True)
+    as_operator = signed_in(db, server.url, operator.user.email, operator.user.id)
+    shown = ENTRY.findall(as_operator.get(f"/audit?account={account_id}&action=signin").text)
+    assert [action for _, _, action, _ in shown] == ["signin", "signin.failed"]  # the family, not signout
+    as_operator.close()
+    console.close()
 
 
 def test_the_log_walks_in_keyset_pages(db: Database, server: Server) -> None:

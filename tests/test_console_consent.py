@@ -70,7 +70,7 @@ def _audit(db: Database, actor_id: int) -> list[tuple[str, int | None, str | Non
     with db.read() as session:
         return [tuple(r) for r in session.execute(
             select(AuditEntry.action, AuditEntry.account_id, AuditEntry.subject, AuditEntry.detail)
-            .where(AuditEntry.actor_id == actor_id).order_by(AuditEntry.id))]
+            .where(AuditEntry.actor_id == actor_id, AuditEntry.action.not_like("sign%")).order_by(AuditEntry.id))]
 
 
 def _upload(console, path: str, content: str, **fields: str):  # type: ignore[no-untyped-def]

@@ -37,7 +37,8 @@ def _number() -> str:
 def _actions(db: Database, user_id: int) -> list[tuple[str, str | None]]:
     with db.read() as session:
         return [(a, s) for a, s in session.execute(select(AuditEntry.action, AuditEntry.subject)
-                                                   .where(AuditEntry.actor_id == user_id).order_by(AuditEntry.id))]
+                                                   .where(AuditEntry.actor_id == user_id, AuditEntry.action.not_like("sign%"))
+                                                   .order_by(AuditEntry.id))]
 
 
 def _contact_id(db: Database, user_id: int, number: str) -> str:

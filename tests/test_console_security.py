@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 from console_client import PASSWORD, Console, signed_in, with_password
+from sqlalchemy import select
 
 from conftest import API, Server, make_user, own_database, url_of
 from pigeon.accounts import policy
 from pigeon.accounts.service import create_account
+from pigeon.audit.models import AuditEntry
 from pigeon.db import Database
 from pigeon.errors import Invalid
 
@@ -49,6 +51,9 @@ def test_a_burst_of_sign_ins_gets_no_more_checks_than_the_limit(database_url: st
             with concurrent.futures.ThreadPoolExecutor(30) as pool:
                 answers = list(pool.map(attempt, forms))
             assert answers.count(401) == 5 and answers.count(429) == 25, answers  # counted before checking
+            with db.read() as session:  # only checked guesses are logged: a flood writes the limit's worth
+                logged = session.scalars(select(AuditEntry.action).where(AuditEntry.subject == user.email)).all()
+            assert logged == ["signin.failed"] * 5
             # the console's failures are its own: the user's API integration still signs in
             assert user.http.get(f"{API}/account/balance").status_code == 200
             for client, _ in forms:

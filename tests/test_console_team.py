@@ -59,7 +59,7 @@ def _actions(db: Database, actor_id: int) -> list[tuple[str, str | None, int | N
     with db.read() as session:
         return [tuple(row) for row in session.execute(
             select(AuditEntry.action, AuditEntry.subject, AuditEntry.account_id)
-            .where(AuditEntry.actor_id == actor_id).order_by(AuditEntry.id))]
+            .where(AuditEntry.actor_id == actor_id, AuditEntry.action.not_like("sign%")).order_by(AuditEntry.id))]
 
 
 def _api_balance(server: Server, email: str, token: str) -> httpx.Response:

@@ -17,7 +17,7 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     account_id: Mapped[int | None] = mapped_column(Integer)  # the account changed (None: the platform's settings)
     actor_id: Mapped[int | None] = mapped_column(Integer)  # the user who changed it (None: the command line)
-    actor: Mapped[str] = mapped_column(String(320))  # their email then, or "cli"
+    actor: Mapped[str] = mapped_column(String(320))  # their email then; "api:<email>", "oauth:<client>", "cli:<login>"
     action: Mapped[str] = mapped_column(String(64))  # "password.change", "token.rotate", "opt_out.add", ...
     subject: Mapped[str | None] = mapped_column(String(255))  # what it was done to: a user, a number, a phone
     detail: Mapped[str | None] = mapped_column(Text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from pigeon.audit.models import AuditEntry
@@ -42,7 +42,8 @@ def page(session: Session, *, account_id: int | None = None, action: str | None 
             query = query.where(AuditEntry.action == action)
         else:
             escaped = family.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(AuditEntry.action.like(escaped + "%", escape="\\"))
+            query = query.where(or_(AuditEntry.action == family[:-1],  # "signin" is of the family "signin"
+                                    AuditEntry.action.like(escaped + "%", escape="\\")))
     if before is not None:
         query = query.where(tuple_(AuditEntry.at, AuditEntry.id) < before)
     return list(session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(size)))

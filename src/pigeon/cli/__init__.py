@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from pigeon import wiring
-from pigeon.cli.common import Commands, load_settings, open_database
+from pigeon.cli.common import Commands, audited, cli_actor, load_settings, open_database
 from pigeon.config import Settings, get_settings
 
 wiring.install()  # the lifecycle's subscribers, for every command that writes (pigeon.hooks)
@@ -157,6 +157,7 @@ def account() -> None:
 @click.option("--credits", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--parent", "parent_id", type=int, help="The reseller's account this one is a customer of.")
 @click.option("--master", is_flag=True, help="The operator's master account, above every account.")
+@audited("account.create", subject="email")
 def account_create(email: str, credits: float, parent_id: int | None, master: bool) -> None:
     """Create an account (a team) with one user; prints its API token as the last line."""
     from pigeon.accounts.service import create_account
@@ -178,6 +179,7 @@ def account_create(email: str, credits: float, parent_id: int | None, master: bo
 
 @account.command("token")
 @click.option("--email", required=True)
+@audited("token.rotate", subject="email")
 def account_token(email: str) -> None:
     """Issue new API and URL-sending tokens; prints the API token as the last line."""
     from pigeon.accounts.service import rotate_tokens
@@ -216,7 +218,7 @@ def account_password(email: str, from_stdin: bool) -> None:
             set_password(session, user.id, password)
         except Invalid as error:
             raise click.ClickException(error.detail) from None
-        audit.record(session, "password.set", actor="cli", account_id=user.account_id, subject=user.email)
+        audit.record(session, "password.set", actor=cli_actor(), account_id=user.account_id, subject=user.email)
     click.echo(f"console password set for {normalise_email(email)}")
     if not from_stdin:
         click.echo(password)
@@ -233,19 +235,24 @@ def account_settings(email: str, reply_url: str | None, report_url: str | None, 
 
     from pigeon.accounts.models import User
     from pigeon.accounts.service import normalise_email
-    from pigeon.webhooks.service import check_settings, get_settings, update_settings
+    from pigeon.audit import service as audit
+    from pigeon.webhooks.service import check_settings, describe_change, get_settings, update_settings
 
     settings = load_settings()
     changes = check_settings(reply_url, report_url, secret, allow_private=settings.webhooks_allow_private)
     db = open_database(settings)
     with db.read() as session:
-        user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
+        user_id, account_id = session.execute(select(User.id, User.account_id)
+                                              .where(User.email == normalise_email(email))).first() or (None, None)
         current = None if user_id is None else get_settings(session, user_id)
     if user_id is None:
         raise click.ClickException(f"no user with email {email}")
     if changes or ((current.reply_url or current.report_url) and not current.has_secret):
         with db.write() as session:
+            before = get_settings(session, user_id)
             current = update_settings(session, user_id, changes)
+            audit.record(session, "webhook.settings", actor=cli_actor(), account_id=account_id,
+                         subject=normalise_email(email), detail=describe_change(before, current, "webhook_secret" in changes))
     click.echo(f"reply url:  {current.reply_url or '-'}")
     click.echo(f"report url: {current.report_url or '-'}")
     if current.new_secret:

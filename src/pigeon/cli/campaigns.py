@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from pigeon.cli.common import load_settings, open_database
+from pigeon.cli.common import audited, load_settings, open_database
 
 STATUSES = ["active", "pending", "expired", "declined"]
 SERVICE_TYPES = ["zoomPhone", "contactCenter"]
@@ -47,6 +47,7 @@ THROUGHPUT = click.option("--throughput", callback=_limit(float, "message parts 
 @click.option("--service-type", type=click.Choice(SERVICE_TYPES), default="zoomPhone", show_default=True)
 @CAPACITY
 @THROUGHPUT
+@audited("campaign.create", subject="name")
 def create(account_id: int, name: str, brand: str | None, brand_id: str | None, status: str, service_type: str,
            capacity: int | str | None, throughput: float | str | None) -> None:
     """Record a campaign of an account; prints its id."""
@@ -93,6 +94,7 @@ def list_campaigns(account_id: int | None) -> None:
 @click.option("--name", help="Its display name.")
 @click.option("--brand", help="The brand's name.")
 @click.option("--brand-id", help="The brand's id in the registry.")
+@audited("campaign.update", subject="campaign_id")
 def set_campaign(campaign_id: str, status: str | None, capacity: int | str | None, throughput: float | str | None,
                  name: str | None, brand: str | None, brand_id: str | None) -> None:
     """Change a campaign as the registry changed it."""

@@ -1,10 +1,15 @@
 """What every ``pigeon`` command starts with: the settings, the database, and the user a
-command acts for, each failing as a clean command-line error; and ``Commands``, the group
-that answers any refusal of the core (``pigeon.errors``) as one such error."""
+command acts for, each failing as a clean command-line error; ``Commands``, the group
+that answers any refusal of the core (``pigeon.errors``) as one such error; and ``audited``,
+which writes a command's change to the operator's audit log."""
 
 from __future__ import annotations
 
+import functools
+import getpass
 import logging
+import os
+from collections.abc import Callable
 
 import click
 from sqlalchemy import select
@@ -59,3 +64,78 @@ def open_user(email: str):  # type: ignore[no-untyped-def]
     if user is None:
         raise click.ClickException(f"no user with email {email}")
     return settings, db, Principal(user.id, user.account_id, user.email, user.is_admin)
+
+
+def cli_actor() -> str:
+    """Who ran the command, as the audit log names them: ``cli:<login>`` (and who sudo'ed)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry
+        login = f"uid {os.getuid()}"
+    by = os.environ.get("SUDO_USER")
+    return f"cli:{login}" + (f" (sudo by {by})" if by and by != login else "")
+
+
+def _detail(params: dict[str, object]) -> str | None:
+    """The options a command was given, as typed (no command that takes a secret is audited
+    this way: those write their own entry, as ``account password`` and ``account settings`` do)."""
+    said = []
+    for name, value in params.items():
+        if value is None or value is False or value == ():
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            said.append(flag)
+        else:
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            said.append(f"{flag} {shown[:200]}")
+    return " ".join(said)[:2000] or None
+
+
+def _account_of(session, params: dict[str, object]) -> int | None:  # type: ignore[no-untyped-def]
+    """The account a command changed: its --account, else the account of the user it named."""
+    from pigeon.accounts.models import User
+    from pigeon.accounts.service import normalise_email
+
+    if isinstance(params.get("account_id"), int):
+        return params["account_id"]  # type: ignore[return-value]
+    who = params.get("email") or params.get("who")
+    if not isinstance(who, str) or not who:
+        return None
+    if who.isdigit():
+        return session.scalar(select(User.account_id).where(User.id == int(who)))
+    return session.scalar(select(User.account_id).where(User.email == normalise_email(who)))
+
+
+def audited(action: str, *, subject: str | None = None) -> Callable:
+    """Write a command's change to the audit log once it has run without error: the action,
+    ``cli:<login>`` as the actor, the account it changed, what it was done to (the value of the
+    ``subject`` parameter) and the options it was given. The entry is written in its own
+    transaction right after the command's: a command killed between the two leaves its change
+    without an entry, and one whose entry cannot be written says so in its error."""
+
+    def wrap(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def run(**params: object) -> object:
+            result = command(**params)
+            _record(action, params, subject)
+            return result
+
+        return run
+
+    return wrap
+
+
+def _record(action: str, params: dict[str, object], subject: str | None) -> None:
+    from pigeon.audit import service as audit
+
+    db = open_database(load_settings(), migrate=False)
+    try:
+        with db.write() as session:
+            named = params.get(subject) if subject else None
+            audit.record(session, action, actor=cli_actor(), account_id=_account_of(session, params),
+                         subject=None if named is None else str(named), detail=_detail(params))
+    except Exception as exc:  # the change is made; say plainly that its entry is not
+        raise click.ClickException(f"done, but its audit log entry could not be written: {exc}") from None
+    finally:
+        db.dispose()

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from pigeon.cli.common import load_settings, open_database
+from pigeon.cli.common import audited, load_settings, open_database
 
 
 @click.group()
@@ -64,6 +64,7 @@ def list_opt_outs(account_id: int) -> None:
 @_scoped
 @click.option("--phone", required=True)
 @click.option("--out/--in", "out", required=True, help="Opt the phone out, or back in.")
+@audited("opt_out.set", subject="phone")
 def set_consent(account_id: int, number: str | None, policy: str | None, phone: str, out: bool) -> None:
     """Opt a phone out of a scope of the account, or back in."""
     from pigeon.consent import service
@@ -97,6 +98,7 @@ def export(account_id: int, file) -> None:  # type: ignore[no-untyped-def]
 @consent.command("import")
 @_scoped
 @click.argument("file", type=click.Path(dir_okay=False))
+@audited("opt_out.import", subject="file")
 def import_opt_outs(account_id: int, number: str | None, policy: str | None, file: str) -> None:
     """Opt out every phone of a CSV (a 'phone' column; a 'scope' column, as export writes it,
     overrides --number and --policy for its row). Prints how many, and why the others not."""

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from pigeon.accounts.service import Principal
-from pigeon.cli.common import open_user
+from pigeon.cli.common import audited, open_user
 from pigeon.errors import Conflict, Invalid, PigeonError
 
 SHOWN_REFUSALS = 50
@@ -32,6 +32,7 @@ def contacts() -> None:
 @click.option("--group", "group_ref", metavar="NAME", help="Also put the imported contacts in this group "
               "(by name or id; a new name creates it).")
 @click.argument("file", type=click.Path(dir_okay=False))
+@audited("contact.import", subject="file")
 def import_contacts(email: str, group_ref: str | None, file: str) -> None:
     """Import contacts from a CSV file with a header (contactNumber or number/mobile/phone,
     firstName, lastName, title). Prints how many were imported and why the others were not."""
@@ -90,6 +91,7 @@ def _saving(action):  # type: ignore[no-untyped-def]
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--text", required=True, help="The message, with placeholders such as {{firstName}}.")
+@audited("template.create", subject="name")
 def template_create(email: str, name: str, text: str) -> None:
     """Create a template; prints its id."""
     from pigeon.templates import service
@@ -108,6 +110,7 @@ def template_create(email: str, name: str, text: str) -> None:
 @click.argument("template_id", metavar="ID")
 @click.option("--name", help="A new name.")
 @click.option("--text", help="A new text.")
+@audited("template.update", subject="template_id")
 def template_edit(email: str, template_id: str, name: str | None, text: str | None) -> None:
     """Rename a template and/or change its text."""
     from pigeon.templates import service
@@ -150,6 +153,7 @@ def template_list(email: str) -> None:
 @click.option("--campaign")
 @click.option("--data-field")
 @click.option("--at", "at", metavar="yyyyMMddHHmm", help="When to send (in the configured time zone); else now.")
+@audited("message.send", subject="group_ref")
 def send_group(email: str, group_ref: str, message: str | None, template_ref: str | None, campaign: str | None,
                data_field: str | None, at: str | None) -> None:
     """Send a message or a template to every contact of a group (at most 10,000). A contact whose

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pigeon.cli.common import load_settings, open_database
+from pigeon.cli.common import audited, load_settings, open_database
 
 KINDS = ["local", "mobile", "toll_free", "short_code", "alphanumeric"]
 SOURCES = ["purchased", "byoc", "peering", "ported"]
@@ -48,6 +48,7 @@ def _found(session, ref: str, region: str):  # type: ignore[no-untyped-def]
 @click.option("--capabilities", default="sms", show_default=True, help="sms, mms, voice, joined by commas.")
 @click.option("--carrier", help="The configured carrier it is routed through (else the router decides).")
 @click.option("--account", "account_id", type=int, help="The account it belongs to (else the operator's pool).")
+@audited("number.add", subject="number")
 def add(number: str, kind: str, source: str, capabilities: str, carrier: str | None, account_id: int | None) -> None:
     """Add a number; prints its id and its stored form."""
     from pigeon.numbers import importer, service
@@ -69,6 +70,7 @@ def add(number: str, kind: str, source: str, capabilities: str, carrier: str | N
 
 @numbers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
+@audited("number.import", subject="file")
 def import_numbers(file: str) -> None:
     """Add the numbers of a CSV file (columns: number, kind, source, carrier, account,
     capabilities); prints how many were added and why the others were not."""
@@ -119,6 +121,7 @@ def list_numbers(account_id: int | None, pool: bool) -> None:
 @click.option("--user", "email", help="Also assign it to this user of the account.")
 @click.option("--default", "is_default", is_flag=True, help="Make it the account's sender when a send names none.")
 @click.option("--product", type=click.Choice(PRODUCTS), help="The product it serves there (else it keeps its own).")
+@audited("number.allocate", subject="number")
 def allocate(number: str, account_id: int | None, email: str | None, is_default: bool, product: str | None) -> None:
     """Give a number to an account (and a user of it), or back to the pool. Within the same
     account, its user and its place as default stay unless changed here; a number that changes
@@ -155,6 +158,7 @@ def allocate(number: str, account_id: int | None, email: str | None, is_default:
 
 @numbers.command("remove")
 @click.argument("number")
+@audited("number.delete", subject="number")
 def remove(number: str) -> None:
     """Remove a number from Pigeon."""
     from pigeon.numbers import service
@@ -199,6 +203,7 @@ def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
               help="The original billing info: account_number, authorizing_person, billing_telephone_number, "
                    "company, customer_requested_date, pin, address.city, address.country, address.house_number, "
                    "address.state_code, address.street_name, address.zip. Repeatable.")
+@audited("port.create", subject="numbers_")
 def port_create(account_id: int, numbers_: str, replace: tuple[str, ...], product: str, contact_emails: str | None,
                 contact_number: str | None, isp: str | None, printed_name: str | None,
                 billing: tuple[str, ...]) -> None:
@@ -231,6 +236,7 @@ def port_create(account_id: int, numbers_: str, replace: tuple[str, ...], produc
 @port.command("status")
 @click.argument("order_id")
 @click.argument("status", type=click.Choice(PORT_STATUSES, case_sensitive=False))
+@audited("port.status", subject="order_id")
 def port_status(order_id: str, status: str) -> None:
     """Move an order on: Successfully activates its numbers still pending in its account (refused
     while none is, or while one of them is pending elsewhere), Rejected or Canceled removes them.

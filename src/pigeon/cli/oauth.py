@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from pigeon.cli.common import load_settings, open_database
+from pigeon.cli.common import audited, load_settings, open_database
 
 
 @click.group()
@@ -30,6 +30,7 @@ def client() -> None:
 @click.option("--name", help="A name to tell the client by.")
 @click.option("--carrier", metavar="NAME", help="A peering provider's client: the configured carrier it speaks for "
               "(only on the operator's master account; give it :master scopes).")
+@audited("oauth_client.create", subject="name")
 def client_create(account_id: int, scopes: str, name: str | None, carrier: str | None) -> None:
     """Create a client; prints its id, its scopes and, last, its secret (shown only now)."""
     from pigeon.carriers.factory import carrier_settings
@@ -72,6 +73,7 @@ def client_list(account_id: int | None) -> None:
 
 @client.command("revoke")
 @click.argument("client_id")
+@audited("oauth_client.revoke", subject="client_id")
 def client_revoke(client_id: str) -> None:
     """Stop a client: no new token, and the tokens it holds stop working at once."""
     from pigeon.oauth import service
@@ -91,6 +93,7 @@ def client_revoke(client_id: str) -> None:
 @click.option("--client", "client_id", metavar="CLIENT_ID", help="A self-client of the user made before: only a "
               "new grant code for it.")
 @click.option("--name", help="A name to tell a new self-client by.")
+@audited("oauth_client.self_client", subject="who")
 def self_client(who: str, scopes: str | None, client_id: str | None, name: str | None) -> None:
     """Make a user's self-client (Zoho) and a grant code for it; prints the client's id, its
     secret (only when just made), the code, when it expires, and how to exchange it."""

@@ -31,7 +31,7 @@ from pigeon.media import service as media
 from pigeon.messages import entries
 from pigeon.messages.models import Message
 from pigeon.webhooks.models import Kind, State, WebhookEvent
-from pigeon.webhooks.urls import RefusedUrl, check_url, receiver
+from pigeon.webhooks.urls import RefusedUrl, check_url, receiver, shown
 
 E = WebhookEvent.__table__
 M = Message.__table__
@@ -90,6 +90,21 @@ def update_settings(session: Session, user_id: int, changes: dict[str, str | Non
             return DeveloperSettings(current.reply_url, current.report_url, True, made)
         return get_settings(session, user_id)
     return current
+
+
+def describe_change(before: DeveloperSettings, after: DeveloperSettings, secret_given: bool) -> str:
+    """What a settings change did, for the audit log: the URLs as a log may show them, and
+    never the secret itself."""
+    said = []
+    for name, old, new in (("reply URL", before.reply_url, after.reply_url),
+                           ("delivery report URL", before.report_url, after.report_url)):
+        if old != new:
+            said.append(f"{name} {'cleared' if new is None else f'set to {shown(new)}'}")
+    if secret_given:
+        said.append("shared secret replaced")
+    elif after.new_secret:
+        said.append("shared secret made")
+    return "; ".join(said) or "nothing changed"
 
 
 # -- events --------------------------------------------------------------------------------

@@ -23,6 +23,18 @@ class PrivateAddress(RefusedUrl):
     """A URL whose host is on a loopback or private network."""
 
 
+def shown(url: str) -> str:
+    """A URL as a log may show it: without its credentials, query or fragment, which may hold
+    the "URL-level authentication" of a receiver."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a port: leave it out
+        port = ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}{parts.path}"
+
+
 def receiver(url: str) -> str:
     """``scheme://host:port`` of a URL already checked: the unit one slow server can hold up."""
     parts = urlsplit(url)

@@ -1,7 +1,8 @@
-"""The audit log, for the operator only: every change made through the console or the command
-line, newest first, in keyset pages (``pigeon.audit.service.page``: the time index, or the
-account's), filtered by account and by action (one, such as ``contact.create``, or a family,
-such as ``contact`` or ``contact.*``)."""
+"""The audit log, for the operator only: every change made through the console, the APIs or the
+command line, and every console sign-in (and failed one) and sign-out, newest first, in keyset
+pages (``pigeon.audit.service.page``: the time index, or the account's), filtered by account
+(the shared picker) and by action (one, such as ``contact.create``, or a family, such as
+``contact`` or ``contact.*``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pigeon.accounts.models import Account
-from pigeon.api.console.web import MAX_ID, PREFIX, Visitor, account_param, context, page, render
+from pigeon.api.console.web import MAX_ID, PREFIX, Visitor, account_param, account_picker, context, page, render
 from pigeon.audit import service as audit
 from pigeon.audit.models import AuditEntry
 from pigeon.errors import Invalid, NotFound
@@ -76,8 +77,8 @@ def _names(session: Session, rows: list[AuditEntry]) -> dict[int, str]:
 def audit_log(request: Request, visitor: Visitor) -> Response:
     with context(request).db.read() as session:
         values, rows, more = _entries(request, session)
-        accounts = list(session.scalars(select(Account).order_by(Account.id).limit(1000)))
-        return render(request, "audit.html", visitor, values=values, rows=rows, more=more, accounts=accounts,
+        picker = account_picker(request, session, visitor, account_param(values["account"]))
+        return render(request, "audit.html", visitor, values=values, rows=rows, more=more, picker=picker,
                       names=_names(session, rows))
 
 

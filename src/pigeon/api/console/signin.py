@@ -20,6 +20,7 @@ from pigeon.accounts.service import rotate_tokens
 from pigeon.api.console.web import (
     PREFIX,
     SESSION_COOKIE,
+    Context,
     Visitor,
     context,
     csrf_matches,
@@ -84,7 +85,10 @@ async def sign_in(request: Request) -> Response:
     def check() -> sessions.Principal | None:
         with ctx.db.read() as session:
             found = sessions.candidate(session, email)
-        return sessions.matches(found, password)  # scrypt outside any transaction
+        principal = sessions.matches(found, password)  # scrypt outside any transaction
+        if principal is None:
+            _record_failure(ctx, found, email, address)
+        return principal
 
     principal = await run_in_threadpool(check)
     if principal is None:
@@ -93,6 +97,8 @@ async def sign_in(request: Request) -> Response:
     def open_one() -> sessions.Opened:
         throttle.succeeded(*keys)
         with ctx.db.write() as session:
+            audit.record(session, "signin", actor=principal.email, actor_id=principal.user_id,
+                         account_id=principal.account_id, subject=principal.email, detail=_from(address))
             return sessions.open_session(session, principal, address, utcnow())
 
     opened = await run_in_threadpool(open_one)
@@ -103,10 +109,28 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
+def _from(address: str | None) -> str:
+    return f"from {address}" if address else "from an unknown address"
+
+
+def _record_failure(ctx: Context, found: sessions.Candidate, email: str, address: str | None) -> None:
+    """A failed sign-in in the audit log: the email as typed, and whether it named a user.
+    Throttled attempts are refused before this and are not recorded, so a flood of guesses
+    writes at most the throttle's limit of entries per address and email in a window."""
+    typed = email.replace("\x00", "")[:320] or "(no email)"
+    who = found.principal
+    detail = "wrong password" if who is not None else "no user with a password has this email"
+    with ctx.db.write() as session:
+        audit.record(session, "signin.failed", actor=typed, account_id=None if who is None else who.account_id,
+                     subject=typed, detail=f"{detail}, {_from(address)}")
+
+
 @page
 def sign_out(request: Request, visitor: Visitor) -> Response:
     with context(request).db.write() as session:
         sessions.close_session(session, visitor.session_hash)
+        audit.record(session, "signout", actor=visitor.principal.email, actor_id=visitor.principal.user_id,
+                     account_id=visitor.principal.account_id, subject=visitor.principal.email)
     response = redirect(request, "/sign-in")
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response

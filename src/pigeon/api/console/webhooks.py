@@ -168,20 +168,6 @@ def rows(request: Request, visitor: Visitor) -> Response:
 
 # -- settings --------------------------------------------------------------------------------
 
-def _described(before: webhooks.DeveloperSettings, after: webhooks.DeveloperSettings, secret: str) -> str:
-    """What a settings change did, for the audit log (never the secret itself)."""
-    said = []
-    for name, old, new in (("reply URL", before.reply_url, after.reply_url),
-                           ("delivery report URL", before.report_url, after.report_url)):
-        if old != new:
-            said.append(f"{name} {'cleared' if new is None else f'set to {new}'}")
-    if secret:
-        said.append("shared secret replaced")
-    elif after.new_secret:
-        said.append("shared secret made")
-    return "; ".join(said) or "nothing changed"
-
-
 @page
 def save_settings(request: Request, visitor: Visitor) -> Response:
     """Set the visitor's own webhook URLs and secret: a URL field left empty stops those
@@ -205,7 +191,7 @@ def save_settings(request: Request, visitor: Visitor) -> Response:
         after = webhooks.update_settings(session, visitor.principal.user_id, changes)
         audit.record(session, "webhook.settings", actor=visitor.principal.email, actor_id=visitor.principal.user_id,
                      account_id=visitor.principal.account_id, subject=visitor.principal.email,
-                     detail=_described(before, after, typed))
+                     detail=webhooks.describe_change(before, after, bool(secret)))
     shown = after.new_secret or (secret if fresh else None)
     return _page(request, visitor, new_secret=shown, notice="Your webhook settings were saved.")
 

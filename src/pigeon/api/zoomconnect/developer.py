@@ -1,6 +1,7 @@
 """Developer settings (a Pigeon extension): where replies and delivery reports are POSTed, and
 the shared secret that signs them. Zoom Connect keeps these on a web page; Pigeon serves them
-here and through ``pigeon account settings``."""
+here and through ``pigeon account settings``. A change writes its audit entry (webhook.settings)
+in its transaction, saying what changed and never the secret."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import Field
 from starlette.responses import Response
 
+from pigeon.api.actors import user_actor
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect.deps import CurrentUser, runtime
 from pigeon.api.zoomconnect.schemas import Body as RequestBody
@@ -54,5 +56,8 @@ def set_developer_settings(
     changes = webhooks.check_settings(body.replyUrl, body.reportUrl, body.secret,
                                       allow_private=rt.settings.webhooks_allow_private)
     with rt.db.write() as session:
+        before = webhooks.get_settings(session, user.user_id)
         settings = webhooks.update_settings(session, user.user_id, changes)
+        user_actor(user).record(session, "webhook.settings", account_id=user.account_id, subject=user.email,
+                                detail=webhooks.describe_change(before, settings, "webhook_secret" in changes))
     return render(request, _present(settings), "webServiceDeveloperSettings")

@@ -2,7 +2,9 @@
 
 Who reaches whom is the team's policy (``pigeon.accounts.policy``): an administrator every
 user of its team, anyone else only itself (another user of the team: 403, code 13). A user of
-another team, like an unknown one, does not exist for the caller (404, code 7).
+another team, like an unknown one, does not exist for the caller (404, code 7). Each change
+writes its audit entry in the transaction of the change (user.create, user.update,
+credits.transfer).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pigeon.accounts import statistics, team
 from pigeon.accounts.models import MILLI
 from pigeon.accounts.models import User as UserRow
 from pigeon.accounts.service import Profile, from_milli
+from pigeon.api.actors import user_actor
 from pigeon.api.formats import render
 from pigeon.api.zoomconnect.deps import CurrentUser, runtime
 from pigeon.api.zoomconnect.params import local_day
@@ -34,6 +37,8 @@ router = APIRouter()
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
 DAY_MONTH_YEAR = re.compile(r"(\d{2})-(\d{2})-(\d{4})")
+FIELDS = {"first_name": "firstName", "last_name": "lastName", "contact_number": "contactNumber",
+          "company": "company", "password_hash": "password"}  # a profile's columns as the API names them
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -67,6 +72,10 @@ def _profile(body: UserRequest) -> Profile:
 
 def _columns(request: Request, profile: Profile) -> dict[str, str]:
     return accounts.profile_columns(profile, runtime(request).settings.default_region)
+
+
+def _credits(milli: int) -> str:
+    return f"{from_milli(milli):g}"
 
 
 # -- presenters ----------------------------------------------------------------------------
@@ -149,7 +158,11 @@ def create_user(request: Request, user: CurrentUser, body: Annotated[UserRequest
     rt = runtime(request)
     new = team.prepare_user(user, _profile(body), body.emailAddress, milli, rt.settings.default_region)
     with rt.db.write() as session:
-        return render(request, web_user(team.create_user(session, user, new)), "webServiceUser")
+        made = team.create_user(session, user, new)
+        user_actor(user).record(session, "user.create", account_id=made.account_id, subject=made.email,
+                                detail=f"user {made.id} created" + (
+                                    f", opening balance {_credits(milli)} credits from {user.email}" if milli else ""))
+        return render(request, web_user(made), "webServiceUser")
 
 
 @router.get("/account/user/{userId}", summary="A user of your team")
@@ -166,7 +179,13 @@ def update_user(
     null or blank is left as it is. The email and the balance never change here."""
     columns = _columns(request, _profile(body or UserRequest()))
     with runtime(request).db.write() as session:
-        target = accounts.update_user(session, team.by_id(session, user, userId), columns)
+        target = team.by_id(session, user, userId)
+        before = {name: getattr(target, name) for name in columns}
+        accounts.update_user(session, target, columns)
+        changed = [FIELDS.get(name, name) for name in columns  # a password is new however it compares
+                   if name == "password_hash" or getattr(target, name) != before[name]]
+        user_actor(user).record(session, "user.update", account_id=target.account_id, subject=target.email,
+                                detail=f"changed {', '.join(changed)}" if changed else "nothing changed")
         return render(request, web_user(target), "webServiceUser")
 
 
@@ -184,8 +203,13 @@ def transfer(request: Request, user: CurrentUser, body: Annotated[TransferReques
         raise Invalid("numberOfCreditsToTransfer is required")
     milli = credits.amount(body.numberOfCreditsToTransfer, "numberOfCreditsToTransfer", whole=True)
     with runtime(request).db.write() as session:
-        return render(request, web_user(team.transfer(session, user, source_email, target_email, milli)),
-                      "webServiceUser")
+        shown = team.transfer(session, user, source_email, target_email, milli)
+        source, target = team.member(session, user, source_email), team.member(session, user, target_email)
+        user_actor(user).record(session, "credits.transfer", account_id=source.account_id,  # where they left
+                                subject=f"{source.email} to {target.email}",
+                                detail=f"{_credits(milli)} credits from {source.email} (account {source.account_id}) "
+                                       f"to {target.email} (account {target.account_id})")
+        return render(request, web_user(shown), "webServiceUser")
 
 
 # -- statistics ----------------------------------------------------------------------------

@@ -8,7 +8,8 @@ operator's master account takes from; UNALLOCATED returns the target's numbers t
 another account's, or not the caller's to take answers 400, code 100002. ``site_id`` is taken
 without effect (Pigeon has no sites). A BYOC number switches only to a product its SIP group
 serves (else 400, code 200002), and is never returned to the pool. The plan is one entry per kind of number the account holds
-under the product.
+under the product. An allocation writes one audit entry in its transaction, on the target
+account (number.allocate).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts import policy
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.db import utcnow
 from pigeon.errors import Invalid
 from pigeon.numbers import allocation, sip
+from pigeon.numbers import service as numbers
 
 router = APIRouter(prefix="/accounts/{accountId}/number_management")
 READ, WRITE = "number_management_numbers:read:master", "number_management_numbers:write:master"
@@ -57,6 +60,11 @@ def allocate(request: Request, body: Annotated[Allocation, Body()],
     with rt.db.write() as session:
         operator = policy.is_operator(session, actor)  # it reaches every account
         allocation.allocate(session, account, wanted, body.allocated_product, operator=operator, sip_groups=groups)
+        moved = [row.number for row in (numbers.get(session, number_id) for number_id in wanted) if row is not None]
+        where = ("returned to the operator's pool" if body.allocated_product == allocation.UNALLOCATED
+                 else f"allocated to {body.allocated_product}")
+        grant_actor(session, request.state.grant).record(session, "number.allocate", account_id=account,
+                                                         subject=named(moved), detail=f"{listed(moved, 'number')} {where}")
     return Response(status_code=204)
 
 

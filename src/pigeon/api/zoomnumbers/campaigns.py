@@ -1,6 +1,8 @@
 """SMS campaigns: list, get, and their phone numbers (assign, unassign), over
 ``pigeon.campaigns``. Campaigns are created by the operator (``pigeon campaigns create``), as
-Zoom's API has no create; another account's campaign is never seen (404, "Invalid campaign ID.")."""
+Zoom's API has no create; another account's campaign is never seen (404, "Invalid campaign ID.").
+Assigning and unassigning write one audit entry each in their transaction, under the console's
+names (campaign.assign, campaign.unassign)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.campaigns import service as campaigns
 from pigeon.campaigns.models import SmsCampaign
 from pigeon.db import utcnow
 from pigeon.errors import Invalid
+from pigeon.numbers import service as numbers
 
 router = APIRouter(prefix="/accounts/{accountId}/number_management/sms_campaigns")
 READ, WRITE = "number_management_numbers:read:master", "number_management_numbers:write:master"
@@ -66,6 +70,15 @@ def _campaign(session, account: int, campaign_id: str) -> SmsCampaign:  # type: 
     return campaigns.must_exist(campaigns.get(session, account, campaign_id))
 
 
+def _numbers(session, ids: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    return [row.number for row in (numbers.get(session, i) for i in dict.fromkeys(ids)) if row is not None]
+
+
+def _audit(request: Request, session, action: str, campaign: SmsCampaign, detail: str) -> None:  # type: ignore[no-untyped-def]
+    grant_actor(session, request.state.grant).record(session, action, account_id=campaign.account_id,
+                                                     subject=f"{campaign.display_name} ({campaign.id})", detail=detail)
+
+
 @router.get("/{smsCampaignId}", operation_id="GetSMSCampaign", summary="Get an SMS campaign")
 def get_campaign(request: Request, smsCampaignId: str,
                  account: Annotated[int, Depends(scoped(READ, "number_management:read:sms_campaign:master"))]
@@ -96,7 +109,10 @@ def assign_numbers(request: Request, smsCampaignId: str, body: Annotated[Assignm
     by = campaigns.Authorisation(body.loa_authorizing_person or "", body.contact_number or "", body.title or "",
                                  body.contact_emails)
     with runtime(request).db.write() as session:
-        campaigns.assign(session, _campaign(session, account, smsCampaignId), body.phone_number_ids or [], by)
+        campaign = _campaign(session, account, smsCampaignId)
+        new = _numbers(session, campaigns.assign(session, campaign, body.phone_number_ids or [], by))
+        _audit(request, session, "campaign.assign", campaign,
+               f"{listed(new, 'number') if new else 'no new number'}; authorised by {by.person}")
     return Response(status_code=204)
 
 
@@ -107,5 +123,7 @@ def unassign_numbers(request: Request, smsCampaignId: str,
                      phone_number_ids: Annotated[list[str] | None, Query()] = None) -> Response:
     wanted = [part for value in phone_number_ids or [] for part in value.split(",") if part]  # repeated, or a,b
     with runtime(request).db.write() as session:
-        campaigns.unassign(session, _campaign(session, account, smsCampaignId), wanted)
+        campaign = _campaign(session, account, smsCampaignId)
+        campaigns.unassign(session, campaign, wanted)
+        _audit(request, session, "campaign.unassign", campaign, f"took out {listed(_numbers(session, wanted), 'number')}")
     return Response(status_code=204)

@@ -1,6 +1,7 @@
 """SMS consent policies: list, create, get, update, delete, and their phone numbers (list,
 assign, unassign), over ``pigeon.consent``. A policy's ``status`` is whether it is active;
-``capacity`` is how many numbers it may hold (200 a request, as assigned)."""
+``capacity`` is how many numbers it may hold (200 a request, as assigned). Each change writes one
+audit entry in its transaction (consent_policy.create, .update, .delete, .assign, .unassign)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,31 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import SHOWN, grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.consent import service as consent
 from pigeon.consent.models import ConsentPolicy
 from pigeon.db import utcnow
 from pigeon.errors import Invalid
+from pigeon.numbers import service as numbers
 
 router = APIRouter(prefix="/accounts/{accountId}/number_management/sms_consent")
 READ, WRITE = "number_management_numbers:read:master", "number_management_numbers:write:master"
 MAX_PAGE, DEFAULT_PAGE, CAPACITY = 300, 30, 200
+FIELDS = {"name": "consent_name", "description": "description", "active": "status",  # as the API names them
+          "opt_in_prompt": "opt-in prompt", "opt_in_keywords": "opt-in keywords",
+          "opt_in_message": "opt-in confirmation", "opt_out_keywords": "opt-out keywords",
+          "opt_out_message": "opt-out message", "help_keywords": "help keywords", "help_message": "help message",
+          "disclaimer": "disclaimer", "disclaimer_enabled": "disclaimer enabled"}
+
+
+def _named(policy: ConsentPolicy) -> str:
+    return f"{policy.name} ({policy.id})"
 
 
 def _stamp(value) -> str:  # type: ignore[no-untyped-def]
@@ -133,6 +146,9 @@ def create_policy(request: Request, body: Annotated[PolicyBody, Body()],
     with runtime(request).db.write() as session:
         policy = consent.create_policy(session, account, body.consent_name or "", _texts(body.in_out_bound),
                                        description=body.description, active=bool(body.status))
+        grant_actor(session, request.state.grant).record(
+            session, "consent_policy.create", account_id=account, subject=_named(policy),
+            detail=f"created, {'active' if policy.active else 'inactive'}")
         return JSONResponse(present(policy, 0), status_code=201)
 
 
@@ -146,8 +162,13 @@ def delete_policies(request: Request, body: Annotated[Ids, Body()],
                                                            label="MEDIUM"))]) -> Response:
     if not body.consent_ids:
         raise Invalid("Invalid field: consent_ids required")
+    wanted = list(dict.fromkeys(body.consent_ids))
     with runtime(request).db.write() as session:
-        consent.delete_policies(session, account, body.consent_ids)
+        first = {i: consent.get_policy(session, account, i) for i in wanted[:SHOWN]}  # named before they go
+        gone = [_named(p) if (p := first.get(i)) is not None else i for i in wanted]
+        consent.delete_policies(session, account, wanted)
+        grant_actor(session, request.state.grant).record(session, "consent_policy.delete", account_id=account,
+                                                         subject=named(gone), detail=f"deleted {listed(gone, 'policy', plural='policies')}")
     return Response(status_code=204)
 
 
@@ -169,8 +190,15 @@ def update_policy(request: Request, consentId: str,
                   body: Annotated[PolicyBody | None, Body()] = None) -> Response:
     body = body or PolicyBody()
     with runtime(request).db.write() as session:
-        consent.update_policy(session, _policy(session, account, consentId), name=body.consent_name,
-                              description=body.description, active=body.status, texts=_texts(body.in_out_bound))
+        policy = _policy(session, account, consentId)
+        before = {name: getattr(policy, name) for name in FIELDS}
+        consent.update_policy(session, policy, name=body.consent_name, description=body.description,
+                              active=body.status, texts=_texts(body.in_out_bound))
+        changed = [said + (f" (was {before[name]!r})" if name == "name" else "")
+                   for name, said in FIELDS.items() if getattr(policy, name) != before[name]]
+        grant_actor(session, request.state.grant).record(
+            session, "consent_policy.update", account_id=account, subject=_named(policy),
+            detail=f"changed {', '.join(changed)}" if changed else "nothing changed")
     return Response(status_code=204)
 
 
@@ -207,7 +235,9 @@ def assign_numbers(request: Request, consentId: str, body: Annotated[NumberIds, 
                    account: Annotated[int, Depends(scoped(WRITE, "number_management:write:numbers:master",
                                                           label="MEDIUM"))]) -> Response:
     with runtime(request).db.write() as session:
-        consent.assign(session, _policy(session, account, consentId), body.phone_number_ids or [])
+        policy = _policy(session, account, consentId)
+        consent.assign(session, policy, body.phone_number_ids or [])
+        _numbers_changed(request, session, policy, body.phone_number_ids or [], "consent_policy.assign", "assigned")
     return Response(status_code=201)
 
 
@@ -217,5 +247,17 @@ def unassign_numbers(request: Request, consentId: str, body: Annotated[NumberIds
                      account: Annotated[int, Depends(scoped(WRITE, "number_management:delete:numbers:master",
                                                             label="MEDIUM"))]) -> Response:
     with runtime(request).db.write() as session:
-        consent.assign(session, _policy(session, account, consentId), body.phone_number_ids or [], on=False)
+        policy = _policy(session, account, consentId)
+        consent.assign(session, policy, body.phone_number_ids or [], on=False)
+        _numbers_changed(request, session, policy, body.phone_number_ids or [], "consent_policy.unassign",
+                         "unassigned")
     return Response(status_code=204)
+
+
+def _numbers_changed(request: Request, session: Session, policy: ConsentPolicy, ids: list[str], action: str,
+                     done: str) -> None:
+    """The one audit entry of numbers assigned to a policy or unassigned from it (every one
+    named: it assigns all or none), naming the first few."""
+    held = [row.number for row in (numbers.get(session, i) for i in dict.fromkeys(ids)) if row is not None]
+    grant_actor(session, request.state.grant).record(session, action, account_id=policy.account_id,
+                                                     subject=_named(policy), detail=f"{done} {listed(held, 'number')}")

@@ -4,7 +4,8 @@ Pigeon's kinds, sources and states shown as Zoom names them: local ``Toll``, mob
 ``Mobile``, toll-free ``TollFree``, short codes and sender IDs ``VirtualService``; purchased
 ``Zoom``, ported ``ZoomPorted``, BYOC ``BYOCCloud`` (``BYOCPremises`` finds them too), peering
 ``ThirdPartyNumber``; active ``Normal``, pending ``Pending``. SMS or MMS is the capability
-``Messaging``; voice is ``Incoming`` and ``Outgoing``.
+``Messaging``; voice is ``Incoming`` and ``Outgoing``. An update or a deletion writes one audit
+entry in its transaction (number.update, number.delete).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.db import utcnow
@@ -144,8 +146,16 @@ def update_number(request: Request, phoneNumberId: str,
     if body.capability is not None and (body.capability.incoming is not None or body.capability.outgoing is not None):
         voice = bool(body.capability.incoming or body.capability.outgoing)
     with runtime(request).db.write() as session:
-        numbers.update_number(session, _own(session, account, phoneNumberId), display_name=body.display_name,
-                              voice=voice)
+        row = _own(session, account, phoneNumberId)
+        name, had_voice = row.display_name, row.voice
+        numbers.update_number(session, row, display_name=body.display_name, voice=voice)
+        said = []
+        if row.display_name != name:
+            said.append(f"display name set to {row.display_name!r}" if row.display_name else "display name cleared")
+        if row.voice != had_voice:
+            said.append(f"voice {'on' if row.voice else 'off'}")
+        grant_actor(session, request.state.grant).record(session, "number.update", account_id=account,
+                                                         subject=row.number, detail="; ".join(said) or "nothing changed")
     return Response(status_code=204)
 
 
@@ -163,6 +173,9 @@ def delete_numbers(request: Request,
         unknown = [number_id for number_id, row in zip(wanted, rows) if row is None or row.account_id != account]
         if unknown:
             raise Invalid(f"Phone number not found: {', '.join(unknown)}", Reason.UNKNOWN_ITEM)
+        gone = [row.number for row in rows]
         for row in rows:
             numbers.remove(session, row.id)
+        grant_actor(session, request.state.grant).record(session, "number.delete", account_id=account,
+                                                         subject=named(gone), detail=f"deleted {listed(gone, 'number')}")
     return Response(status_code=204)

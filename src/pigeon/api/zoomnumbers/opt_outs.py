@@ -1,7 +1,8 @@
 """Opt-outs, a Pigeon extension in the Number Management style: an account's opt-outs listed
 (``page_size``, ``next_page_token``) and set or lifted, each in a scope: a consent policy
 (``consent_id``), a number of the account (``phone_number_id``: its policy's scope if it has
-one), or neither (the account's own, for messages from no number of its own)."""
+one), or neither (the account's own, for messages from no number of its own). A request writes
+one audit entry in its transaction (opt_out.set), however many phones it names."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.consent import service as consent
@@ -73,6 +75,9 @@ class Changes(BaseModel):
 def set_opt_outs(request: Request, account: Annotated[int, Depends(scoped(CLASSIC_WRITE, WRITE, label="MEDIUM"))],
                  body: Annotated[Changes, Body()]) -> Response:
     rt = runtime(request)
+    phones: list[str] = []
+    done: dict[bool, list[str]] = {True: [], False: []}  # the phones opted out, and those opted back in
+    scopes: dict[str, None] = {}
     with rt.db.write() as session:
         for change in body.opt_outs:
             change.consent_id, change.phone_number_id = change.consent_id or None, change.phone_number_id or None
@@ -88,4 +93,12 @@ def set_opt_outs(request: Request, account: Annotated[int, Depends(scoped(CLASSI
             who = normalise(change.phone_number, rt.settings.default_region).e164
             consent.set_consent(session, account, where, who, out=change.status == "opted_out", how="API",
                                 now=utcnow())
+            phones.append(who)
+            done[change.status == "opted_out"].append(who)
+            scopes[where] = None
+        said = [f"{verb} {listed(those, 'phone')}" for verb, those in (("opted out", done[True]),
+                                                                        ("opted back in", done[False])) if those]
+        grant_actor(session, request.state.grant).record(
+            session, "opt_out.set", account_id=account, subject=named(phones),
+            detail=f"{'; '.join(said)} (scope {named(list(scopes))})")
     return Response(status_code=204)

@@ -9,6 +9,8 @@ names a configured carrier by its ``code``, and must be the client's own carrier
 has one (else 403); a client without a carrier writes for one by its code only from the
 operator's master account (else 403). Neither: 400, code 1001. Listing an account's peering
 numbers needs no carrier: without one, it shows every carrier's, and ``carrier_code`` filters.
+Adding, updating and removing write one audit entry each, in their transaction, on the account
+whose numbers they are (number.add, number.update, number.delete).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from pigeon.accounts.models import Account
 from pigeon.accounts.policy import is_operator
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.deps import runtime, scoped
 from pigeon.carriers.factory import carrier_settings
@@ -163,7 +166,11 @@ def add_peering(request: Request,
     if body.allocated_product is None:
         raise Invalid("allocated_product is required: UNALLOCATED, ZOOM_PHONE or ZOOM_CONTACT_CENTER")
     with lost_races("Phone Number already exists"), runtime(request).db.write() as session:
-        peering.add(session, account, carrier, body.allocated_product, body.phone_numbers or [])
+        added = [row.number for row in peering.add(session, account, carrier, body.allocated_product,
+                                                    body.phone_numbers or [])]
+        grant_actor(session, request.state.grant).record(
+            session, "number.add", account_id=account, subject=named(added),
+            detail=f"added {listed(added, 'peering number')} of carrier {carrier} for {body.allocated_product}")
     return Response(status_code=201)
 
 
@@ -176,7 +183,12 @@ def update_peering(request: Request,
     carrier = carrier_of(request, body.carrier_code)
     assert carrier is not None
     with runtime(request).db.write() as session:
-        peering.update(session, account, carrier, body.allocated_product, body.phone_numbers or [])
+        changed = [row.number for row in peering.update(session, account, carrier, body.allocated_product,
+                                                         body.phone_numbers or [])]
+        grant_actor(session, request.state.grant).record(
+            session, "number.update", account_id=account, subject=named(changed),
+            detail=f"updated {listed(changed, 'peering number')} of carrier {carrier}"
+                   + (f", allocated to {body.allocated_product}" if body.allocated_product is not None else ""))
     return Response(status_code=204)
 
 
@@ -188,6 +200,11 @@ def delete_peering(request: Request,
                    carrier_code: int | None = None) -> Response:
     carrier = carrier_of(request, carrier_code)
     assert carrier is not None
+    wanted = [n for given in phone_numbers or [] for n in given.split(",") if n]
     with runtime(request).db.write() as session:
-        peering.delete(session, account, carrier, [n for given in phone_numbers or [] for n in given.split(",") if n])
+        peering.delete(session, account, carrier, wanted)
+        gone = [peering.e164(n) or n for n in wanted]  # all of them were found: it deletes all or none
+        grant_actor(session, request.state.grant).record(
+            session, "number.delete", account_id=account, subject=named(gone),
+            detail=f"removed {listed(gone, 'peering number')} of carrier {carrier}")
     return Response(status_code=200)

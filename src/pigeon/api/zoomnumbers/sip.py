@@ -5,7 +5,8 @@ them (AddBYOCPhoneNumber), over ``pigeon.numbers.sip``.
 The lists show those that serve the account and the product asked (COMMON ones serve both),
 by id. Adding is all or nothing: the numbers refused are listed in one 400, code 1000, whose
 message is the JSON list ``[{"phoneNumber", "reason"}]``. ``site_id`` is taken without effect;
-``enable_pci_pal`` true is refused (200005): Pigeon runs no PCI PAL.
+``enable_pci_pal`` true is refused (200005): Pigeon runs no PCI PAL. Numbers added write one audit
+entry in their transaction (number.add).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 from starlette.responses import JSONResponse, Response
 
 from pigeon.accounts.service import token_key
+from pigeon.api.actors import grant_actor, listed, named
 from pigeon.api.zoomnumbers import pages
 from pigeon.api.zoomnumbers.allocation import product_of
 from pigeon.api.zoomnumbers.deps import runtime, scoped
@@ -113,5 +115,9 @@ def add_numbers(request: Request, body: Annotated[ByocNumbers, Body()],
     rt = runtime(request)
     wanted = sip.Byoc(body.allocated_product, body.phone_numbers or [], body.country_iso, body.sip_group_id)
     with lost_races(sip.EXISTS), rt.db.write() as session:
-        sip.add_byoc(session, rt.settings, account, wanted)
+        added = [row.number for row in sip.add_byoc(session, rt.settings, account, wanted)]
+        grant_actor(session, request.state.grant).record(
+            session, "number.add", account_id=account, subject=named(added),
+            detail=f"added {listed(added, 'BYOC number')} for {wanted.product}"
+                   + (f" over SIP group {wanted.sip_group_id}" if wanted.sip_group_id else ""))
     return Response(status_code=201)
