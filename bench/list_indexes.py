@@ -5,8 +5,9 @@
 
 On a copy of the database ``bench/lists.py --reuse`` seeded (run that first), in process, with
 the indexes of each variant in place: the messages' indexes before issue 10 (``before``: one
-on (user_id, created_at)), all of the lists' indexes (``all``), and all but one, for each of
-them. For each it times what the send and delivery paths write, as Pigeon writes it:
+on (user_id, created_at)), all of the lists' indexes (``all``, with the console's account-wide
+``ix_messages_account`` of issue 14), and all but one, for each of them. For each it times
+what the send and delivery paths write, as Pigeon writes it:
 
 - ``single``: 200 sends of one message, each committed alone (``sending.service.accept``);
 - ``bulk``: 10 sends of 1,000 messages, each one transaction;
@@ -42,7 +43,7 @@ SINGLES, BULKS = 300, 20
 FORGET = ("DELETE FROM outbound_queue WHERE message_id IN (SELECT id FROM messages WHERE body LIKE 'index cost %')",
           "DELETE FROM messages WHERE body LIKE 'index cost %'")
 BEFORE = "CREATE INDEX ix_messages_user_created ON messages (user_id, created_at)"
-WRITTEN = ("ix_messages_list_campaign", "ix_messages_list_data_field", "ix_messages_list_sent")
+WRITTEN = ("ix_messages_account", "ix_messages_list_campaign", "ix_messages_list_data_field", "ix_messages_list_sent")
 """The partial indexes the send and delivery paths write to (a send: those of its campaign and
 data field; a carrier's answer: sent); the others hold inbound or read messages only."""
 TRIGRAM = {  # a candidate: an index of the text, for the text search (what it would cost)
@@ -97,10 +98,11 @@ def list_indexes(db) -> dict[str, str]:  # noqa: ANN001
     with db.engine.connect() as conn:
         if db.is_sqlite:
             rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                                     "AND tbl_name = 'messages' AND name LIKE 'ix_messages_list%'")).all()
+                                     "AND tbl_name = 'messages' AND (name LIKE 'ix_messages_list%' "
+                                     "OR name = 'ix_messages_account')")).all()
         else:
             rows = conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messages' "
-                                     "AND indexname LIKE 'ix_messages_list%'")).all()
+                                     "AND (indexname LIKE 'ix_messages_list%' OR indexname = 'ix_messages_account')")).all()
     return dict(sorted(rows))
 
 
