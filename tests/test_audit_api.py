@@ -246,9 +246,9 @@ def test_webhook_settings_say_what_changed_never_the_secret(site: Site, customer
     first = one_entry(db, lambda: customer.http.post(path, json={
         "replyUrl": f"http://127.0.0.1:9/replies?key={secret}", "secret": secret}), 200)
     check(first, "webhook.settings", f"api:{customer.email}", customer.user_id, account, customer.email)
-    assert first.detail == "reply URL set to http://127.0.0.1:9/replies; shared secret replaced", first.detail
+    assert first.detail == "reply URL set to http://127.0.0.1:9/…; shared secret replaced", first.detail
     made = one_entry(db, lambda: customer.http.post(path, json={"reportUrl": "http://127.0.0.1:9/reports"}), 200)
-    assert made.detail == "delivery report URL set to http://127.0.0.1:9/reports"
+    assert made.detail == "delivery report URL set to http://127.0.0.1:9/…"
     cleared = one_entry(db, lambda: customer.http.post(path, json={"replyUrl": ""}), 200)
     assert cleared.detail == "reply URL cleared"
     assert all(secret not in (e.detail or "") + (e.subject or "") for e in entries(db))
@@ -258,7 +258,7 @@ def test_a_made_secret_is_never_written(site: Site, customer: User) -> None:
     answer = customer.http.post(f"{API}/account/developer-settings", json={"replyUrl": "http://127.0.0.1:9/r"})
     assert answer.status_code == 200 and answer.json()["secret"], answer.text
     entry = entries(site.db, account_of(site.db, customer))[0]
-    assert entry.action == "webhook.settings" and entry.detail == "reply URL set to http://127.0.0.1:9/r; shared secret made"
+    assert entry.action == "webhook.settings" and entry.detail == "reply URL set to http://127.0.0.1:9/…; shared secret made"
     assert all(answer.json()["secret"] not in (e.detail or "") for e in entries(site.db))
 
 

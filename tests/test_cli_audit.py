@@ -68,9 +68,64 @@ def test_each_change_made_on_the_command_line_is_in_the_audit_log(db: Database, 
         ("campaign.create", ACTOR, account_id)]
     create, settings, _, number_added, _ = got
     assert create[3] == email and create[4] == f"--email {email} --credits 3.0"
-    assert settings[4] == "delivery report URL set to http://127.0.0.1:9/r; shared secret replaced"
+    assert settings[4] == "delivery report URL set to http://127.0.0.1:9/…; shared secret replaced"
     assert all(secret not in str(row) for row in got)
     assert number_added[3] == number
+
+
+def test_a_porting_pin_is_never_written_and_flags_read_as_typed(db: Database, server: Server) -> None:
+    email = f"cli-audit-{random.randrange(10**9)}@example.com"
+    created = pigeon(server, "account", "create", "--email", email)
+    assert created.returncode == 0, created.stderr
+    account_id = int(created.stdout.split("account:")[1].split()[0])
+    start = last_id(db)
+    number = f"+2782{random.randrange(10**7):07d}"
+    pin = str(random.randrange(10**7, 10**8))
+    ordered = pigeon(server, "numbers", "port", "create", "--account", str(account_id), "--numbers", number,
+                     "--billing", f"pin={pin}", "--billing", "company=Acme")
+    assert ordered.returncode == 0, ordered.stderr
+    allocated = pigeon(server, "numbers", "allocate", number, "--account", str(account_id), "--product",
+                       "ZOOM_CONTACT_CENTER")
+    assert allocated.returncode == 0, allocated.stderr
+    got = entries(db, start)
+    assert [(action, account) for action, _, account, _, _ in got] == [
+        ("port.create", account_id), ("number.allocate", account_id)]
+    assert got[0][4] == f"--account {account_id} --numbers {number} --product ZOOM_PHONE --billing (given)"
+    assert all(pin not in str(row) for row in got)
+    assert got[1][3] == number and got[1][4] == f"{number} --account {account_id} --product ZOOM_CONTACT_CENTER"
+
+
+def test_a_change_whose_entry_cannot_be_written_warns_and_still_succeeds(db: Database, server: Server) -> None:
+    """The entry's own transaction fails (the audit table made read-only for the run, by a
+    trigger): the change stands, the command ends well, and stderr says the entry is missing."""
+    email = f"cli-audit-{random.randrange(10**9)}@example.com"
+    guard = "audit_frozen_" + str(random.randrange(10**6))
+    if db.engine.dialect.name == "sqlite":
+        create = (f"CREATE TRIGGER {guard} BEFORE INSERT ON audit_log WHEN NEW.subject = '{email}' "
+                  "BEGIN SELECT RAISE(ABORT, 'audit log frozen'); END")
+        drop = [f"DROP TRIGGER {guard}"]
+    else:
+        create = [f"CREATE FUNCTION {guard}() RETURNS trigger AS $$ BEGIN IF NEW.subject = '{email}' THEN "
+                  "RAISE EXCEPTION 'audit log frozen'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                  f"CREATE TRIGGER {guard} BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION {guard}()"]
+        drop = [f"DROP TRIGGER {guard} ON audit_log", f"DROP FUNCTION {guard}()"]
+    with db.engine.begin() as conn:
+        for statement in [create] if isinstance(create, str) else create:
+            conn.exec_driver_sql(statement)
+    try:
+        created = pigeon(server, "account", "create", "--email", email)
+    finally:
+        with db.engine.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+    assert created.returncode == 0, created.stderr
+    assert "warning: done, but its audit log entry could not be written" in created.stderr
+    assert "audit log frozen" in created.stderr
+    assert created.stdout.strip().splitlines()[-1]  # the token printed, as ever
+    with db.read() as session:
+        from pigeon.accounts.models import User
+
+        assert session.scalar(select(User.id).where(User.email == email)) is not None  # the change stands
 
 
 def test_the_command_lines_entries_show_in_the_console_log(db: Database, server: Server) -> None:

@@ -97,8 +97,7 @@ def test_sign_ins_failures_and_sign_outs_are_in_the_log(db: Database, server: Se
         ("signin.failed", user.email, None, "wrong password, from 127.0.0.1"),
         ("signin", user.email, user.user_id, "from 127.0.0.1"),
         ("signout", user.email, user.user_id, None)]
-    assert [tuple(r) for r in unknown] == [
-        ("signin.failed", None, "no user with a password has this email, from 127.0.0.1")]
+    assert unknown == []  # a guess at an email that names nobody is not written: no text of a stranger's choosing
     with db.write() as session:
         operator = create_account(session, _email(), master=True)
     as_operator = signed_in(db, server.url, operator.user.email, operator.user.id)

@@ -363,6 +363,10 @@ def test_failed_clients_are_throttled(db: Database, server: Server, user: User) 
                for _ in range(11)]  # ten failures for one client (signin.email_failures), from eleven addresses
     assert [a.status_code for a in answers] == [401] * 10 + [429]
     assert answers[-1].json()["error"] == "too_many_requests" and int(answers[-1].headers["retry-after"]) >= 1
+    right = httpx.post(token_url(server), headers=own_address(), data={
+        "grant_type": "authorization_code", "client_id": new.id, "client_secret": new.secret,
+        "code": code_for(db, new.id, CREATE)})
+    assert right.status_code == 200, right.text  # its owner is never locked out by others' wrong secrets
 
 
 def test_a_zoom_token_acts_as_no_user_and_a_self_client_gets_none(db: Database, server: Server, user: User) -> None:

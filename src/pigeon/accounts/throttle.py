@@ -6,10 +6,11 @@ failure opens a window of ``window`` seconds; once it holds ``limit`` failures, 
 that key are refused until the window closes (``wait`` says how long). Only failures are
 written, with one upsert that returns the count, so a limit holds however many arrive at
 once; a check is one primary-key read. The APIs check a token first and count it when wrong
-(``failed``: random tokens, so a client's own burst is never counted); the console counts a
-password before checking it (``attempt``, then ``succeeded``: a burst of guesses is not even
-checked past the limit). Callers keep successful sign-ins off this path altogether (the
-credential cache answers them).
+(``failed``): their tokens and secrets are random, so nothing is gained by refusing a right
+one, and refusing it would let anyone who knows an email or a client id lock its integration
+out. The console counts a password before checking it (``attempt``, then ``succeeded``: people
+choose passwords, so past the limit a guess is not even checked). Callers keep successful
+sign-ins off this path altogether (the credential cache answers them).
 """
 
 from __future__ import annotations
@@ -61,11 +62,13 @@ class Throttle:
         return wait
 
     def failed(self, address: str | None, email: str | None) -> float:
-        """Count a failed attempt against its address and its email, in one atomic upsert; the
-        seconds to wait when this one went past a limit (its caller answers 429, not 401), else 0.
-        For random tokens and secrets, checked before they are counted: a burst of them is
-        answered within the limit, and a client's burst of right ones is never counted."""
-        return self._count(address, email)
+        """A wrong token or secret: the seconds its keys are refused (its caller answers 429, not
+        401), else 0. Counted in one atomic upsert, so a burst is answered within the limit;
+        once a key is past it, one read answers and nothing is written, so a flood costs reads.
+        For random tokens and secrets, checked before they are counted: a right one is never
+        refused, whatever others sent with its email or client id."""
+        wait = self.wait(address, email)
+        return wait if wait > 0 else self._count(address, email)
 
     def _purge_now_and_then(self, now: dt.datetime) -> None:
         if time.monotonic() - self._purged > self.settings.window:

@@ -1,16 +1,24 @@
 """What an OAuth token request brings (RFC 6749), read alike for every dialect's token
 endpoint: the client's HTTP Basic credentials, and the parameters of the query string and the
-form body."""
+form body; and the refusal of a wrong client past the failed-sign-in throttle's limit."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from pigeon.errors import Invalid
+from pigeon.errors import Invalid, TooMany
+
+
+def client_refused(wait: float) -> TooMany:
+    """A wrong client past the throttle's limit (``Throttle.failed`` said how long it waits)."""
+    seconds = max(1, math.ceil(wait))
+    return TooMany(f"Too many failed attempts for this client or from this address; try again in {seconds} s",
+                   retry_after=seconds)
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:

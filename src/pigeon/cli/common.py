@@ -76,19 +76,22 @@ def cli_actor() -> str:
     return f"cli:{login}" + (f" (sudo by {by})" if by and by != login else "")
 
 
-def _detail(params: dict[str, object]) -> str | None:
-    """The options a command was given, as typed (no command that takes a secret is audited
-    this way: those write their own entry, as ``account password`` and ``account settings`` do)."""
+def _detail(params: dict[str, object], withheld: frozenset[str]) -> str | None:
+    """What the command was given, as it is typed: its arguments, then its options by their own
+    flags; a ``withheld`` one (a porting PIN, say) only said to be given."""
+    ctx = click.get_current_context(silent=True)
     said = []
-    for name, value in params.items():
+    for param in ctx.command.params if ctx else ():
+        value = params.get(param.name or "")
         if value is None or value is False or value == ():
             continue
-        flag = "--" + name.replace("_", "-")
+        flag = param.opts[0] if isinstance(param, click.Option) else ""
         if value is True:
             said.append(flag)
-        else:
-            shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            said.append(f"{flag} {shown[:200]}")
+            continue
+        shown = "(given)" if param.name in withheld else (
+            ",".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        said.append(f"{flag} {shown[:200]}".strip())
     return " ".join(said)[:2000] or None
 
 
@@ -107,18 +110,21 @@ def _account_of(session, params: dict[str, object]) -> int | None:  # type: igno
     return session.scalar(select(User.account_id).where(User.email == normalise_email(who)))
 
 
-def audited(action: str, *, subject: str | None = None) -> Callable:
+def audited(action: str, *, subject: str | None = None, withheld: tuple[str, ...] = ()) -> Callable:
     """Write a command's change to the audit log once it has run without error: the action,
     ``cli:<login>`` as the actor, the account it changed, what it was done to (the value of the
-    ``subject`` parameter) and the options it was given. The entry is written in its own
-    transaction right after the command's: a command killed between the two leaves its change
-    without an entry, and one whose entry cannot be written says so in its error."""
+    ``subject`` parameter) and what it was given (``withheld`` parameters only said to be
+    given: a command whose secret is its point, such as ``account password``, writes its own
+    entry instead). The entry is written in its own transaction right after the command's: a
+    command killed between the two leaves its change without an entry; one whose entry cannot
+    be written warns on stderr and still ends well, since its change is made (a new token
+    printed must not look like a failure)."""
 
     def wrap(command: Callable) -> Callable:
         @functools.wraps(command)
         def run(**params: object) -> object:
             result = command(**params)
-            _record(action, params, subject)
+            _record(action, params, subject, frozenset(withheld))
             return result
 
         return run
@@ -126,7 +132,7 @@ def audited(action: str, *, subject: str | None = None) -> Callable:
     return wrap
 
 
-def _record(action: str, params: dict[str, object], subject: str | None) -> None:
+def _record(action: str, params: dict[str, object], subject: str | None, withheld: frozenset[str]) -> None:
     from pigeon.audit import service as audit
 
     db = open_database(load_settings(), migrate=False)
@@ -134,8 +140,10 @@ def _record(action: str, params: dict[str, object], subject: str | None) -> None
         with db.write() as session:
             named = params.get(subject) if subject else None
             audit.record(session, action, actor=cli_actor(), account_id=_account_of(session, params),
-                         subject=None if named is None else str(named), detail=_detail(params))
-    except Exception as exc:  # the change is made; say plainly that its entry is not
-        raise click.ClickException(f"done, but its audit log entry could not be written: {exc}") from None
+                         subject=None if named is None else str(named), detail=_detail(params, withheld))
+    except Exception as exc:  # the change is made; say plainly that its entry is not, and why
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]  # never the statement's parameters
+        click.echo(f"warning: done, but its audit log entry could not be written: {type(exc).__name__}: {reason}",
+                   err=True)
     finally:
         db.dispose()

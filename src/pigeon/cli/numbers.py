@@ -203,7 +203,7 @@ def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
               help="The original billing info: account_number, authorizing_person, billing_telephone_number, "
                    "company, customer_requested_date, pin, address.city, address.country, address.house_number, "
                    "address.state_code, address.street_name, address.zip. Repeatable.")
-@audited("port.create", subject="numbers_")
+@audited("port.create", subject="numbers_", withheld=("billing",))
 def port_create(account_id: int, numbers_: str, replace: tuple[str, ...], product: str, contact_emails: str | None,
                 contact_number: str | None, isp: str | None, printed_name: str | None,
                 billing: tuple[str, ...]) -> None:

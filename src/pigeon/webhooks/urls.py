@@ -24,15 +24,16 @@ class PrivateAddress(RefusedUrl):
 
 
 def shown(url: str) -> str:
-    """A URL as a log may show it: without its credentials, query or fragment, which may hold
-    the "URL-level authentication" of a receiver."""
+    """A URL as a log may show it: its scheme, host and port, and "/…" for a path. The rest may
+    hold a receiver's credentials: in the user part, the query (the "URL-level authentication"
+    Zoho describes) or the path itself (as Slack's and Discord's webhook URLs do)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:  # not a port: leave it out
         port = ""
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}{parts.path}"
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}{'/…' if parts.path.strip('/') else ''}"
 
 
 def receiver(url: str) -> str:

@@ -87,7 +87,7 @@ async def sign_in(request: Request) -> Response:
             found = sessions.candidate(session, email)
         principal = sessions.matches(found, password)  # scrypt outside any transaction
         if principal is None:
-            _record_failure(ctx, found, email, address)
+            _record_failure(ctx, found, address)
         return principal
 
     principal = await run_in_threadpool(check)
@@ -113,16 +113,18 @@ def _from(address: str | None) -> str:
     return f"from {address}" if address else "from an unknown address"
 
 
-def _record_failure(ctx: Context, found: sessions.Candidate, email: str, address: str | None) -> None:
-    """A failed sign-in in the audit log: the email as typed, and whether it named a user.
-    Throttled attempts are refused before this and are not recorded, so a flood of guesses
-    writes at most the throttle's limit of entries per address and email in a window."""
-    typed = email.replace("\x00", "")[:320] or "(no email)"
+def _record_failure(ctx: Context, found: sessions.Candidate, address: str | None) -> None:
+    """A wrong password for a user, in the audit log under their own email and account. A
+    guess at an email that names nobody is not written (it would let anyone fill the log with
+    text of their choosing, a password typed in the email box among it), nor is one refused
+    by the throttle: the log holds at most the throttle's limit of failures a window for each
+    user, from however many addresses."""
     who = found.principal
-    detail = "wrong password" if who is not None else "no user with a password has this email"
+    if who is None:
+        return
     with ctx.db.write() as session:
-        audit.record(session, "signin.failed", actor=typed, account_id=None if who is None else who.account_id,
-                     subject=typed, detail=f"{detail}, {_from(address)}")
+        audit.record(session, "signin.failed", actor=who.email, account_id=who.account_id, subject=who.email,
+                     detail=f"wrong password, {_from(address)}")
 
 
 @page

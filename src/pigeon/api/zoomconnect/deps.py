@@ -3,9 +3,9 @@
 ``SignIn`` (pure ASGI middleware) signs the caller in before anything reads the request
 body: email and token headers, HTTP Basic, or email/token URL parameters; on
 ``sms/send-url/{token}`` the token in the path. No valid credentials: 401, the body never
-read. A sign-in the credential cache knows is answered from memory; any other first passes
-the failed-sign-in throttle (429 with Retry-After, the credentials not even checked, while
-the client address or the email has too many recent failures), and a failure is counted.
+read. A sign-in the credential cache knows is answered from memory; any other is checked,
+and a wrong one counted by the failed-sign-in throttle: past its limit for the client address
+or the email, a wrong one is answered 429 with Retry-After, while a right one still passes.
 The caller is left in the scope, where the ``principal`` dependency finds it.
 """
 
@@ -88,11 +88,6 @@ async def sign_in(scope: Scope, auth: AuthCache, throttle: Throttle) -> Principa
     if known is not None:
         return known
     address = scope["client"][0] if scope.get("client") else None
-    wait = await anyio.to_thread.run_sync(throttle.wait, address, email)
-    if wait > 0:
-        seconds = str(max(1, math.ceil(wait)))
-        raise TooMany(f"Too many failed sign-ins from this address or for this email; try again in {seconds} s",
-                      retry_after=int(seconds))
     found = await (auth.url_user(url_token) if url_token is not None else auth.user(email, token))
     if found is None:
         wait = await anyio.to_thread.run_sync(throttle.failed, address, email)

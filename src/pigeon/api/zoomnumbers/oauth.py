@@ -9,15 +9,12 @@ failed sign-ins are (``accounts.throttle``).
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from pigeon.api.token_requests import basic_credentials, parameters
+from pigeon.api.token_requests import basic_credentials, client_refused, parameters
 from pigeon.db import utcnow
-from pigeon.errors import TooMany
 from pigeon.oauth import scopes, service
 
 router = APIRouter()
@@ -48,10 +45,6 @@ async def token(request: Request) -> Response:
     state = request.app.state
     address = request.client.host if request.client else None
     client_key = "oauth:" + credentials[0]
-    wait = await run_in_threadpool(state.throttle.wait, address, client_key)
-    if wait > 0:
-        raise TooMany(f"Too many failed attempts for this client or from this address; try again in "
-                      f"{math.ceil(wait)} s", retry_after=max(1, math.ceil(wait)))
 
     def grant() -> service.Issued | None:
         with state.runtime.db.write() as session:
@@ -62,8 +55,7 @@ async def token(request: Request) -> Response:
     if issued is None:
         wait = await run_in_threadpool(state.throttle.failed, address, client_key)
         if wait > 0:  # past the limit, however many arrived together: the count is the upsert's
-            raise TooMany(f"Too many failed attempts for this client or from this address; try again in "
-                          f"{math.ceil(wait)} s", retry_after=max(1, math.ceil(wait)))
+            raise client_refused(wait)
         return _error(401, "invalid_client", "Invalid client_id or client_secret",
                       {"WWW-Authenticate": 'Basic realm="oauth"'})
     return JSONResponse({
