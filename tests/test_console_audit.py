@@ -71,7 +71,8 @@ def test_the_operator_sees_what_the_screens_changed(db: Database, server: Server
 
     as_member = signed_in(db, server.url, member.user.email, member.user.id)
     for console in (as_admin, as_member, as_other):
-        assert console.get("/audit").status_code == 403
+        refused = console.get("/audit")
+        assert refused.status_code == 403 and "Only the operator" in refused.text
         assert console.get(f"/audit/rows?account={account_id}").status_code == 403
         assert 'href="/console/audit"' not in console.get("/messages").text
     for console in (as_admin, as_other, as_operator, as_member):

@@ -203,7 +203,10 @@ def page(fn: Handler | None = None, *, admin: bool = False, operator: bool = Fal
                 if not csrf_matches(visitor.csrf, given if isinstance(given, str) else None):
                     return refused(request, visitor, 403, "This form has expired or did not come from this console. "
                                                           "Reload the page and try again.")
-            if (operator and not visitor.operator) or (admin and not (visitor.principal.is_admin or visitor.operator)):
+            if operator and not visitor.operator:
+                return refused(request, visitor, 403, "Only the operator (an administrator of the master account) "
+                                                      "can open this page.")
+            if admin and not (visitor.principal.is_admin or visitor.operator):
                 return refused(request, visitor, 403, "Only an administrator can open this page.")
             try:
                 if inspect.iscoroutinefunction(handler):
