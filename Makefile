@@ -36,7 +36,7 @@ serve: setup
 test: setup
 	scripts/ensure-postgres
 	scripts/ensure-chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: setup
 	scripts/ensure-postgres

@@ -32,6 +32,19 @@ POSTGRES = os.environ.get("PIGEON_TEST_POSTGRES", "postgresql://postgres@127.0.0
 API = "/app/api/rest/v1"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``-n 2 --dist loadgroup`` (``make test``), every test of one backend runs on one
+    worker, in the order pytest grouped them, so each backend's shared server starts once."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backend = next((value for value in params.values() if isinstance(value, str) and value in BACKENDS), None)
+        if backend:
+            item.add_marker(pytest.mark.xdist_group(backend))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,3 +1,3 @@
-from pigeon.cli import main
+from pigeon.launch import main
 
 main()

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     delivery_process: bool = Field(
         True, description="`pigeon serve` runs delivery (engine, carriers, receipts, webhooks) in a process of "
         "its own beside the API, so each has a core.")
+    deliver: bool = Field(
+        True, description="`pigeon serve` delivers too (in its delivery process); false: the API alone, while "
+        "`pigeon worker` processes deliver (several machines on one PostgreSQL).")
+    worker_port: int | None = Field(
+        None, ge=1, le=65535, description="`pigeon worker` answers /health, /ready and /metrics on this port "
+        "(on `host`); unset: no HTTP.")
     wake_socket: str | None = Field(None, description="Internal: where `pigeon serve` wakes its delivery process.")
     public_url: str | None = Field(None, description="Base URL printed in examples.")
     default_region: str = Field("ZA", description="Region for numbers written without +country.")
@@ -182,6 +188,9 @@ class Settings(BaseSettings):
         None, description="HMAC key for stored API and URL tokens; unset: a random key kept in the database."
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: readable lines; json: one JSON object a line, with message_id, account_id "
+        "and carrier as fields where a line concerns them.")
 
     @model_validator(mode="after")
     def _carrier_names(self) -> Settings:

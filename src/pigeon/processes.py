@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pigeon import metrics
+
 log = logging.getLogger(__name__)
 RESTART_AFTER = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds before restarting a child that died, by death
 STEADY = 60.0  # a child that lived this long starts the back-off again from the first step
@@ -131,6 +133,7 @@ class DeliveryProcess:
             assert proc is not None
             started = time.monotonic()
             code = proc.wait()
+            metrics.forget(proc.pid)  # its live gauges (links up, connections in use) no longer count
             if self._stopping.is_set():
                 return
             if code == 0:  # it was told to stop (SIGTERM, as a service manager does to all): not a death

@@ -7,6 +7,8 @@ mounted here. ``Dialects`` hands each dialect its requests without this app's ro
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,17 +16,19 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from pigeon import __version__
+from pigeon import __version__, metrics
 from pigeon.accounts.service import configure_token_key
 from pigeon.api import console, docs, errors, zohovoice, zoomconnect, zoomnumbers
 from pigeon.api.dialects import Dialects
 from pigeon.api.limits import Limits
+from pigeon.api.timing import RequestMetrics
 from pigeon.config import Settings
+from pigeon.probes import DatabaseGauges, readiness
 from pigeon.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -33,8 +37,11 @@ STATIC_PREFIX = "/static"
 ones at pinned versions (``scripts/vendor-assets``), ``console/`` the console's own."""
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: bool = True) -> FastAPI:
-    """The application; it owns ``runtime`` (built from settings if not given) while it runs."""
+def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: bool = True,
+               delivers: bool | None = None) -> FastAPI:
+    """The application; it owns ``runtime`` (built from settings if not given) while it runs.
+    ``deliver``: delivery runs in this process; ``delivers``: in this process group (here, or in
+    the delivery process beside it; by default as ``deliver``), so ``/ready`` wants a carrier bound."""
     rt = runtime or Runtime(settings)
 
     @asynccontextmanager
@@ -62,13 +69,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, deliver: b
               name="static")  # Swagger UI's bundle is 1.7 MB, 0.46 MB gzipped
     docs.install(app)
 
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict:
-        return {"status": "ok", "version": __version__}
-
+    _probes(app, rt, delivers=delivers if delivers is not None else deliver)
     limits = settings.limits
     app.add_middleware(Limits, body_bytes=limits.body_bytes, header_bytes=limits.header_bytes, on_error=_refusal)
-    app.add_middleware(Dialects, mounts=[route for route in app.routes if isinstance(route, Mount)])  # outermost
+    app.add_middleware(Dialects, mounts=[route for route in app.routes if isinstance(route, Mount)])
+    app.add_middleware(RequestMetrics)  # outermost: every request counted and timed
     errors.install(app, errors.plain)
     _one_document(app)
     return app
@@ -85,7 +90,29 @@ def create_app_from_settings() -> FastAPI:
     from pigeon.config import get_settings
 
     settings = get_settings()
-    return create_app(settings, deliver=not settings.wake_socket)
+    return create_app(settings, deliver=settings.deliver and not settings.wake_socket, delivers=settings.deliver)
+
+
+def _probes(app: FastAPI, rt: Runtime, *, delivers: bool) -> None:
+    """``/health``, ``/ready`` and ``/metrics`` (``pigeon.probes``), outside every dialect."""
+    gauges = DatabaseGauges(rt.db)
+
+    async def off_loop(fn, *args):  # type: ignore[no-untyped-def]
+        """The probes' reads, on the loop's default threads (not the runtime's writers')."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> Response:
+        found = await off_loop(functools.partial(readiness, rt.db, delivers=delivers))
+        return JSONResponse(found.as_json(), status_code=200 if found.ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_() -> Response:
+        return Response(await off_loop(metrics.exposition, [gauges]), media_type=metrics.CONTENT_TYPE)
 
 
 def _refusal(scope: Scope, status: int, detail: str) -> Response:

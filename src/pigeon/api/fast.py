@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pigeon.api.timing import LEAN_ROUTE
+
 LeanHandler = Callable[[Request, bytes], Awaitable[Response | None]]
 
 
@@ -47,6 +49,7 @@ class LeanRoutes:
         if response is None:
             await self.app(scope, _replay(body, receive), send)
             return
+        scope[LEAN_ROUTE] = scope["path"]
         await response(scope, receive, send)
 
 

@@ -33,6 +33,7 @@ from pigeon.carriers.router import NO_MMS_CARRIER
 from pigeon.carriers.settings import CarrierSettings
 from pigeon.clock import utcnow
 from pigeon.lifecycle import Status
+from pigeon.logs import about
 from pigeon.smpp import pdu as P
 from pigeon.smpp.client import UNANSWERED, UNENCODABLE, Answer, LinkSettings, SmppClient
 from pigeon.smpp.coding import Reassembler, decode_message, encode_parts
@@ -106,7 +107,7 @@ class SmppCarrier(Carrier):
             try:
                 await asyncio.wait_for(asyncio.shield(self._acking), timeout)
             except TimeoutError:
-                log.warning("%s: deliver_sm not acknowledged at shutdown; the SMSC will send them again", self.name)
+                log.warning("%s: deliver_sm not acknowledged at shutdown; the SMSC will send them again", self.name, extra=about(carrier=self.name))
                 self._acking.cancel()
                 await asyncio.gather(self._acking, return_exceptions=True)
         for link in self.links:
@@ -289,7 +290,7 @@ class SmppCarrier(Carrier):
             else:
                 self._inbound(pdu, events)
         except Exception:  # one odd PDU must not take the link down; tell the SMSC to try again
-            log.exception("%s: could not read a deliver_sm", self.name)
+            log.exception("%s: could not read a deliver_sm", self.name, extra=about(carrier=self.name))
             link.respond(pdu, P.Status.ESME_RSYSERR)
             return
         self._acks.append((link, link.session, pdu))
@@ -317,7 +318,7 @@ class SmppCarrier(Carrier):
         elif parsed is not None:
             ref = P.normalise_message_id(parsed.message_id)
         else:
-            log.warning("%s: a receipt without a message id: %r", self.name, text[:80])
+            log.warning("%s: a receipt without a message id: %r", self.name, text[:80], extra=about(carrier=self.name))
             return None
         stat = parsed.stat if parsed is not None else None
         if not stat and P.Tag.MESSAGE_STATE in tlvs:
@@ -353,7 +354,7 @@ class SmppCarrier(Carrier):
         while True:
             await asyncio.sleep(30)
             for (sender, to), text in self._reassembler.expire(time.monotonic()):
-                log.warning("%s: parts of a message from %s never arrived; storing what did", self.name, sender)
+                log.warning("%s: parts of a message from %s never arrived; storing what did", self.name, sender, extra=about(carrier=self.name))
                 if self._events is not None:
                     self._events.inbound(InboundSms(self.name, sender, to, text, at=utcnow()))
 

@@ -11,7 +11,7 @@ import sys
 import click
 from sqlalchemy.exc import IntegrityError
 
-from pigeon import wiring
+from pigeon import logs, wiring
 from pigeon.cli.common import Commands, audited, cli_actor, load_settings, open_database
 from pigeon.config import Settings, get_settings
 
@@ -56,7 +56,8 @@ def _carrier_option(function):  # type: ignore[no-untyped-def]
 @click.option("--workers", type=click.IntRange(min=1), help="Server processes sharing the port (default 1).")
 @_carrier_option
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """The HTTP API (--workers N: N processes), and delivery in a process of its own (unless delivery_process is false)."""
+    """The HTTP API (--workers N: N processes), and delivery in a process of its own (unless delivery_process
+    is false; none with deliver false, when `pigeon worker`s deliver)."""
     import uvicorn
 
     from pigeon.api.app import create_app
@@ -70,8 +71,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from pigeon.api.limits import HttpToolsProtocol  # httptools, reading a request head only up to its limit
 
     options = dict(host=host, port=port, http=HttpToolsProtocol, access_log=False,
-                   log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
-    beside = settings.delivery_process
+                   log_config=logs.config(settings.log_level, settings.log_format), timeout_graceful_shutdown=5)
+    beside = settings.deliver and settings.delivery_process
     child = None
     if beside:  # delivery in a process of its own, woken by the API's commits
         from pigeon.processes import DeliveryProcess
@@ -82,7 +83,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings = load_settings()
         child.start()
     if workers == 1:  # the app's shutdown stops the child (uvicorn then re-raises SIGTERM)
-        app = create_app(settings, runtime=Runtime(settings, db=db, delivery_process=child), deliver=not beside)
+        app = create_app(settings, runtime=Runtime(settings, db=db, delivery_process=child),
+                         deliver=settings.deliver and not beside, delivers=settings.deliver)
         uvicorn.run(app, **options)
         return
     db.dispose()  # each worker process opens its own; with a wake socket, none delivers
@@ -97,8 +99,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @_carrier_option
 @click.option("--wake", "wake_path", hidden=True, help="(pigeon serve's own child) wake-ups come to this socket.")
 @click.option("--parent", type=int, hidden=True, help="(pigeon serve's own child) stop when this process does.")
-def worker(wake_path: str | None, parent: int | None) -> None:
+@click.option("--port", type=click.IntRange(1, 65535), help="Answer /health, /ready and /metrics on this port "
+              "(else worker_port; unset: no HTTP).")
+def worker(wake_path: str | None, parent: int | None, port: int | None) -> None:
     """The delivery engine and the scheduler alone, beside other processes on one database."""
+    from pigeon.probes import serve_probes
     from pigeon.processes import die_with_parent, listen
     from pigeon.runtime import Runtime
 
@@ -117,10 +122,13 @@ def worker(wake_path: str | None, parent: int | None) -> None:
         if wake_path:
             assert runtime.engine is not None
             close = listen(wake_path, runtime.engine.wake)
+        probes = await serve_probes(db, settings.host, port or settings.worker_port) if not wake_path else None
         logging.getLogger("pigeon").info("worker running; Ctrl-C to stop")
         await stop.wait()
         if wake_path:
             close()
+        if probes is not None:
+            await probes.cleanup()
         await runtime.stop()
 
     asyncio.run(run())

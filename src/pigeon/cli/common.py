@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import functools
 import getpass
-import logging
 import os
 from collections.abc import Callable
 
 import click
 from sqlalchemy import select
 
+from pigeon import logs
 from pigeon.accounts.service import Principal
 from pigeon.config import Settings, describe, get_settings
 from pigeon.errors import PigeonError
@@ -36,8 +36,7 @@ def load_settings() -> Settings:
         settings = get_settings()
     except Exception as exc:  # a bad file or variable: say which, and stop
         raise click.ClickException(f"configuration error:\n{describe(exc)}") from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 

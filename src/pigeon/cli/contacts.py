@@ -192,7 +192,7 @@ def send_group(email: str, group_ref: str, message: str | None, template_ref: st
         raise click.ClickException("no message could be prepared; nothing was sent")
     try:
         with db.write() as session:
-            accept(session, principal, batch, utcnow())
+            accept(session, principal, batch, utcnow(), origin="cli")
     except PigeonError as exc:
         raise click.ClickException(f"{exc.detail}; nothing was sent") from None
     credits = from_milli(sum(m.cost for m in batch))

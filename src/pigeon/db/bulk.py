@@ -130,6 +130,47 @@ def update(
         cursor.close()
 
 
+def update_returning(
+    session: Session,
+    table: str,
+    key: str,
+    columns: Sequence[tuple[str, str]],
+    rows: list[tuple],
+    returning: Sequence[str],
+    *,
+    where: str = "",
+) -> list[tuple]:
+    """``update`` (without ``match``) that answers the ``returning`` columns of each row it
+    changed: exactly those, whatever a concurrent writer did. One statement on PostgreSQL; on
+    SQLite (one writer at a time) one statement a row."""
+    if not rows:
+        return []
+    cursor, sqlite = _cursor(session)
+    extra = f" AND {where}" if where else ""
+    back = ", ".join(f"{table}.{name}" for name in returning)
+    try:
+        if sqlite:
+            sets = ", ".join(f"{name} = ?" for name, _ in columns)
+            sql = f"UPDATE {table} SET {sets} WHERE {key} = ?{extra} RETURNING {back}"
+            found = []
+            for row in rows:
+                cursor.execute(sql, (*row[1:], row[0]))
+                found += cursor.fetchall()
+            return found
+        sets = ", ".join(f"{name} = v.{name}" for name, _ in columns)
+        kinds = ("text", *(kind for _, kind in columns))
+        arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
+        names = ", ".join((key, *(name for name, _ in columns)))
+        cursor.execute(
+            f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) WHERE {table}.{key} = v.{key}{extra} "
+            f"RETURNING {back}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def delete(session: Session, table: str, columns: Sequence[tuple[str, str]], rows: list[tuple]) -> int:
     """``DELETE FROM table WHERE`` every column equals the row's value, for every row; one
     statement on PostgreSQL. Returns the rows deleted."""

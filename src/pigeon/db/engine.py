@@ -1,5 +1,8 @@
 """One object to reach the database: engines, sessions, and the SQLite settings that matter.
 
+A statement's parameters (message bodies, token hashes) are never in the text of its errors,
+and so never in a log (``hide_parameters``).
+
 SQLite runs in WAL mode with a busy timeout. Python's sqlite3 driver is put in autocommit
 mode so that SQLAlchemy's "begin" can issue the BEGIN itself: ``BEGIN IMMEDIATE`` for the
 write sessions (so two writers queue on the lock instead of failing on upgrade), a plain
@@ -19,6 +22,8 @@ from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from pigeon import metrics
+
 
 class Database:
     """The engines and session factories for one database URL."""
@@ -34,8 +39,9 @@ class Database:
                     hide_password=False
                 )
             self.engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, hide_parameters=True
             )
+        self._pool_counted = _measure(self.engine)
         self._writer = _WriterLock(self.url.database) if self.is_sqlite else None
         self.write_engine = self.engine.execution_options(pigeon_write=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -54,9 +60,22 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        metrics.DB_POOL.dec(self._pool_counted)
+        self._pool_counted = 0
         self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
+
+
+
+def _measure(engine: Engine) -> int:
+    """Count the pool's connections in use for ``/metrics``, and its size (returned)."""
+    size = getattr(engine.pool, "size", None)
+    counted = size() if callable(size) else 0
+    metrics.DB_POOL.inc(counted)
+    event.listen(engine, "checkout", lambda *_: metrics.DB_IN_USE.inc())
+    event.listen(engine, "checkin", lambda *_: metrics.DB_IN_USE.dec())
+    return counted
 
 
 class _WriterLock:
@@ -103,7 +122,7 @@ class _SQLiteCompiler(SQLiteCompiler):
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
     engine.dialect.statement_compiler = _SQLiteCompiler
 
     @event.listens_for(engine, "connect")

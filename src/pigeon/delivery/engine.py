@@ -32,6 +32,7 @@ from pigeon.delivery.refs import stored_ref
 from pigeon.inbound.service import receive
 from pigeon.incidents import service as incidents
 from pigeon.incidents.models import Kind
+from pigeon.logs import about
 
 log = logging.getLogger(__name__)
 RETRY_WRITE = 0.5  # seconds between tries of a write the database refused (it is down, say)
@@ -280,12 +281,13 @@ class DeliveryEngine:
         for item, exc in out.failed:
             claimed, result = item
             log.warning("the answer for %s could not be recorded; set aside: %s", claimed.submission.message_id,
-                        describe(exc))
+                        describe(exc), extra=about(message_id=claimed.submission.message_id, carrier=result.carrier))
             try:
                 with self.db.write() as session:
                     queue.set_aside(session, now, claimed, result, describe(exc))
             except Exception:  # kept, and tried again: the answer is known, it must not be lost
-                log.exception("could not set aside the answer for %s", claimed.submission.message_id)
+                log.exception("could not set aside the answer for %s", claimed.submission.message_id,
+                              extra=about(message_id=claimed.submission.message_id, carrier=result.carrier))
                 left.append(item)
         if out.error is not None:
             log.warning("recording %d carrier answers failed (%s); retrying", len(out.unwritten), describe(out.error))
@@ -537,7 +539,7 @@ class EventSink:
                     self._waiting.append((receipt, since))
                 elif not self._stopping:
                     log.warning("receipt %s from %s matched no waiting message; dropped",
-                                receipt.carrier_ref, receipt.carrier)
+                                receipt.carrier_ref, receipt.carrier, extra=about(carrier=receipt.carrier))
 
     def _write(self, receipts: list[tuple[Receipt, float]], inbound: list[InboundSms]) -> _Stored:
         """Write receipts and inbound messages, in halves if need be; set aside what fails alone."""

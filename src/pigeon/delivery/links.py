@@ -3,7 +3,7 @@
 A link (a bind to an SMSC, or the simulator) lives in the process that delivers (``pigeon
 worker``); the console runs in another. So each delivering process writes its links' state to
 ``carrier_links`` every few seconds (``Reporter``, driven by the delivery engine: one small
-upsert each time), and the console reads them back (``current``): a row its process stopped
+upsert each time; the same look sets the link's gauges of ``/metrics``), and the console reads them back (``current``): a row its process stopped
 updating is shown stale, whatever it last said; rows of processes long gone are purged.
 """
 
@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pigeon import metrics
 from pigeon.carriers.base import Carrier, LinkState
 from pigeon.delivery.models import CarrierLink
 
@@ -116,6 +117,16 @@ class Reporter:
         rate = 0.0
         if before is not None and clock > before[0]:
             rate = max(0, state.sent - before[1]) / (clock - before[0])
+        _measure(carrier, state, state.sent - (before[1] if before is not None else 0))
         return Row(link=f"{state.name}@{self.process}", carrier=carrier, process=self.process, state=state.state,
                    window_used=state.window_used, window_size=state.window_size, sent_per_second=round(rate, 2),
                    throughput=state.throughput, last_error=state.last_error, last_error_at=state.last_error_at)
+
+
+def _measure(carrier: str, state: LinkState, answered: int) -> None:
+    """The link's gauges for ``/metrics``, and the submissions answered since the last look."""
+    metrics.LINK_UP.labels(carrier, state.name).set(1 if state.state == "bound" else 0)
+    metrics.LINK_WINDOW.labels(carrier, state.name).set(state.window_used)
+    metrics.LINK_WINDOW_SIZE.labels(carrier, state.name).set(state.window_size)
+    if answered > 0:
+        metrics.SUBMITS.labels(carrier, state.name).inc(answered)

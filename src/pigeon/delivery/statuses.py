@@ -10,18 +10,21 @@ else the runtime subscribes, react there.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import logging
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from pigeon import hooks
+from pigeon import hooks, metrics
 from pigeon.accounts.models import User
-from pigeon.db import bulk
+from pigeon.db import bulk, on_commit
 from pigeon.lifecycle import Change, Status, source
+from pigeon.logs import about
 from pigeon.messages.models import Message
 
+log = logging.getLogger(__name__)
 M = Message.__table__
 U = User.__table__
 CANCELLED, CANCELLED_DETAIL = "CANCELLED", "deleted before it was sent"
@@ -36,34 +39,45 @@ OPTED_OUT_CODE, OPTED_OUT_DETAIL = "OPTED_OUT", "its recipient opted out while i
 
 def mark_sent(session: Session, sent: list[tuple[str, dt.datetime, str, str]]) -> int:
     """SCHEDULED -> SENT: (id, sent_at, carrier, stored reference) of messages the carrier took."""
-    changed = bulk.update(session, "messages", "id",
-                          (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
-                          sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
-                          where=f"messages.status = '{_SENT_FROM}'")
+    changed = bulk.update_returning(
+        session, "messages", "id",
+        (("status", "text"), ("sent_at", "timestamp"), ("carrier", "text"), ("carrier_ref", "text")),
+        sorted((message_id, Status.SENT.value, at, name, ref) for message_id, at, name, ref in sent),
+        ("id", "carrier"), where=f"messages.status = '{_SENT_FROM}'")
     if changed:
-        hooks.sent(session, [message_id for message_id, *_ in sent], max(at for _, at, _, _ in sent))
-    return changed
+        hooks.sent(session, [message_id for message_id, _ in changed], max(at for _, at, _, _ in sent))
+        on_commit(session, _count_sent, Counter(carrier for _, carrier in changed))
+        if log.isEnabledFor(logging.DEBUG):
+            for message_id, carrier in changed:
+                log.debug("message %s sent through %s", message_id, carrier,
+                          extra=about(message_id=message_id, carrier=carrier))
+    return len(changed)
 
 
 def lose(session: Session, message_ids: list[str], code: str, detail: str, now: dt.datetime) -> None:
     """SCHEDULED -> UNKNOWN: messages not yet sent that the carrier may have all the same
     (charged: they are never sent again)."""
-    changed = bulk.update(
+    changed = bulk.update_returning(
         session, "messages", "id", (("status", "text"), ("error_code", "text"), ("error_detail", "text"),
                                     ("final_at", "timestamp")),
         [(mid, Status.UNKNOWN.value, code, detail[:255], now) for mid in sorted(message_ids)],
-        where=f"messages.status = '{_LOST_FROM}'")
+        ("id", "carrier"), where=f"messages.status = '{_LOST_FROM}'")
     if changed:
-        hooks.finished(session, message_ids, now)
+        hooks.finished(session, [message_id for message_id, _ in changed], now)
+        on_commit(session, _count_finished, [(mid, carrier, Status.UNKNOWN.value, None) for mid, carrier in changed])
 
 
 def finish(session: Session, done: list[tuple], failed: list[tuple], now: dt.datetime) -> None:
     """SENT -> final, from receipts: ``done`` (id, DELIVERED or UNKNOWN, error code, final_at);
     ``failed`` (id, error code, detail) become FAILED_REFUNDED (``fail_and_refund``)."""
-    if bulk.update(session, "messages", "id",
-                   (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
-                   done, where=f"messages.status = '{_DONE_FROM}'"):
-        hooks.finished(session, [row[0] for row in done], now)
+    changed = bulk.update_returning(session, "messages", "id",
+                                    (("status", "text"), ("error_code", "text"), ("final_at", "timestamp")),
+                                    done, ("id", "carrier", "status", "sent_at", "final_at"),
+                                    where=f"messages.status = '{_DONE_FROM}'")
+    if changed:
+        hooks.finished(session, [row[0] for row in changed], now)
+        on_commit(session, _count_finished, [(mid, carrier, status, _latency(sent_at, final_at))
+                                             for mid, carrier, status, sent_at, final_at in changed])
     if failed:
         fail_and_refund(session, failed, now, from_statuses=(_FAILED_FROM,))
 
@@ -98,7 +112,7 @@ def fail_and_refund(
     # Locked as read (in id order, as everyone locks messages), so a concurrent failure of the
     # same message waits here and then finds it final: credits are returned once.
     rows = session.execute(
-        select(M.c.id, M.c.user_id, M.c.credit_cost)
+        select(M.c.id, M.c.user_id, M.c.credit_cost, M.c.carrier, M.c.sent_at)
         .where(M.c.id.in_(sorted(details)), M.c.status.in_(from_statuses))
         .order_by(M.c.id)
         .with_for_update()
@@ -125,7 +139,38 @@ def fail_and_refund(
             credits,
         )
     hooks.finished(session, [row.id for row in rows], now)
+    on_commit(session, _count_finished, [(row.id, row.carrier, to.value, _latency(row.sent_at, now)) for row in rows])
     return len(rows)
+
+
+def _latency(sent_at: dt.datetime | str | None, final_at: dt.datetime | str | None) -> float | None:
+    """Seconds from a carrier's acceptance to the final word on it (None: it was never sent).
+    SQLite answers a raw statement's timestamps as text."""
+    if sent_at is None or final_at is None:
+        return None
+    if isinstance(sent_at, str):
+        sent_at = dt.datetime.fromisoformat(sent_at)
+    if isinstance(final_at, str):
+        final_at = dt.datetime.fromisoformat(final_at)
+    return max(0.0, (final_at - sent_at).total_seconds())
+
+
+def _count_sent(by_carrier: Counter) -> None:
+    for carrier, count in by_carrier.items():
+        metrics.SENT.labels(carrier or "none").inc(count)
+
+
+def _count_finished(rows: list[tuple[str, str | None, str, float | None]]) -> None:
+    """Each message that became final: (its id, carrier, status, seconds from sent to final)."""
+    if log.isEnabledFor(logging.DEBUG):
+        for message_id, carrier, status, _ in rows:
+            log.debug("message %s is %s", message_id, status, extra=about(message_id=message_id, carrier=carrier))
+    rows = [row[1:] for row in rows]  # type: ignore[misc]
+    for (carrier, status), count in Counter((carrier or "none", status) for carrier, status, _ in rows).items():
+        metrics.FINISHED.labels(carrier, status).inc(count)
+    for carrier, _, latency in rows:
+        if latency is not None:
+            metrics.RECEIPT_LATENCY.labels(carrier or "none").observe(latency)
 
 
 def _short(text: str | None, size: int) -> str | None:

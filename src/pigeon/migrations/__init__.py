@@ -9,10 +9,13 @@ upgrade runs inside ``BEGIN IMMEDIATE``, which already admits one writer at a ti
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from pigeon.db.engine import Database
@@ -50,3 +53,15 @@ def revision(db: Database, message: str) -> None:
     with db.write_engine.connect() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+
+
+@cache
+def heads() -> frozenset[str]:
+    """The newest revisions this release knows."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def applied(db: Database) -> frozenset[str]:
+    """The revisions the database is at (empty: never migrated)."""
+    with db.engine.connect() as connection:
+        return frozenset(MigrationContext.configure(connection).get_current_heads())

@@ -27,6 +27,7 @@ from pigeon.accounts.service import Principal
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import Written, write_isolated
 from pigeon.errors import PigeonError
+from pigeon.logs import about
 from pigeon.sending import idempotency
 from pigeon.sending.idempotency import Remembered
 from pigeon.sending.service import Accepted, Outgoing, accept
@@ -46,6 +47,7 @@ class _Job:
     remember: Remembered | None = None
     refuse_opted_out: bool = False  # an opted-out recipient refuses the request (Zoho Voice's way)
     then: Then | None = None
+    origin: str = "api"
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     error: PigeonError | None = None
     result: Any = None
@@ -80,13 +82,14 @@ class AcceptBatcher:
             self._task = None
 
     async def submit(self, principal: Principal, batch: list[Outgoing], remember: Remembered | None = None, *,
-                     refuse_opted_out: bool = False, then: Then | None = None) -> Any:
+                     refuse_opted_out: bool = False, then: Then | None = None, origin: str = "api") -> Any:
         """Store, charge and queue these messages of one user (and keep ``remember``, the
         answer to an idempotent request, with them; with ``refuse_opted_out``, refuse them all
         if one goes to a phone that opted out); raises the core's refusal (insufficient credits,
         a sender not its own), or the error of the database that refused this request alone.
-        ``then`` runs in the same transaction once they are accepted; its result is returned."""
-        job = _Job(principal, batch, remember, refuse_opted_out, then)
+        ``then`` runs in the same transaction once they are accepted; its result is returned.
+        ``origin`` names the door they came through (a dialect), for the metrics."""
+        job = _Job(principal, batch, remember, refuse_opted_out, then, origin)
         self._pending.append(job)
         self._wake.set()
         return await job.future
@@ -108,7 +111,8 @@ class AcceptBatcher:
                         if job.remember is not None and isinstance(error, IntegrityError):
                             error = idempotency.KeyTaken(job.remember.key)  # a retry raced it, and lost
                         else:
-                            log.warning("a send failed on its own (its request alone gets the error): %s", error)
+                            log.warning("a send failed on its own (its request alone gets the error): %s", error,
+                                        extra=about(account_id=job.principal.account_id))
                         job.future.set_exception(error)
                     elif id(job) in unwritten:
                         job.future.set_exception(out.error or RuntimeError("not written"))
@@ -143,25 +147,26 @@ class AcceptBatcher:
 def _accept_one(session, job: _Job, now) -> Accepted | None:  # type: ignore[no-untyped-def]
     """Accept one job's messages; None (its error kept for its request) when refused."""
     try:
-        return accept(session, job.principal, job.batch, now, refuse_opted_out=job.refuse_opted_out)
+        return accept(session, job.principal, job.batch, now, refuse_opted_out=job.refuse_opted_out,
+                      origin=job.origin)
     except PigeonError as exc:
         job.error = exc
         return None
 
 
 def _accept(session, jobs: list[_Job], now) -> None:  # type: ignore[no-untyped-def]
-    """One transaction for these jobs: each user's jobs charged together when their credits
+    """One transaction for these jobs: each user's jobs of one origin charged together when their credits
     cover all of them (three statements in all), else one by one."""
-    by_user: dict[int, list[_Job]] = {}
+    by_user: dict[tuple[int, str], list[_Job]] = {}
     for job in jobs:
         job.error, job.result = None, None  # from an earlier try of a batch that was rolled back
-        by_user.setdefault(job.principal.user_id, []).append(job)
-    for user_id, user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
+        by_user.setdefault((job.principal.user_id, job.origin), []).append(job)
+    for (user_id, origin), user_jobs in sorted(by_user.items()):  # users in one order in every process: no deadlock
         written: dict[int, Accepted] = {}
         if len(user_jobs) > 1:
             try:
                 together = accept(session, user_jobs[0].principal, [m for j in user_jobs for m in j.batch], now,
-                                  refuse_opted_out=any(j.refuse_opted_out for j in user_jobs))
+                                  refuse_opted_out=any(j.refuse_opted_out for j in user_jobs), origin=origin)
                 written = dict.fromkeys(map(id, user_jobs), together)
                 if any(job.then is not None for job in user_jobs):  # each its own rows, found once
                     by_id = {row[0]: row for row in together.rows}

@@ -8,27 +8,30 @@ the credits (never below zero), inserts the messages and their queue rows, all o
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from pigeon import hooks
+from pigeon import hooks, metrics
 from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal, from_milli
 from pigeon.config import Settings
 from pigeon.consent import service as consent
-from pigeon.db import bulk
+from pigeon.db import bulk, on_commit
 from pigeon.errors import Forbidden, InsufficientCredits, Invalid, Reason
 from pigeon.ids import new_id
 from pigeon.lifecycle import OPTED_OUT
+from pigeon.logs import about
 from pigeon.messages.models import Direction, Status
 from pigeon.numbers import service as numbers
 from pigeon.phone import normalise
 from pigeon.pricing import PriceTable
 from pigeon.text import BINARY, GSM7, UCS2, Analysis, analyse, analyse_as
 
+log = logging.getLogger(__name__)
 NUL = "\x00"  # PostgreSQL cannot store it in text: refused on every database alike
 
 
@@ -203,7 +206,7 @@ def _option_values(m: Outgoing, now: dt.datetime) -> tuple:
 
 
 def accept(session: Session, principal: Principal, batch: list[Outgoing], now: dt.datetime, *,
-           refuse_opted_out: bool = False) -> Accepted:
+           refuse_opted_out: bool = False, origin: str = "api") -> Accepted:
     """Charge, store and queue every message of the batch, each from the sender it names (one
     of the account's numbers) or the account's default number (else none: the carrier's own);
     or raise (``Forbidden`` for a sender not the account's, ``InsufficientCredits``) and store none.
@@ -213,7 +216,8 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
     A message to a phone that opted out of its sender's scope (``pigeon.consent``) is stored
     FAILED_OPTOUT, uncharged and never queued, and its report is due at once (``hooks.finished``);
     with ``refuse_opted_out`` (a dialect that refuses such a send, as Zoho's), the batch is refused
-    instead (``Forbidden``, reason OPTED_OUT, naming them) and nothing is stored."""
+    instead (``Forbidden``, reason OPTED_OUT, naming them) and nothing is stored. ``origin`` names
+    the door it came through, for ``pigeon_messages_accepted`` (counted once it commits)."""
     account, user = principal.account_id, principal.user_id
     requested = {m.sender for m in batch if m.sender}
     required = any(m.needs_campaign for m in batch)
@@ -274,4 +278,15 @@ def accept(session: Session, principal: Principal, batch: list[Outgoing], now: d
         consent.contacted(session, first, now)  # after the charge: a refused batch contacted nobody
     if blocked:
         hooks.finished(session, sorted(blocked), now)
+    on_commit(session, _count, origin, account, [m.id for m in batch], len(blocked))
     return Accepted(columns, rows)
+
+
+def _count(origin: str, account: int, accepted: list[str], opted_out: int) -> None:
+    metrics.ACCEPTED.labels(origin).inc(len(accepted))
+    if log.isEnabledFor(logging.DEBUG):
+        for message_id in accepted:
+            log.debug("message %s accepted through %s", message_id, origin,
+                      extra=about(message_id=message_id, account_id=account))
+    if opted_out:
+        metrics.FINISHED.labels("none", OPTED_OUT.value).inc(opted_out)

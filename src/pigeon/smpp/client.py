@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pigeon.clock import utcnow
+from pigeon.logs import about
 from pigeon.smpp.pdu import Pdu, Status
 from pigeon.smpp.session import (
     BindRejected,
@@ -187,6 +188,7 @@ class SmppClient:
 
     def __init__(self, settings: LinkSettings, on_deliver: Callable[[SmppClient, Pdu], None] | None = None) -> None:
         self.settings = settings
+        self.about = about(carrier=settings.name)  # the context of its log lines
         self.on_deliver = on_deliver
         self.session: EsmeSession | None = None
         self._protocol: _Protocol | None = None
@@ -306,7 +308,7 @@ class SmppClient:
             try:
                 sequence = session.submit(request.fields, request.tlvs, request)
             except ValueError as exc:  # a field the codec refuses: final, and not the link's fault
-                log.error("%s: submit_sm not encodable: %s", self.settings.name, exc)
+                log.error("%s: submit_sm not encodable: %s", self.settings.name, exc, extra=self.about)
                 request.settle(Answer(UNENCODABLE))
                 continue
             request.sent_at = now
@@ -349,19 +351,19 @@ class SmppClient:
             elif isinstance(event, Bound):
                 self.binds += 1
                 log.info("%s: bound as %s to %s:%d (SMSC %r)", self.settings.name, session.bind_type.value,
-                         self.settings.host, self.settings.port, event.system_id)
+                         self.settings.host, self.settings.port, event.system_id, extra=self.about)
                 self._backoff_reset()
                 self._bound.set()
                 pumped = True
             elif isinstance(event, BindRejected):
-                log.error("%s: bind refused with status %#x", self.settings.name, event.status)
+                log.error("%s: bind refused with status %#x", self.settings.name, event.status, extra=self.about)
                 self._close(protocol, f"bind refused: {describe_status(event.status)}")
             elif isinstance(event, Unbound):
-                log.info("%s: unbound (%s)", self.settings.name, "by the SMSC" if event.by_peer else "by us")
+                log.info("%s: unbound (%s)", self.settings.name, "by the SMSC" if event.by_peer else "by us", extra=self.about)
                 self._flush()
                 self._close(protocol, "unbound by the SMSC" if event.by_peer else None)
             elif isinstance(event, ProtocolError):
-                log.warning("%s: protocol error: %s", self.settings.name, event.message)
+                log.warning("%s: protocol error: %s", self.settings.name, event.message, extra=self.about)
                 if event.fatal:
                     self._flush()
                     self._close(protocol, f"protocol error: {event.message}")
@@ -414,7 +416,7 @@ class SmppClient:
                 protocol = await self._connect(loop)
             except (OSError, TimeoutError) as exc:
                 log.warning("%s: cannot connect to %s:%d: %s; retrying in %.1fs", self.settings.name,
-                            self.settings.host, self.settings.port, exc, delay)
+                            self.settings.host, self.settings.port, exc, delay, extra=self.about)
                 self.note_error(self._connect_failure(exc))
                 await asyncio.sleep(delay)
                 delay = min(self.settings.reconnect_max, delay * 2)
@@ -432,7 +434,7 @@ class SmppClient:
                 self.note_error(self._peer_closed(protocol.closed.result(), was_bound))
             if was_bound:
                 delay = self.settings.reconnect_min
-            log.warning("%s: connection lost; reconnecting in %.1fs", self.settings.name, delay)
+            log.warning("%s: connection lost; reconnecting in %.1fs", self.settings.name, delay, extra=self.about)
             await asyncio.sleep(delay)
             if not was_bound:
                 delay = min(self.settings.reconnect_max, delay * 2)
@@ -491,18 +493,18 @@ class SmppClient:
                 return
             if session.state is not State.BOUND:
                 if now - started > s.response_timeout:
-                    log.error("%s: no bind response in %.0fs", s.name, s.response_timeout)
+                    log.error("%s: no bind response in %.0fs", s.name, s.response_timeout, extra=self.about)
                     self._close(protocol, f"no answer to the bind within {s.response_timeout:g} s")
                     return
                 continue
             oldest = next(iter(self._inflight.values()), None)
             if oldest is not None and now - oldest.sent_at > s.response_timeout:
-                log.error("%s: a submit_sm unanswered for %.0fs; reconnecting", s.name, s.response_timeout)
+                log.error("%s: a submit_sm unanswered for %.0fs; reconnecting", s.name, s.response_timeout, extra=self.about)
                 self._close(protocol, f"a submit_sm unanswered for {s.response_timeout:g} s")
                 return
             if s.enquire_link:
                 if session.links_unanswered >= 3:
-                    log.error("%s: 3 enquire_link unanswered; reconnecting", s.name)
+                    log.error("%s: 3 enquire_link unanswered; reconnecting", s.name, extra=self.about)
                     self._close(protocol, "the SMSC stopped answering enquire_link (3 unanswered)")
                     return
                 session.enquire_link()
@@ -532,7 +534,7 @@ class SmppClient:
             if unanswered:
                 log.warning("%s: %d submit_sm unanswered at disconnect, in doubt; %s", self.settings.name,
                             len(unanswered), "they will be sent again" if self.settings.resend_unanswered
-                            else "they will not be sent again")
+                            else "they will not be sent again", extra=self.about)
         self._inflight.clear()
         self._protocol = None
         self.session = None

@@ -40,6 +40,6 @@ def on_received(session: Session, message: Message, now: dt.datetime, zone: str)
                       parts=analysis.parts, cost=0, sender=number, answers_keyword=True)
     try:
         with session.begin_nested():
-            accept(session, Principal(message.user_id, message.account_id, "", False), [answer], now)
+            accept(session, Principal(message.user_id, message.account_id, "", False), [answer], now, origin="keyword")
     except PigeonError as exc:
         log.warning("%s from %s acted on, but not answered: %s", acted.keyword, message.from_number, exc.detail)

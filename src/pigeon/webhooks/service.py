@@ -22,9 +22,9 @@ import orjson
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
-from pigeon import hooks
+from pigeon import hooks, metrics
 from pigeon.accounts.models import User
-from pigeon.db import bulk
+from pigeon.db import bulk, on_commit
 from pigeon.errors import Invalid
 from pigeon.lifecycle import FINAL, OPTED_OUT
 from pigeon.media import service as media
@@ -310,6 +310,13 @@ def finish(
     bulk.update(session, "webhook_events", "id", final, delivered + failed, where=pending)
     bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("last_error", "text")), retry,
                 where=pending)
+    on_commit(session, _count, {"delivered": len(delivered), "retry": len(retry), "failed": len(failed)})
+
+
+def _count(outcomes: dict[str, int]) -> None:
+    for outcome, count in outcomes.items():
+        if count:
+            metrics.WEBHOOKS.labels(outcome).inc(count)
 
 
 def fail_events(session: Session, event_ids: list[str], error: str, now: dt.datetime) -> None:

@@ -314,7 +314,8 @@ def describe(batch: list[Outgoing], options: Options, source: str) -> str:
 
 async def submit(request: Request, visitor: Visitor, batch: list[Outgoing], what: str) -> dict[str, SimpleNamespace]:
     """Accept the batch through the runtime's batcher (the APIs' core): the rows written, by id."""
-    return await context(request).runtime.batcher.submit(visitor.principal, batch, then=_audited(visitor, what))
+    return await context(request).runtime.batcher.submit(visitor.principal, batch, then=_audited(visitor, what),
+                                                            origin="console")
 
 
 def _listed(rows: dict[str, SimpleNamespace], batch: list[Outgoing]) -> list[SimpleNamespace]:

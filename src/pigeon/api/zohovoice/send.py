@@ -135,7 +135,7 @@ async def _send(request: Request, caller: Caller, found: dict[str, Any], uploads
                        for number in numbers_of(found.get("customerNumber"))])
     stored = functools.partial(_stored, caller, [m.id for m in batch], uploads, rt.settings.timezone)
     assert rt.batcher is not None, "a process that serves the API accepts sends"
-    sent = await rt.batcher.submit(caller.principal, batch, refuse_opted_out=True, then=stored)
+    sent = await rt.batcher.submit(caller.principal, batch, refuse_opted_out=True, then=stored, origin="zohovoice")
     return json_response({"code": SUCCESS, "send": sent[0], "sends": sent, "status": "SUCCESS"})
 
 

@@ -400,7 +400,7 @@ async def send_group(request: Request, user: CurrentUser, body: Annotated[SendGr
     rt = runtime(request)
     outgoing, responses = await run_in_threadpool(_group_send, rt, user, body or SendGroupRequest())
     if outgoing:
-        await rt.batcher.submit(user, outgoing)
+        await rt.batcher.submit(user, outgoing, origin="zoomconnect")
     return render(request, {"sendSmsResponses": responses}, "webServiceSendSmsResponses")
 
 
@@ -430,6 +430,6 @@ async def send_template(
 ) -> Response:
     rt = runtime(request)
     outgoing = await run_in_threadpool(_template_send, rt, user, body or SendTemplateRequest())
-    await rt.batcher.submit(user, [outgoing])
+    await rt.batcher.submit(user, [outgoing], origin="zoomconnect")
     return render(request, {"messageId": outgoing.id, "error": None}, "webServiceSendSmsResponse")
 

@@ -101,7 +101,7 @@ async def _submit(request: Request, user: Principal, batch: list[Outgoing], reme
     if remember is not None:
         remember = Remembered(remember.key, remember.request_hash, 200, [root, data])
     try:
-        await rt.batcher.submit(user, batch, remember)
+        await rt.batcher.submit(user, batch, remember, origin="zoomconnect")
     except idempotency.KeyTaken:
         assert remember is not None
         found = await _stored(request, user, remember.key)
