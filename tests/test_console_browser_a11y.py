@@ -87,6 +87,8 @@ def tab_through(page: Page, presses: int = 400) -> list[str]:
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_control_has_a_name_and_the_keyboard_reaches_it(db: Database, server: Server, page: Page,
                                                                watch: Watch, width: int) -> None:
+    if server.database_url.startswith("postgresql"):
+        pytest.skip("the pages' markup is the same on both backends: checked once, on SQLite (40 s saved)")
     page.set_viewport_size({"width": width, "height": 900})
     operator_page(db, server, page)
     for screen in SCREENS:

@@ -18,6 +18,7 @@ from pigeon.config import Settings
 from pigeon.db import Database, utcnow
 from pigeon.delivery import queue
 from pigeon.delivery.engine import DeliveryEngine, EventSink
+from pigeon.delivery.leases import BindLeases
 from pigeon.oauth import service as oauth
 from pigeon.processes import DeliveryProcess, Wake
 from pigeon.sending import idempotency
@@ -43,7 +44,9 @@ class Runtime:
         self.sender = Sender(settings)
         self.executor = ThreadPoolExecutor(1 if self.db.is_sqlite else 4, thread_name_prefix="pigeon-db")
         self.carrier = carrier or build_carrier(carrier_settings(settings.carriers, settings.carrier_url),
-                                                settings.simulator, resend_in_doubt=settings.delivery.in_doubt == "resend")
+                                                settings.simulator, resend_in_doubt=settings.delivery.in_doubt == "resend",
+                                                leased=True)
+        self.leases: BindLeases | None = None
         self.engine: DeliveryEngine | None = None
         self.batcher: AcceptBatcher | None = None
         self.events: EventSink | None = None
@@ -60,6 +63,8 @@ class Runtime:
                                     timezone=self.settings.timezone, on_written=self.webhooks.wake)
             self.events.start()
             await self.carrier.start(self.events)
+            self.leases = BindLeases(self.db, self.executor, self.carrier)
+            self.leases.start()
             pending = 0
             for member in self.carrier.members():
                 refs = await loop.run_in_executor(self.executor, self._sent_through, member.name)
@@ -95,7 +100,11 @@ class Runtime:
             await asyncio.get_running_loop().run_in_executor(None, self.delivery_process.stop)
         if self.engine:
             await self.engine.stop_rounds()
+        if self.leases:
+            self.leases.closing()
         await self.carrier.stop()
+        if self.leases:
+            await self.leases.stop()
         if self.engine:
             await self.engine.stop()
         if self.events:

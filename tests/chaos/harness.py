@@ -95,7 +95,8 @@ class Cluster:
         self.config, self.database_url, self.workdir = config, database_url, workdir
         self.env = pigeon_env(database_url, config)
         self.smsc = SmscProc(workdir, config.receipt_delay)
-        carrier = self.smsc.url + "?reconnect_min=0.1&reconnect_max=1"
+        # every process binds: the carrier allows one bind for each (they are leased cluster-wide)
+        carrier = self.smsc.url + f"?reconnect_min=0.1&reconnect_max=1&max_binds={1 + config.worker_count}"
         self.serve = ServeProc(self.env, workdir, carrier)
         self.workers = [WorkerProc(n + 1, self.env, workdir, carrier) for n in range(config.worker_count)]
 

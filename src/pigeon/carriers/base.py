@@ -149,6 +149,26 @@ class Carrier(ABC):
     #: whether it can carry MMS (media): the simulator can, an SMPP carrier cannot
     carries_mms: bool = False
 
+    #: bind slots its links take, leased by the cluster (``pigeon.delivery.leases``); 0: none
+    #: (the simulator's link, or an SMPP carrier bound on its own, as in tests)
+    slots: int = 0
+
+    @property
+    def held(self) -> set[int]:
+        """The slots it holds (binds) now."""
+        return set()
+
+    @property
+    def standby(self) -> bool:
+        """It takes no message now: every slot is another process's (a Router: every route's)."""
+        return False
+
+    async def hold(self, slot: int) -> None:  # noqa: B027
+        """Bind slot ``slot``: its lease is this process's."""
+
+    async def let_go(self, slot: int) -> None:  # noqa: B027
+        """Unbind slot ``slot``: its lease is lost, or handed back."""
+
     def members(self) -> list[Carrier]:
         """The carriers that actually hand over messages (a router lists its routes)."""
         return [self]

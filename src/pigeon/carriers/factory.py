@@ -23,8 +23,10 @@ def carrier_settings(carriers: list[CarrierSettings], carrier_url: str | None) -
     return carriers
 
 
-def build_carrier(configured: list[CarrierSettings], simulator: SimulatorSettings, *, resend_in_doubt: bool) -> Carrier:
-    """The carrier for ``carrier_settings``' list: the simulator when it is empty, else a Router."""
+def build_carrier(configured: list[CarrierSettings], simulator: SimulatorSettings, *, resend_in_doubt: bool,
+                  leased: bool = False) -> Carrier:
+    """The carrier for ``carrier_settings``' list: the simulator when it is empty, else a Router.
+    ``leased``: its SMPP carriers bind the slots the cluster leases them (``delivery.leases``)."""
     if not configured:
         return SimulatedCarrier(simulator)
     routes = []
@@ -34,6 +36,6 @@ def build_carrier(configured: list[CarrierSettings], simulator: SimulatorSetting
         else:
             from pigeon.carriers.smpp import SmppCarrier
 
-            carrier = SmppCarrier(c, resend_in_doubt=resend_in_doubt)
+            carrier = SmppCarrier(c, resend_in_doubt=resend_in_doubt, leased=leased)
         routes.append(Route(carrier, tuple(c.prefixes), frozenset(c.countries), tuple(map(re.compile, c.senders))))
     return Router(routes)

@@ -66,6 +66,10 @@ class Router(Carrier):
     def members(self) -> list[Carrier]:
         return [route.carrier for route in self.routes]
 
+    @property
+    def standby(self) -> bool:
+        return all(route.carrier.standby for route in self.routes)
+
     def link_states(self) -> list[LinkState]:
         return [state for carrier in self.members() for state in carrier.link_states()]
 

@@ -4,7 +4,8 @@
     name = "acme"
     url = "smpp://pigeon:secret@smsc.example.net:2775"   # or host, port, system_id, password
     window = 64
-    throughput = 200          # submit_sm per second, 0 = no limit
+    throughput = 200          # submit_sm per second for the whole cluster, 0 = no limit
+    max_binds = 2             # binds at once for the whole cluster (default: one)
     countries = ["ZA"]        # routing: empty lists match every message
 
 Messages go to the first carrier whose routing lists match and that is up; the others that
@@ -57,7 +58,11 @@ class CarrierSettings(BaseModel):
     default_source: str | None = Field(None, max_length=20, description="Sender when a message names none.")
     service_type: str = Field("", max_length=5)
     window: int = Field(64, ge=1, le=4096, description="submit_sm awaiting a response, at most.")
-    throughput: float = Field(0.0, ge=0, description="submit_sm per second; 0 = no limit.")
+    throughput: float = Field(0.0, ge=0, description="submit_sm per second for the whole cluster (shared by its "
+                              "binds); 0 = no limit.")
+    max_binds: int | None = Field(None, ge=1, le=64, description="Binds the carrier allows this system_id, for the "
+                                  "whole cluster (leased through the database); unset: one transceiver, or one "
+                                  "transmitter and one receiver.")
     enquire_link: float = Field(30.0, ge=0, description="Seconds between enquire_link; 0 = never.")
     reconnect_min: float = Field(1.0, gt=0)
     reconnect_max: float = Field(60.0, gt=0)
@@ -120,7 +125,16 @@ class CarrierSettings(BaseModel):
             raise ValueError("reconnect_max is below reconnect_min")
         if self.type == "smpp" and not self.system_id:
             raise ValueError("an smpp carrier needs a system_id (or a url)")
+        if self.max_binds is not None and self.bind != "transceiver" and self.max_binds < 2:
+            raise ValueError("max_binds: a transmitter and a receiver are two binds; allow at least 2")
         return self
+
+    @property
+    def slots(self) -> int:
+        """Its bind slots: a transceiver each, or a transmitter and a receiver each."""
+        if self.max_binds is None:
+            return 1
+        return self.max_binds if self.bind == "transceiver" else self.max_binds // 2
 
 
 _URL_OPTIONS = {f for f in CarrierSettings.model_fields if f not in ("name", "url")}

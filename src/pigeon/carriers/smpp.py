@@ -54,49 +54,110 @@ RECEIPT_STATUS = {
 MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
                   7: "UNKNOWN", 8: "REJECTD"}
 RECEIPT_ESM_TYPES = frozenset({0x04, 0x08, 0x10, 0x20})  # SMSC receipt, SME ack, user ack, intermediate
+#: a leased slot sends at this share of ``throughput / slots``: its 20 ms bursts and the
+#: network's jitter then never take any one second at the SMSC over the carrier's limit
+HEADROOM = 0.95
+
+
+class _Bind:
+    """One bind slot's links: a transceiver, or a transmitter and a receiver."""
+
+    __slots__ = ("tx", "rx", "links")
+
+    def __init__(self, tx: SmppClient, rx: SmppClient):
+        self.tx, self.rx = tx, rx
+        self.links = [tx] if tx is rx else [tx, rx]
 
 
 class SmppCarrier(Carrier):
     carries_mms = False  # SMPP carries text and 8-bit data, not media
 
-    def __init__(self, settings: CarrierSettings, *, resend_in_doubt: bool = True):
+    def __init__(self, settings: CarrierSettings, *, resend_in_doubt: bool = True, leased: bool = False):
         self.name = settings.name
         self.settings = settings
-        link = dict(
+        #: bind slots shared by the cluster (``delivery.leases``): the binds ``max_binds`` allows,
+        #: each a transceiver or a transmitter and receiver. Not leased: slot 0, bound at start.
+        self.slots = settings.slots if leased else 0
+        share = settings.throughput / max(1, self.slots) * HEADROOM if settings.throughput and leased else \
+            settings.throughput
+        self._link = dict(
             host=settings.host, port=settings.port, system_id=settings.system_id, password=settings.password,
             system_type=settings.system_type, addr_ton=settings.addr_ton, addr_npi=settings.addr_npi,
-            address_range=settings.address_range, window=settings.window, throughput=settings.throughput,
+            address_range=settings.address_range, window=settings.window, throughput=share,
             enquire_link=settings.enquire_link, reconnect_min=settings.reconnect_min,
             reconnect_max=settings.reconnect_max, response_timeout=settings.response_timeout,
             retries=settings.retries, tls=settings.tls, tls_verify=settings.tls_verify, tls_ca=settings.tls_ca,
             resend_unanswered=resend_in_doubt,
         )
         self.resend_in_doubt = resend_in_doubt
-        if settings.bind == "transceiver":
-            self.tx = self.rx = SmppClient(LinkSettings(self.name, bind_type=BindType.TRANSCEIVER, **link),
-                                           self._deliver)
-            self.links = [self.tx]
-        else:
-            self.tx = SmppClient(LinkSettings(self.name + "/tx", bind_type=BindType.TRANSMITTER, **link))
-            self.rx = SmppClient(LinkSettings(self.name + "/rx", bind_type=BindType.RECEIVER, **link), self._deliver)
-            self.links = [self.tx, self.rx]
+        self._binds: dict[int, _Bind] = {}
+        self._next = 0  # round robin over the bound slots
         self._events: CarrierEvents | None = None
         self._acks: list[tuple[SmppClient, object, P.Pdu]] = []
         self._acking: asyncio.Task[None] | None = None
         self._reassembler = Reassembler(timeout=600.0)
         self._expiry: asyncio.Task[None] | None = None
         self._validity = _relative_time(settings.validity) if settings.validity else ""
-        self.answered = 0  # submit_sm answered, for its link's state
+        self._answered: dict[str, int] = {}  # submit_sm answered, by transmitting link, for its state
+
+    def _make(self, slot: int) -> _Bind:
+        name = self.name if slot == 0 else f"{self.name}#{slot + 1}"
+        if self.settings.bind == "transceiver":
+            link = SmppClient(LinkSettings(name, bind_type=BindType.TRANSCEIVER, **self._link), self._deliver)
+            return _Bind(link, link)
+        return _Bind(SmppClient(LinkSettings(name + "/tx", bind_type=BindType.TRANSMITTER, **self._link)),
+                     SmppClient(LinkSettings(name + "/rx", bind_type=BindType.RECEIVER, **self._link), self._deliver))
+
+    @property
+    def held(self) -> set[int]:
+        return set(self._binds)
+
+    @property
+    def tx(self) -> SmppClient:
+        """The first slot's transmitting link (the only one when not leased)."""
+        return self._binds[min(self._binds)].tx
+
+    @property
+    def rx(self) -> SmppClient:
+        return self._binds[min(self._binds)].rx
+
+    @property
+    def links(self) -> list[SmppClient]:
+        return [link for slot in sorted(self._binds) for link in self._binds[slot].links]
 
     @property
     def available(self) -> bool:
-        return self.tx.bound
+        return any(bind.tx.bound for bind in self._binds.values())
+
+    @property
+    def standby(self) -> bool:
+        return bool(self.slots) and not self._binds
 
     async def start(self, events: CarrierEvents) -> None:
         self._events = events
-        for link in self.links:
-            await link.start()
+        if not self.slots:
+            await self.hold(0)
         self._expiry = asyncio.create_task(self._expire_partial_inbound(), name=f"{self.name}-mo-expiry")
+
+    async def hold(self, slot: int) -> None:
+        """Bind slot ``slot`` (its lease is this process's)."""
+        if slot in self._binds:
+            return
+        bind = self._binds[slot] = self._make(slot)
+        for link in bind.links:
+            await link.start()
+
+    async def let_go(self, slot: int, timeout: float = 5.0) -> None:
+        """Unbind slot ``slot``: no more submissions on it; those in flight get their answers
+        (up to ``timeout``), then unbind. What it never wrote goes back as not sent."""
+        bind = self._binds.pop(slot, None)
+        if bind is None:
+            return
+        deadline = time.monotonic() + timeout
+        while bind.tx.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for link in bind.links:
+            await link.stop()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Acknowledge what is stored (waiting up to ``timeout``), then unbind and close. What
@@ -107,23 +168,28 @@ class SmppCarrier(Carrier):
             try:
                 await asyncio.wait_for(asyncio.shield(self._acking), timeout)
             except TimeoutError:
-                log.warning("%s: deliver_sm not acknowledged at shutdown; the SMSC will send them again", self.name, extra=about(carrier=self.name))
+                log.warning("%s: deliver_sm not acknowledged at shutdown; the SMSC will send them again", self.name,
+                            extra=about(carrier=self.name))
                 self._acking.cancel()
                 await asyncio.gather(self._acking, return_exceptions=True)
-        for link in self.links:
-            await link.stop()
+        for slot in sorted(self._binds):
+            for link in self._binds[slot].links:
+                await link.stop()
 
     def link_states(self) -> list[LinkState]:
         """Each bind's state, with the last error its client saw (kept after a new bind)."""
         states = []
-        for link in self.links:
-            bound, session, sends, error = link.bound, link.session, link is self.tx, link.last_error
-            states.append(LinkState(
-                link.settings.name, "bound" if bound else "binding" if session is not None else "down",
-                window_used=session.outstanding if bound and session is not None and sends else 0,
-                window_size=link.settings.window if sends else 0, sent=self.answered if sends else 0,
-                throughput=(self.settings.throughput or None) if sends else None,
-                last_error=error.text if error else None, last_error_at=error.at if error else None))
+        for slot in sorted(self._binds):
+            bind = self._binds[slot]
+            for link in bind.links:
+                bound, session, sends, error = link.bound, link.session, link is bind.tx, link.last_error
+                states.append(LinkState(
+                    link.settings.name, "bound" if bound else "binding" if session is not None else "down",
+                    window_used=session.outstanding if bound and session is not None and sends else 0,
+                    window_size=link.settings.window if sends else 0,
+                    sent=self._answered.get(link.settings.name, 0) if sends else 0,
+                    throughput=(link.settings.throughput or None) if sends else None,
+                    last_error=error.text if error else None, last_error_at=error.at if error else None))
         return states
 
     async def wait_bound(self, timeout: float) -> bool:
@@ -171,7 +237,6 @@ class SmppCarrier(Carrier):
         first_taken: list[dt.datetime | None] = [None] * len(batch)  # a receipt can come no earlier
 
         def answered(k: int, answer: Answer) -> None:
-            self.answered += 1
             i, j = owners[k]
             got[i][j] = answer
             remaining[i] -= 1
@@ -187,30 +252,53 @@ class SmppCarrier(Carrier):
             for i, result in enumerate(results):
                 if result is not None:
                     report(i, result)
-        await self._send(requests, answered)
+        await asyncio.gather(*(self._send(tx, [requests[k] for k in ks], self._counted(tx, ks, answered))
+                               for tx, ks in self._spread(owners, len(batch))))
         return results  # type: ignore[return-value]
 
-    async def _send(self, requests: list, answered) -> None:  # type: ignore[no-untyped-def]
+    def _spread(self, owners: list[tuple[int, int]], count: int) -> list[tuple[SmppClient | None, list[int]]]:
+        """The requests by the bind that sends them: a message's parts all on one, the messages
+        in turn over the bound slots (else over those binding; with none: no link at all)."""
+        if not owners:
+            return []
+        binds = [b.tx for _, b in sorted(self._binds.items()) if b.tx.bound] or [b.tx for b in self._binds.values()]
+        if len(binds) <= 1:
+            return [(binds[0] if binds else None, list(range(len(owners))))]
+        first, self._next = self._next, self._next + count
+        groups: dict[int, list[int]] = {}
+        for k, (i, _) in enumerate(owners):
+            groups.setdefault((first + i) % len(binds), []).append(k)
+        return [(binds[b], ks) for b, ks in sorted(groups.items())]
+
+    def _counted(self, tx: SmppClient | None, ks: list[int], answered):  # type: ignore[no-untyped-def]
+        name = tx.settings.name if tx is not None else ""
+
+        def count(j: int, answer: Answer) -> None:
+            self._answered[name] = self._answered.get(name, 0) + 1
+            answered(ks[j], answer)
+        return count
+
+    async def _send(self, tx: SmppClient | None, requests: list, answered) -> None:  # type: ignore[no-untyped-def]
         if not requests:
             return
-        if not self.tx.bound and not await self.tx.wait_bound(min(1.0, self.settings.submit_timeout)):
+        if tx is None or (not tx.bound and not await tx.wait_bound(min(1.0, self.settings.submit_timeout))):
             for k in range(len(requests)):
                 answered(k, Answer(UNANSWERED))
             return
-        batch = self.tx.send(requests, answered)
+        batch = tx.send(requests, answered)
         try:
             try:
                 await asyncio.wait_for(asyncio.shield(batch.future), self.settings.submit_timeout)
                 return
             except TimeoutError:  # those never written are taken back; those written get their answer or the link dies
-                self.tx.withdraw(batch)
-                self.tx.note_error(f"submit_sm not answered within {self.settings.submit_timeout:g} s")
+                tx.withdraw(batch)
+                tx.note_error(f"submit_sm not answered within {self.settings.submit_timeout:g} s")
             try:
                 await asyncio.wait_for(asyncio.shield(batch.future), self.settings.response_timeout + 1)
             except TimeoutError:
-                self.tx.abandon(batch)
+                tx.abandon(batch)
         except asyncio.CancelledError:  # cut short (a shutdown): what was never written is not in doubt
-            self.tx.withdraw(batch)
+            tx.withdraw(batch)
             raise
 
     def _result(self, sub: Submission, total: int, seqs: list[int], answers: list[Answer],
@@ -243,7 +331,7 @@ class SmppCarrier(Carrier):
             if lost and not self.resend_in_doubt:
                 outcome = Outcome.IN_DOUBT
             else:
-                outcome = Outcome.UNAVAILABLE if not self.tx.bound else Outcome.RETRY
+                outcome = Outcome.UNAVAILABLE if not self.available else Outcome.RETRY
             return SubmitResult(outcome, error_code="CARRIER_UNAVAILABLE", carrier=self.name, part_refs=part_refs,
                                 detail="no answer from the carrier", in_doubt=doubt, at=taken)
         if temporary:

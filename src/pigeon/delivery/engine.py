@@ -111,6 +111,9 @@ class DeliveryEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            if self.carrier.standby:  # every bind is another process's: nothing to claim for
+                await asyncio.sleep(self.settings.poll_interval)
+                continue
             self._wake.clear()  # before the claim: a wake-up that comes during it is kept
             self._busy += 1
             try:

@@ -72,3 +72,26 @@ class CarrierLink(Base):
     last_error: Mapped[str | None] = mapped_column(String(255))
     last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class CarrierLease(Base):
+    """One of a carrier's bind slots (``max_binds`` for the whole cluster), leased by the
+    process that binds it: ``holder`` renews it every second; a lease not renewed by
+    ``expires_at`` (the database's clock) is free for another process to take."""
+
+    __tablename__ = "carrier_leases"
+
+    carrier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based
+    holder: Mapped[str | None] = mapped_column(String(96))  # host:pid:nonce; None: free
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class DeliveryMember(Base):
+    """A delivering process, seen alive at ``seen_at``: how many share the carriers' binds."""
+
+    __tablename__ = "delivery_members"
+
+    process: Mapped[str] = mapped_column(String(96), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

@@ -241,6 +241,11 @@ class SmppClient:
         self._queue.clear()
         self._inflight.clear()
 
+    @property
+    def busy(self) -> bool:
+        """Requests queued or written and not yet answered."""
+        return bool(self._queue or self._inflight)
+
     def note_error(self, text: str) -> None:
         """Remember ``text`` as this bind's last error, as of now."""
         self.last_error = LinkError(text, utcnow())

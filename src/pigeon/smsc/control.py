@@ -8,7 +8,8 @@
 - ``POST /drop`` → closes every session at once, 200 {"dropped": n}.
 - ``GET /stats`` → counters, sessions and modes; ``GET /messages?limit=100`` → the last
   submitted messages, oldest first (addresses, data_coding, esm_class, validity_period, the
-  short_message in hex, TLVs, the decoded text, the outcome).
+  short_message in hex, TLVs, the decoded text, the outcome); ``GET /seconds?system_id=pigeon``
+  → [[unix second, submit_sm accepted], ...]: the rate a carrier's limit is measured by.
 """
 
 from __future__ import annotations
@@ -124,8 +125,12 @@ def create_app(smsc: Smsc) -> Starlette:
             return _error(400, "limit: must be a non-negative integer")
         return JSONResponse(smsc.messages(limit))
 
+    async def seconds(request: Request) -> JSONResponse:
+        return JSONResponse(smsc.seconds(request.query_params.get("system_id", "pigeon")))
+
     return Starlette(
         routes=[
+            Route("/seconds", seconds, methods=["GET"]),
             Route("/mo", mo, methods=["POST"]),
             Route("/mode", mode, methods=["POST"]),
             Route("/mode", get_mode, methods=["GET"]),

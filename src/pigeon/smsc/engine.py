@@ -93,6 +93,7 @@ _BIND_KINDS = {  # BindType -> (kind, can_submit, can_receive)
 _RTHROTTLED = int(Status.ESME_RTHROTTLED)
 _RMSGQFUL = int(Status.ESME_RMSGQFUL)
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+SECONDS_KEPT = 86_400  # per system_id, the seconds whose submit_sm are counted
 
 # ---------------------------------------------------------------------------------------
 # Pure functions
@@ -314,6 +315,10 @@ class Engine:
     def __init__(self, settings: SmscSettings) -> None:
         self.settings = settings
         self.accounts = {a.system_id: a.password for a in settings.accounts}
+        self.max_binds = {a.system_id: a.max_binds for a in settings.accounts if a.max_binds}
+        self.bound: dict[str, int] = {}  # system_id: binds now
+        self.peak_binds: dict[str, int] = {}  # system_id: the most binds at once
+        self.per_second: dict[str, dict[int, int]] = {}  # system_id: {wall second: submit_sm accepted}
         self.rules = Rules(settings.rules, settings.outcomes, settings.seed)
         self.id_format = settings.id_format
         self.receipt_id_format = settings.receipt_id_format
@@ -345,7 +350,7 @@ class Engine:
         # counters
         self.n_submit = self.n_accepted = self.n_throttled = self.n_queue_full = self.n_rejected = 0
         self.n_receipts = self.n_deliver_sm_resp = self.n_deliver_sm_errors = self.n_mo = 0
-        self.n_binds = self.n_bind_failures = self.n_drops = self.n_connections = 0
+        self.n_binds = self.n_bind_failures = self.n_drops = self.n_connections = self.n_binds_over_limit = 0
         self.n_receipts_requeued = 0
         # the journal (pigeon smsc --journal FILE), and the receipts earlier incarnations owe
         self.journal: Journal | None = None
@@ -504,6 +509,9 @@ class Engine:
         system_id = event.system_id
         smpp = esme.smpp
         status = check_bind(self.accounts, esme.bind is not None, system_id, event.password)
+        if not status and self.bound.get(system_id, 0) >= self.max_binds.get(system_id, 1 << 30):
+            status = Status.ESME_RBINDFAIL
+            self.n_binds_over_limit += 1
         if status:
             self.n_bind_failures += 1
             log.info("bind_%s refused from %s as %r: %s", kind, esme.peer, system_id, Status(status).name)
@@ -513,6 +521,8 @@ class Engine:
         esme.bind, esme.system_id = kind, system_id
         esme.can_submit, esme.can_receive = can_submit, can_receive
         self.n_binds += 1
+        now_bound = self.bound[system_id] = self.bound.get(system_id, 0) + 1
+        self.peak_binds[system_id] = max(self.peak_binds.get(system_id, 0), now_bound)
         log.info("bound %s as %s (%s)", esme.peer, system_id, kind)
         if can_receive:
             self.receivers.setdefault(system_id, []).append(esme)
@@ -570,6 +580,13 @@ class Engine:
         message = Message(number, message_id, esme.system_id, pdu, stat, err, 0, wall, self.incarnation)
         self.ring.append(message)
         self.n_accepted += 1
+        seconds = self.per_second.get(esme.system_id or "")
+        if seconds is None:
+            seconds = self.per_second[esme.system_id or ""] = {}
+        second = int(wall)
+        seconds[second] = seconds.get(second, 0) + 1
+        if len(seconds) > SECONDS_KEPT:
+            del seconds[min(seconds)]
         answer = resp(sequence, 0, message_id)
         receipt = not no_receipt and wants_receipt(body.get("registered_delivery") or 0, stat)
         if journal is not None:
@@ -602,6 +619,8 @@ class Engine:
         if esme.bind is None:
             return
         log.info("unbound %s (%s, %s): %s", esme.peer, esme.system_id, esme.bind, why)
+        if esme.system_id is not None:
+            self.bound[esme.system_id] = max(0, self.bound.get(esme.system_id, 0) - 1)
         if esme.can_receive:
             receivers = self.receivers.get(esme.system_id or "", [])
             if esme in receivers:
@@ -880,6 +899,11 @@ class Engine:
             "mo_sent": self.n_mo,
             "binds": self.n_binds,
             "bind_failures": self.n_bind_failures,
+            "binds_over_limit": self.n_binds_over_limit,
+            "binds_now": dict(self.bound),
+            "peak_binds": dict(self.peak_binds),
+            "peak_submit_per_second": {system_id: max(seconds.values(), default=0)
+                                       for system_id, seconds in self.per_second.items()},
             "drops": self.n_drops,
             "connections": self.n_connections,
             "sessions": [
@@ -894,6 +918,10 @@ class Engine:
             ],
             "modes": self.modes(),
         }
+
+    def seconds(self, system_id: str) -> list[tuple[int, int]]:
+        """submit_sm accepted from ``system_id`` in each wall-clock second (Unix time), in order."""
+        return sorted(self.per_second.get(system_id, {}).items())
 
     def messages(self, limit: int = 100) -> list[dict[str, object]]:
         """The last ``limit`` submitted messages, oldest first."""

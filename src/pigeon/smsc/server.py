@@ -258,3 +258,6 @@ class Smsc:
 
     def messages(self, limit: int = 100) -> list[dict[str, object]]:
         return self.engine.messages(limit)
+
+    def seconds(self, system_id: str) -> list[tuple[int, int]]:
+        return self.engine.seconds(system_id)

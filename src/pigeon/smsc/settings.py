@@ -74,6 +74,8 @@ class Account(_Strict):
 
     system_id: str = Field(min_length=1, max_length=15)
     password: str = Field(max_length=8)
+    max_binds: int | None = Field(None, ge=1, description="Binds of this system_id at once; one more is refused "
+                                  "(ESME_RBINDFAIL), as a carrier that allows so many does.")
 
 
 class Rule(_Strict):
