@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chaos.processes import Proc, fresh_postgres, free_port, log_tail, pigeon_cli  # noqa: E402
+from chaos.processes import Proc, free_port, fresh_postgres, log_tail, pigeon_cli  # noqa: E402
 
 API = "/app/api/rest/v1"
 LIMIT_BINDS, LIMIT_RATE = 2, 200
@@ -302,9 +302,10 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             settle(engine, set(load.ids.values()), settle_timeout)
             _check_metrics(cluster, engine, report)
             # phase 2: a bind's holder killed, then an API process, while the rest is sent
-            # at about the carrier's rate, and for long enough that both kills fall inside the load
+            # faster than the carrier takes them (a backlog builds: the binds run at their limit),
+            # and for long enough that both kills fall inside the load
             batches = -(-(messages - first) // load.size)
-            pace = max(load.size / (0.9 * LIMIT_RATE), 8.0 / batches)
+            pace = max(load.size / (1.5 * LIMIT_RATE), 8.0 / batches)
             sender = threading.Thread(target=load.send, args=(first, messages - first, pace), daemon=True)
             sender.start()
             time.sleep(2)

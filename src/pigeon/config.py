@@ -105,6 +105,21 @@ class ConsoleSettings(BaseModel):
         None, description="Mark cookies Secure; unset: when the request came over HTTPS (as the proxy says).")
 
 
+class RetentionSettings(BaseModel):
+    """How long messages are kept (``[retention]``): older final ones are purged in batches, each
+    its own short transaction, never blocking sends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: float | None = Field(None, gt=0, description="Final messages older than this many days are purged, "
+                               "with their parts, media, webhook deliveries; unset: kept for ever.")
+    archive: str | None = Field(None, description="A directory: each purged message is first written to "
+                                "messages-YYYY-MM-DD.jsonl.gz there.")
+    batch: int = Field(1000, ge=1, le=50_000, description="Messages per purge transaction.")
+    pause: float = Field(0.05, ge=0, description="Seconds between two batches (sends go between them).")
+    every: float = Field(600.0, gt=0, description="Seconds between two purges by a delivering process.")
+
+
 class CampaignSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -174,6 +189,7 @@ class Settings(BaseSettings):
     sip_trunks: list[SipTrunkSettings] = Field(default_factory=list, description="BYOC SIP trunks ([[sip_trunks]]).")
     sip_groups: list[SipGroupSettings] = Field(default_factory=list, description="SIP groups ([[sip_groups]]).")
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     mms: MmsSettings = Field(default_factory=MmsSettings)
     zoho: ZohoSettings = Field(default_factory=ZohoSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

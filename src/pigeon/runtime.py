@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from pigeon.accounts import sessions
 from pigeon.carriers.base import Carrier
@@ -24,6 +25,7 @@ from pigeon.processes import DeliveryProcess, Wake
 from pigeon.sending import idempotency
 from pigeon.sending.batcher import AcceptBatcher
 from pigeon.sending.service import Sender
+from pigeon.usecases import retention
 from pigeon.webhooks.dispatcher import WebhookDispatcher
 from pigeon.wiring import install
 
@@ -52,6 +54,7 @@ class Runtime:
         self.events: EventSink | None = None
         self.webhooks: WebhookDispatcher | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._retaining: asyncio.Task[None] | None = None
         self._wake: Wake | None = None
 
     async def start(self, *, deliver: bool = True, accept: bool = True) -> None:
@@ -77,6 +80,8 @@ class Runtime:
             names = ", ".join(member.name for member in self.carrier.members())
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)
             self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+            if self.settings.retention.days is not None:
+                self._retaining = asyncio.create_task(self._retain(), name="retention")
         if accept:
             wake = self.engine.wake if self.engine else None
             if wake is None and self.settings.wake_socket:  # delivery is in another process
@@ -89,9 +94,10 @@ class Runtime:
         """Drain, in order: no more sends taken; no more claims, the rounds in flight finish
         (up to ``delivery.drain_seconds``) and their answers are recorded; receipts stored and
         acknowledged, then unbind; the last receipts written; webhooks stopped."""
-        if self._housekeeping:
-            self._housekeeping.cancel()
-            await asyncio.gather(self._housekeeping, return_exceptions=True)
+        for task in (self._housekeeping, self._retaining):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.batcher:
             await self.batcher.stop()
         if self._wake:
@@ -125,6 +131,30 @@ class Runtime:
                 await loop.run_in_executor(self.executor, self._purge)
             except Exception:
                 log.exception("housekeeping failed; trying again later")
+
+    async def _retain(self) -> None:
+        """``keep_messages`` every ``[retention] every`` seconds."""
+        while True:
+            await asyncio.sleep(self.settings.retention.every)
+            try:
+                await self.keep_messages()
+            except Exception:
+                log.exception("purging old messages failed; trying again later")
+
+    async def keep_messages(self) -> retention.Purged | None:
+        """Purge (or archive and purge) the final messages older than ``[retention] days``, a
+        batch at a time between the sends; None when every message is kept."""
+        kept = self.settings.retention
+        if kept.days is None:
+            return None
+        before = utcnow() - dt.timedelta(days=kept.days)
+        done = await retention.purge_in_turns(self.db, self.executor, before, size=kept.batch, pause=kept.pause,
+                                              archive=Path(kept.archive) if kept.archive else None)
+        if done.messages:
+            log.info("purged %d messages older than %g days (%d media, %d webhook deliveries)%s", done.messages,
+                     kept.days, done.media, done.webhook_events,
+                     f"; archived to {done.archived_to}" if done.archived_to else "")
+        return done
 
     def _purge(self) -> None:
         with self.db.write() as session:

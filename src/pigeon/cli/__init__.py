@@ -135,6 +135,37 @@ def worker(wake_path: str | None, parent: int | None, port: int | None) -> None:
 
 
 @main.command()
+@click.option("--older-than", "days", type=click.FloatRange(min=0, min_open=True),
+              help="Days: final messages older than this go (else [retention] days).")
+@click.option("--archive", type=click.Path(file_okay=False), help="First append them to "
+              "messages-YYYY-MM-DD.jsonl.gz in this directory (else [retention] archive).")
+@click.option("--batch", type=click.IntRange(1, 50_000), help="Messages per transaction (else [retention] batch).")
+@audited("messages.purge")
+def purge(days: float | None, archive: str | None, batch: int | None) -> None:
+    """Purge final messages older than a number of days, with their parts, media and webhook
+    deliveries, in batches (sends go on meanwhile); prints how many went."""
+    import datetime as dt
+    from pathlib import Path
+
+    from pigeon.db import utcnow
+    from pigeon.usecases.retention import purge as purge_messages
+
+    settings = load_settings()
+    kept = settings.retention
+    days = days or kept.days
+    if days is None:
+        raise click.ClickException("say how old: --older-than DAYS (or [retention] days)")
+    archive = archive or kept.archive
+    db = open_database(settings)
+    done = purge_messages(db, utcnow() - dt.timedelta(days=days), size=batch or kept.batch, pause=kept.pause,
+                          archive=Path(archive) if archive else None)
+    click.echo(f"purged {done.messages} messages older than {days:g} days ({done.media} media files, "
+               f"{done.webhook_events} webhook deliveries)")
+    if done.archived_to:
+        click.echo(f"archived to {done.archived_to}")
+
+
+@main.command()
 def carriers() -> None:
     """List the carriers messages are routed to, in routing order."""
     from pigeon.carriers.factory import carrier_settings
