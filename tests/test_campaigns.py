@@ -398,6 +398,17 @@ class Clock:
         return self.now
 
 
+def test_a_process_paces_its_share_of_a_campaigns_rate() -> None:
+    """Holding half the cluster's binds, a process sends a 4/s campaign at 2/s; when its share
+    changes (a bind taken over), the schedule starts again at the new pace."""
+    clock, share = Clock(), [0.5]
+    pacer = Pacer(clock, share=lambda: share[0])
+    assert [pacer.wait("C-a", 4.0, 1, f"m{i}") for i in range(4)] == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    share[0] = 1.0
+    clock.now += 10
+    assert [pacer.wait("C-a", 4.0, 1, f"n{i}") for i in range(3)] == pytest.approx([0.0, 0.25, 0.5])
+
+
 def test_the_pacer_on_a_fake_clock() -> None:
     clock = Clock()
     pacer = Pacer(clock)

@@ -352,6 +352,19 @@ def test_cookies_are_secure_behind_a_tls_proxy(db: Database, server: Server) -> 
         assert "Secure" in answer.headers["set-cookie"] and "HttpOnly" in answer.headers["set-cookie"]
 
 
+def test_proxy_headers_are_believed_only_from_trusted_proxies(db: Database, database_url: str,
+                                                              tmp_path: Path) -> None:
+    """trusted_proxies empty: the same X-Forwarded-Proto from loopback makes no cookie Secure;
+    naming another address than loopback's does not trust loopback either."""
+    for trusted in ("[]", '["10.9.8.7"]'):
+        other = Server(database_url, tmp_path, {"PIGEON_TRUSTED_PROXIES": trusted}).start()
+        try:
+            form = httpx.get(f"{other.url}/console/sign-in", headers={"X-Forwarded-Proto": "https"})
+            assert form.status_code == 200 and "Secure" not in form.headers["set-cookie"], trusted
+        finally:
+            other.stop()
+
+
 def test_a_body_past_the_limit_is_refused_before_it_is_read(db: Database, server: Server) -> None:
     user = make_user(db, server)
     console = signed_in(db, server.url, user.email, user.user_id)

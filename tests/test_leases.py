@@ -123,6 +123,8 @@ def test_three_processes_share_two_binds_and_a_dead_holders_bind_moves(fresh_db:
                 stats = smsc.stats()
                 assert stats["binds_now"] == {"pigeon": 2} and stats["binds_over_limit"] == 0
                 assert all(link.settings.throughput == 100.0 * HEADROOM for p in procs for link in p.carrier.links)
+                # each holder paces a campaign at half its rate: the cluster's paces add up to it
+                assert sorted(p.leases.share() for p in procs if p.bound()) == [0.5, 0.5]
                 holder = next(p for p in procs if p.bound())
                 standby = next(p for p in procs if not p.bound())
                 assert standby.carrier.standby and not holder.carrier.standby
@@ -153,8 +155,10 @@ def test_one_process_holds_every_slot_and_hands_one_back_when_another_comes(fres
             first = await Process(db, smsc, "box:1").start()
             try:
                 await until(lambda: first.bound() == 2, timeout=10)  # alone: both slots, the whole rate
+                assert first.leases.share() == 1.0
                 second = await Process(db, smsc, "box:2").start()
                 await until(lambda: (first.bound(), second.bound()) == (1, 1), timeout=10)
+                assert first.leases.share() == second.leases.share() == 0.5
                 assert smsc.stats()["peak_binds"]["pigeon"] == 2
             finally:
                 await first.stop()

@@ -172,6 +172,10 @@ class Settings(BaseSettings):
         "(on `host`); unset: no HTTP.")
     wake_socket: str | None = Field(None, description="Internal: where `pigeon serve` wakes its delivery process.")
     public_url: str | None = Field(None, description="Base URL printed in examples.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses (or networks) of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed: the client's address (sign-in throttles) and https (Secure cookies). Empty: none; '*': any.")
     default_region: str = Field("ZA", description="Region for numbers written without +country.")
     timezone: str = Field("UTC", description="Zone in which dateToSend and date filters are read.")
     max_parts: int = Field(10, ge=1, le=255, description="Longest message accepted, in parts.")

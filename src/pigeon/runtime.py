@@ -75,7 +75,8 @@ class Runtime:
                 pending += len(refs)
             self.engine = DeliveryEngine(self.db, self.carrier, self.settings.delivery, self.executor,
                                          on_recorded=self.events.recorded,
-                                         campaigns_required=self.settings.campaigns.required)
+                                         campaigns_required=self.settings.campaigns.required,
+                                         share=self.leases.share)
             self.engine.start()
             names = ", ".join(member.name for member in self.carrier.members())
             log.info("delivery engine started on carriers %s (%d awaiting receipts)", names, pending)

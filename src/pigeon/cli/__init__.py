@@ -71,7 +71,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from pigeon.api.limits import HttpToolsProtocol  # httptools, reading a request head only up to its limit
 
     options = dict(host=host, port=port, http=HttpToolsProtocol, access_log=False,
-                   log_config=logs.config(settings.log_level, settings.log_format), timeout_graceful_shutdown=5)
+                   log_config=logs.config(settings.log_level, settings.log_format), timeout_graceful_shutdown=5,
+                   proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
     beside = settings.deliver and settings.delivery_process
     child = None
     if beside:  # delivery in a process of its own, woken by the API's commits

@@ -47,7 +47,7 @@ class DeliveryEngine:
 
     def __init__(self, db: Database, carrier: Carrier, settings: DeliverySettings, executor: Executor, *,
                  on_recorded: Callable[[set[tuple[str, str]]], None] | None = None, campaigns_required: bool = False,
-                 report_links: float | None = links.EVERY):
+                 report_links: float | None = links.EVERY, share: Callable[[], float] = lambda: 1.0):
         self.db = db
         self.carrier = carrier
         self.settings = settings
@@ -58,7 +58,7 @@ class DeliveryEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._busy = 0  # rounds claiming or delivering
-        self.pacer = Pacer()  # each campaign's throughput, in this process (delivery.pacing)
+        self.pacer = Pacer(share=share)  # each campaign's throughput, this process's share of it (delivery.pacing)
         self.campaigns_required = campaigns_required  # a waiting message's sender must still be in an active campaign
         self.links = links.Reporter(carrier)
         self.report_links = report_links  # seconds between two reports of the carrier links' state (None: never)

@@ -1,4 +1,5 @@
-"""A carrier's binds shared by the cluster: slots leased through the database.
+"""A carrier's binds shared by the cluster: slots leased through the database; and each
+process's share of the delivery, which paces the campaigns.
 
 A carrier allows ``max_binds`` binds for its system_id, whatever the number of processes.
 Each bind (a transceiver, or a transmitter and a receiver) is a slot in ``carrier_leases``;
@@ -19,8 +20,10 @@ clocks differ agree on when a lease lapsed.
   process at its next look: a bind moves within ``TTL + EVERY`` seconds and a bind's time.
 
 The throughput is shared the same way: each slot sends at ``throughput / slots`` (the
-carrier's own pacing, ``pigeon.carriers.smpp``), so the cluster never exceeds it. On SQLite
-(one process) the one process holds every slot: today's binds, unchanged.
+carrier's own pacing, ``pigeon.carriers.smpp``), so the cluster never exceeds it; and each
+campaign's throughput (``delivery.pacing``): a process paces it at its ``share``, the slots it
+holds of all there are (with the simulator only, one of the live delivering processes). On
+SQLite (one process) the one process holds every slot: today's binds and paces, unchanged.
 """
 
 from __future__ import annotations
@@ -139,10 +142,18 @@ class BindLeases:
         self._fence: asyncio.Task[None] | None = None
         self._failing = False
         self._closing = False
+        self.live = 1  # delivering processes alive, as last seen
+
+    def share(self) -> float:
+        """This process's part of the cluster's delivery, for each campaign's pace: the bind
+        slots it holds of all there are; holding none (the simulator alone, or a carrier of
+        its own beside leased ones), one of the delivering processes alive."""
+        held = sum(len(c.held) for c in self.carriers)
+        if held:
+            return held / sum(c.slots for c in self.carriers)
+        return 1.0 / max(1, self.live)
 
     def start(self) -> None:
-        if not self.carriers:
-            return
         self._renewed = self.clock()
         self._task = asyncio.create_task(self._run(), name="bind-leases")
         self._fence = asyncio.create_task(self._watch(), name="bind-fence")
@@ -158,8 +169,6 @@ class BindLeases:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if not self.carriers:
-            return
         try:
             await asyncio.get_running_loop().run_in_executor(self.executor, self._free_all)
         except Exception as exc:  # they lapse within TTL, and another process takes them then
@@ -172,6 +181,7 @@ class BindLeases:
         held = {c.name: set(c.held) for c in self.carriers}
         kept, live, took = await loop.run_in_executor(self.executor, self._renew_and_take, held, not self._closing)
         self._renewed = started
+        self.live = live
         if self._closing:  # a slot taken meanwhile is freed with the rest at stop
             return
         for carrier in self.carriers:
@@ -206,7 +216,7 @@ class BindLeases:
 
     async def _watch(self) -> None:
         """Unbind every slot once renewals have failed for ``FENCE`` seconds."""
-        while True:
+        while self.carriers:
             await asyncio.sleep(EVERY / 4)
             if self.clock() - self._renewed > FENCE:
                 for carrier in self.carriers:

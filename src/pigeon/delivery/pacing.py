@@ -8,8 +8,10 @@ when it comes back it goes at once without being counted again. When a campaign'
 changes, its schedule starts again from now at the new rate, and a message back from a slot
 reserved at the old rate is paced anew.
 
-Per process: two processes delivering one campaign each allow its whole rate (sharing it
-across processes is issue 15). The clock is injected (seconds, monotonic by default).
+Shared by the cluster: a process paces each campaign at its rate times its ``share`` of the
+delivery, the part of the carriers' bind slots it holds (``delivery.leases``), so the
+processes' paces add up to the campaign's rate, as the binds' throughputs add up to the
+carrier's. The clock is injected (seconds, monotonic by default).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ FORGET = 300.0  # seconds after which a reservation never taken up (another proc
 class Pacer:
     """Slots per campaign; thread-safe (a process's delivery rounds claim on several threads)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, burst: float = 1.0):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, burst: float = 1.0,
+                 share: Callable[[], float] = lambda: 1.0):
         self.clock = clock
+        self.share = share  # this process's part of the cluster's delivery, 0 to 1
         self.burst = max(1.0, burst)  # parts that may go at once after an idle spell
         self._tat: dict[str, float] = {}
         self._rates: dict[str, float] = {}  # the rate each campaign's schedule was made at
@@ -41,8 +45,8 @@ class Pacer:
     def wait(self, campaign: str, rate: float, parts: int, message_id: str, *, defer: bool = True) -> float:
         """Seconds until the message may go (0: now). A message told to wait has its slot
         reserved. ``defer`` false (a message in doubt, sent again at once) counts it without
-        making it wait."""
-        rate = max(rate, MIN_RATE)
+        making it wait. ``rate`` is the campaign's, for the cluster: this process takes its share."""
+        rate = max(rate * self.share(), MIN_RATE)
         with self._lock:
             now = self.clock()
             self._prune(now)
