@@ -1,7 +1,8 @@
 """What a load balancer, an orchestrator and Prometheus ask of a process.
 
 ``/health``: the process answers. ``/ready``: it can do its work: the database answers, its
-schema is this release's (no migration pending), and where delivery runs (this process, or the
+schema is this release's or a newer one's (no migration of this release pending: during a
+rolling upgrade the old processes stay ready once the new release has migrated), and where delivery runs (this process, or the
 delivery process beside it), at least one carrier link is bound. ``/metrics``: the process
 group's counters (``pigeon.metrics``) and what only the database knows, read at each scrape
 (``DatabaseGauges``): the outbound queue's depth and the age of its oldest due message, and
@@ -25,7 +26,7 @@ from sqlalchemy import func, select, text
 from pigeon import __version__, metrics
 from pigeon.db import Database, utcnow
 from pigeon.delivery.models import QueueEntry
-from pigeon.migrations import applied, heads
+from pigeon.migrations import applied, behind, heads
 from pigeon.webhooks.models import State, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def readiness(db: Database, *, delivers: bool) -> Readiness:
         return found
     try:
         at, newest = applied(db), heads()
-        found.checks["migrations"] = "ok" if at == newest else (
+        found.checks["migrations"] = "ok" if not behind(at) else (
             f"pending: the database is at {', '.join(sorted(at)) or 'no revision'}, this release at "
             f"{', '.join(sorted(newest))}: run `pigeon migrate`")
     except Exception as exc:

@@ -65,3 +65,18 @@ def applied(db: Database) -> frozenset[str]:
     """The revisions the database is at (empty: never migrated)."""
     with db.engine.connect() as connection:
         return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+def behind(at: frozenset[str]) -> bool:
+    """Whether a database at ``at`` misses migrations of this release. A revision this release
+    does not know is a newer release's (migrations only add until every process runs the
+    release that needs them): not behind."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = set()
+    for revision in at:
+        try:
+            scripts.get_revision(revision)
+        except Exception:  # a newer release's revision
+            return False
+        known.add(revision)
+    return known != set(heads())
