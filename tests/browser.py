@@ -49,7 +49,12 @@ class Watch:
     def assert_clean(self) -> None:
         assert not self.offsite, f"off-site requests: {self.offsite}"
         assert not self.errors, f"page errors: {self.errors}"
-        assert not self.console, f"console errors: {self.console}"
+        console = self.console
+        if any(m.startswith("htmx:sendAbort") for m in console):
+            # a poll still in flight when the test moved on (a busy machine makes it likelier):
+            # htmx reports the abort, and the aborted request's end, as errors; nothing failed
+            console = [m for m in console if not m.startswith(("htmx:sendAbort", "htmx:afterRequest"))]
+        assert not console, f"console errors: {console}"
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,10 @@ API = "/app/api/rest/v1"
 BACKENDS = ("sqlite", "postgresql")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): the tests of one backend, on one xdist worker")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``-n 2 --dist loadgroup`` (``make test``), every test of one backend runs on one
     worker, in the order pytest grouped them, so each backend's shared server starts once."""

@@ -57,6 +57,7 @@ class Report:
     median_per_second: int = 0  # of the seconds in which anything was sent
     bind_moves: list[float] = field(default_factory=list)  # seconds from a holder's death to a new bind
     metrics: dict[str, tuple[float, float]] = field(default_factory=dict)  # name: (sum of /metrics, database)
+    standby: int = 0  # workers ready with no bind of their own
     replies_sent: int = 0
     replies_stored: int = 0
     api_retries: int = 0
@@ -77,6 +78,7 @@ class Report:
                f"bind moved after its holder's SIGKILL in: {', '.join(f'{m:.1f} s' for m in self.bind_moves)}",
                f"taken twice by the SMSC: {self.duplicates} ({self.duplicates_unexplained} not in doubt)",
                f"replies from phones: {self.replies_sent} sent, {self.replies_stored} stored",
+               f"ready: all 5 processes, {self.standby} of the workers a standby",
                "metrics summed over the 5 processes vs the database: " + ", ".join(
                    f"{name} {got:g}/{want:g}" for name, (got, want) in self.metrics.items()),
                f"elapsed {self.elapsed:.0f} s"]
@@ -301,6 +303,7 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             load.send(0, first)  # phase 1: no faults
             settle(engine, set(load.ids.values()), settle_timeout)
             _check_metrics(cluster, engine, report)
+            _check_ready(cluster, report)
             # phase 2: a bind's holder killed, then an API process, while the rest is sent
             # faster than the carrier takes them (a backlog builds: the binds run at their limit),
             # and for long enough that both kills fall inside the load
@@ -340,6 +343,19 @@ def _reply_from_phones(cluster: Cluster, report: Report) -> None:
     for n in range(5):
         answer = cluster.smsc.http.post("/mo", json={"from": phone(n), "to": "27820000002", "text": f"reply {n}"})
         report.replies_sent += answer.status_code == 202
+
+
+def _check_ready(cluster: Cluster, report: Report) -> None:
+    """Every process ready: the API processes, the two workers holding a bind, the standby."""
+    words = []
+    for proc in cluster.pigeons:
+        answer = httpx.get(f"{proc.url}/ready", timeout=10)
+        words.append(answer.json()["checks"].get("carriers", "-"))
+        if answer.status_code != 200:
+            report.problems.append(f"{proc.name} not ready: {answer.text}")
+    report.standby = sum(1 for word in words if "standby" in word)
+    if report.standby != 1:
+        report.problems.append(f"{report.standby} standby workers (3 workers, 2 binds: 1 expected): {words}")
 
 
 def _check_metrics(cluster: Cluster, engine: sa.Engine, report: Report) -> None:

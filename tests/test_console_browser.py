@@ -75,6 +75,7 @@ def test_at_a_phones_width_the_links_fold_behind_a_menu_button(db: Database, ser
     with_password(db, user.user_id)
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, server, user.email)
+    page.wait_for_load_state("load")  # the menu's script in place before the keyboard is used
     menu = page.get_by_role("button", name="Menu")
     send = page.get_by_role("link", name="Send", exact=True)
     expect(menu).to_have_attribute("aria-expanded", "false")

@@ -53,6 +53,9 @@ def _commands(compose: dict) -> list[list[str]]:
 def test_the_compose_file_runs_pigeons_commands_with_pigeons_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert {"postgres", "migrate", "api", "worker", "smsc"} <= compose["services"].keys()
+    for name in ("worker", "smsc"):  # the image's check asks the API's port: theirs ask their own
+        check = " ".join(compose["services"][name]["healthcheck"]["test"])
+        assert "8080" not in check and ("9100" in check if name == "worker" else "2776" in check)
     commands = _commands(compose)
     assert {c[1] for c in commands} == {"migrate", "serve", "worker", "smsc"}
     runner = CliRunner()

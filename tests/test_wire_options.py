@@ -439,3 +439,32 @@ def test_options_arrive_at_the_smsc_and_expired_or_mms_messages_never_do(
     assert udh[:3] == h("05 00 03") and udh[4] == 2
     assert bytes.fromhex(first["short_message"])[6:] + bytes.fromhex(second["short_message"])[6:] == DATA[:150]
 
+
+
+class Leased(Fake):
+    """A carrier whose binds are leased by the cluster: ``held`` says whether this process holds one."""
+
+    slots = 1
+
+    def __init__(self, name: str, *, held: bool) -> None:
+        super().__init__(name, up=held)
+        self.holding = held
+
+    @property
+    def standby(self) -> bool:
+        return not self.holding
+
+
+def test_a_carrier_bound_by_another_process_is_waited_for_not_failed_over() -> None:
+    """Its binds are another process's: the message goes back to the queue for that process; a
+    carrier that is down here (bound by this process, its link down) still fails over."""
+    elsewhere, backup = Leased("acme", held=False), Fake("backup")
+    router = Router([Route(elsewhere), Route(backup)])
+    (waiting,) = submit(router, [message()])
+    assert waiting.outcome is Outcome.UNAVAILABLE and backup.taken == []
+    assert not router.standby  # the backup is bound here: the engine still claims
+    down_here = Fake("acme", up=False)
+    router = Router([Route(down_here), Route(backup)])
+    (failed_over,) = submit(router, [message()])
+    assert (failed_over.outcome, failed_over.carrier) == (Outcome.ACCEPTED, "backup")
+    assert Router([Route(Leased("a", held=False)), Route(Leased("b", held=False))]).standby

@@ -41,6 +41,9 @@ LINK_WINDOW = Gauge("pigeon_carrier_link_window_used", "Submissions written on a
                     ["carrier", "link"], multiprocess_mode="livesum")
 LINK_WINDOW_SIZE = Gauge("pigeon_carrier_link_window_size", "The most a link may have unanswered.",
                          ["carrier", "link"], multiprocess_mode="livesum")
+STANDBY = Gauge("pigeon_carrier_standby", "1 while a delivering process holds none of its carriers' binds: "
+                "other processes hold them all (it is ready, and takes one if a holder dies).",
+                multiprocess_mode="livesum")
 WEBHOOKS = Counter("pigeon_webhook_deliveries", "Webhook deliveries tried, by outcome (delivered, retry: "
                    "refused or unreachable and tried again later, failed: given up).", ["outcome"])
 HTTP_REQUESTS = Counter("pigeon_http_requests", "HTTP requests answered, by route template, method and status.",

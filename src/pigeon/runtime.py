@@ -66,7 +66,7 @@ class Runtime:
                                     timezone=self.settings.timezone, on_written=self.webhooks.wake)
             self.events.start()
             await self.carrier.start(self.events)
-            self.leases = BindLeases(self.db, self.executor, self.carrier)
+            self.leases = BindLeases(self.db, None, self.carrier)  # a thread of its own: renewals never wait
             self.leases.start()
             pending = 0
             for member in self.carrier.members():

@@ -166,8 +166,8 @@ class Carrier(ABC):
     async def hold(self, slot: int) -> None:  # noqa: B027
         """Bind slot ``slot``: its lease is this process's."""
 
-    async def let_go(self, slot: int) -> None:  # noqa: B027
-        """Unbind slot ``slot``: its lease is lost, or handed back."""
+    async def let_go(self, slot: int, *, urgent: bool = False) -> None:  # noqa: B027
+        """Unbind slot ``slot``: handed back (gracefully), or at once (``urgent``: its lease is lost)."""
 
     def members(self) -> list[Carrier]:
         """The carriers that actually hand over messages (a router lists its routes)."""

@@ -1,7 +1,9 @@
 """Routing: which carrier takes each message, and failover when one is down.
 
 A route matches a message by destination prefix, destination region and sender (empty lists
-match everything). A message whose sender is a number routed through a carrier of its own (a
+match everything). A carrier whose binds are all another process's (``standby``, with leased
+binds) is not down: a message for it waits in the queue for the process that holds them,
+and does not fail over. A message whose sender is a number routed through a carrier of its own (a
 peering provider's, a BYOC trunk's: ``Submission.via``) goes through that carrier only. A message goes to the first matching carrier that is up; if that carrier
 goes down while taking it, the next matching one that is up gets it. Parts already taken by a
 carrier stay with that carrier. An MMS (``Submission.mms``) goes only to a carrier that
@@ -149,9 +151,11 @@ class Router(Carrier):
         candidates = [c for c in self._candidates(sub) if c.name not in tried]
         if not candidates:
             return None
-        up = [c for c in candidates if c.available]
-        if up:
-            return up[0]
+        for carrier in candidates:
+            if carrier.available:
+                return carrier
+            if carrier.standby:  # bound by another process of the cluster: it waits for that one, no failover
+                return None
         # all down: the first one still gets the chance to take it if it comes back within its wait
         return candidates[0] if not tried else None
 

@@ -13,6 +13,7 @@ losing it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -91,6 +92,8 @@ class SmppCarrier(Carrier):
         )
         self.resend_in_doubt = resend_in_doubt
         self._binds: dict[int, _Bind] = {}
+        self._draining: dict[int, _Bind] = {}  # slots being handed back, still bound
+        self._stopped = False
         self._next = 0  # round robin over the bound slots
         self._events: CarrierEvents | None = None
         self._acks: list[tuple[SmppClient, object, P.Pdu]] = []
@@ -135,33 +138,45 @@ class SmppCarrier(Carrier):
 
     async def start(self, events: CarrierEvents) -> None:
         self._events = events
+        self._stopped = False
         if not self.slots:
             await self.hold(0)
         self._expiry = asyncio.create_task(self._expire_partial_inbound(), name=f"{self.name}-mo-expiry")
 
     async def hold(self, slot: int) -> None:
-        """Bind slot ``slot`` (its lease is this process's)."""
-        if slot in self._binds:
+        """Bind slot ``slot`` (its lease is this process's); nothing once the carrier stopped."""
+        if slot in self._binds or self._stopped:
             return
         bind = self._binds[slot] = self._make(slot)
         for link in bind.links:
             await link.start()
 
-    async def let_go(self, slot: int, timeout: float = 5.0) -> None:
-        """Unbind slot ``slot``: no more submissions on it; those in flight get their answers
-        (up to ``timeout``), then unbind. What it never wrote goes back as not sent."""
-        bind = self._binds.pop(slot, None)
+    async def let_go(self, slot: int, *, urgent: bool = False, timeout: float = 5.0) -> None:
+        """Unbind slot ``slot``: no more submissions on it. Handed back (not ``urgent``): those
+        in flight get their answers and the deliver_sm it took are acknowledged (up to
+        ``timeout``), then it unbinds. ``urgent`` (the lease is lost, or about to lapse): it
+        unbinds at once; what was written and not answered is in doubt, what was not written goes
+        back as not sent, what it took and did not acknowledge the SMSC sends again."""
+        bind = self._binds.pop(slot, None) or (self._draining.pop(slot, None) if urgent else None)
         if bind is None:
             return
-        deadline = time.monotonic() + timeout
-        while bind.tx.busy and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        for link in bind.links:
-            await link.stop()
+        if not urgent:
+            self._draining[slot] = bind  # an urgent let_go of it meanwhile unbinds it at once
+            try:
+                deadline = time.monotonic() + timeout
+                while bind.tx.busy and time.monotonic() < deadline and self._draining.get(slot) is bind:
+                    await asyncio.sleep(0.02)
+                if self._acking is not None and not self._acking.done():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self._acking), max(0.0, deadline - time.monotonic()))
+            finally:
+                self._draining.pop(slot, None)
+        await asyncio.gather(*(link.stop(timeout=0.0 if urgent else 2.0) for link in bind.links))
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Acknowledge what is stored (waiting up to ``timeout``), then unbind and close. What
         is left unacknowledged the SMSC sends again, to whoever binds next."""
+        self._stopped = True
         if self._expiry:
             self._expiry.cancel()
         if self._acking:
@@ -172,9 +187,9 @@ class SmppCarrier(Carrier):
                             extra=about(carrier=self.name))
                 self._acking.cancel()
                 await asyncio.gather(self._acking, return_exceptions=True)
-        for slot in sorted(self._binds):
-            for link in self._binds[slot].links:
-                await link.stop()
+        while self._binds:
+            _, bind = self._binds.popitem()
+            await asyncio.gather(*(link.stop() for link in bind.links))
 
     def link_states(self) -> list[LinkState]:
         """Each bind's state, with the last error its client saw (kept after a new bind)."""

@@ -27,6 +27,8 @@ def on_commit(session: Session, fn: Callable[..., object], *args: object) -> Non
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction goes on
+        return
     for _, fn, args in session.info.pop(KEY, ()):
         try:
             fn(*args)

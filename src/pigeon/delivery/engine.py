@@ -203,7 +203,7 @@ class DeliveryEngine:
         while True:
             try:
                 rows = self.links.rows(loop.time())
-                await loop.run_in_executor(self.executor, self._write_links, rows,
+                await loop.run_in_executor(self.executor, self._write_links, rows, self.links.gone,
                                            reports % links.PURGE_EVERY == 0)
                 failing = False
             except Exception as exc:
@@ -213,10 +213,11 @@ class DeliveryEngine:
             reports += 1
             await asyncio.sleep(every)
 
-    def _write_links(self, rows: list[links.Row], purge: bool) -> None:
+    def _write_links(self, rows: list[links.Row], gone: list[str], purge: bool) -> None:
         now = utcnow()
         with self.db.write() as session:
             links.report(session, rows, now)
+            links.drop(session, gone)
             if purge:
                 links.purge(session, now - links.PURGE_AFTER)
 

@@ -35,12 +35,13 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pigeon import metrics
 from pigeon.carriers.base import Carrier
 from pigeon.db import Database, utcnow
 from pigeon.db.isolate import describe
@@ -128,18 +129,26 @@ def share(slots: int, live: int) -> int:
 
 class BindLeases:
     """Drives a process's carriers' binds from their leases: renews, takes up to its share,
-    hands back beyond it, unbinds what it lost, and fences itself when it cannot renew."""
+    hands back beyond it, unbinds what it lost, and fences itself when it cannot renew.
 
-    def __init__(self, db: Database, executor: Executor, carrier: Carrier, *, process: str | None = None,
+    Its database work runs on a thread of its own, so a long write of the process's (a purge
+    batch, a big accept) never holds a renewal up. On SQLite (one machine, a local file) it does
+    not fence: a stalled renewal there is a busy writer, not a lost network, and unbinding the
+    one box's carrier for it would be worse than the stall."""
+
+    def __init__(self, db: Database, executor: Executor | None, carrier: Carrier, *, process: str | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.db = db
-        self.executor = executor
+        self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix="pigeon-leases")
         self.carriers = [member for member in carrier.members() if member.slots]
         self.holder = f"{process or this_process()}:{uuid.uuid4().hex[:6]}"[-96:]
         self.clock = clock
+        self.fences = not db.is_sqlite
         self._renewed = clock()
         self._task: asyncio.Task[None] | None = None
         self._fence: asyncio.Task[None] | None = None
+        self._handing: set[asyncio.Task[None]] = set()
+        self._leaving: dict[str, set[int]] = {c.name: set() for c in self.carriers}  # unbinding, still renewed
         self._failing = False
         self._closing = False
         self.live = 1  # delivering processes alive, as last seen
@@ -153,10 +162,16 @@ class BindLeases:
             return held / sum(c.slots for c in self.carriers)
         return 1.0 / max(1, self.live)
 
+    @property
+    def standby(self) -> bool:
+        """Its leased carriers' binds are all other processes' (or nobody's yet)."""
+        return bool(self.carriers) and not any(c.held for c in self.carriers)
+
     def start(self) -> None:
         self._renewed = self.clock()
         self._task = asyncio.create_task(self._run(), name="bind-leases")
-        self._fence = asyncio.create_task(self._watch(), name="bind-fence")
+        if self.fences and self.carriers:
+            self._fence = asyncio.create_task(self._watch(), name="bind-fence")
 
     def closing(self) -> None:
         """The process stops: keep renewing what it holds while its carriers unbind, take nothing more."""
@@ -165,7 +180,7 @@ class BindLeases:
     async def stop(self) -> None:
         """Stop renewing; free what is held (call once the carriers have unbound)."""
         self._closing = True
-        for task in (self._task, self._fence):
+        for task in (self._task, self._fence, *self._handing):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -173,33 +188,49 @@ class BindLeases:
             await asyncio.get_running_loop().run_in_executor(self.executor, self._free_all)
         except Exception as exc:  # they lapse within TTL, and another process takes them then
             log.warning("could not free this process's carrier leases: %s", describe(exc))
+        metrics.STANDBY.set(0)
 
     async def step(self) -> None:
-        """One look: renew, unbind what was lost, then take or hand back one slot per carrier."""
+        """One look: renew, unbind at once what was lost, then take one slot per carrier, or
+        hand one back (unbound in the background, renewed until it is freed)."""
         loop = asyncio.get_running_loop()
         started = self.clock()
-        held = {c.name: set(c.held) for c in self.carriers}
+        held = {c.name: set(c.held) | self._leaving[c.name] for c in self.carriers}
         kept, live, took = await loop.run_in_executor(self.executor, self._renew_and_take, held, not self._closing)
         self._renewed = started
         self.live = live
-        if self._closing:  # a slot taken meanwhile is freed with the rest at stop
-            return
         for carrier in self.carriers:
-            for slot in held[carrier.name] - kept[carrier.name]:
+            for slot in held[carrier.name] - kept[carrier.name] - self._leaving[carrier.name]:
                 log.warning("%s: lost the lease of bind %d; unbinding it", carrier.name, slot,
                             extra=about(carrier=carrier.name))
-                await carrier.let_go(slot)
+                await carrier.let_go(slot, urgent=True)
+            if self._closing:
+                continue  # a slot taken meanwhile is freed with the rest at stop
             slot = took.get(carrier.name)
             if slot is not None:
                 log.info("%s: took the lease of bind %d (%d processes deliver)", carrier.name, slot, live,
                          extra=about(carrier=carrier.name))
                 await carrier.hold(slot)
-            elif len(carrier.held) > share(carrier.slots, live):
+            elif len(carrier.held) > share(carrier.slots, live) and not self._leaving[carrier.name]:
                 extra = max(carrier.held)
                 log.info("%s: handing bind %d back (%d processes deliver)", carrier.name, extra, live,
                          extra=about(carrier=carrier.name))
-                await carrier.let_go(extra)
-                await loop.run_in_executor(self.executor, self._free, carrier.name, {extra})
+                task = asyncio.create_task(self._hand_back(carrier, extra))
+                self._handing.add(task)
+                task.add_done_callback(self._handing.discard)
+        metrics.STANDBY.set(1 if self.standby else 0)
+
+    async def _hand_back(self, carrier: Carrier, slot: int) -> None:
+        """Unbind gracefully while the lease is still renewed, then free it."""
+        self._leaving[carrier.name].add(slot)
+        try:
+            await carrier.let_go(slot)
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._free, carrier.name, {slot})
+        except Exception as exc:  # not freed: it lapses within TTL
+            log.warning("%s: handing bind %d back failed: %s", carrier.name, slot, describe(exc),
+                        extra=about(carrier=carrier.name))
+        finally:
+            self._leaving[carrier.name].discard(slot)
 
     async def _run(self) -> None:
         while True:
@@ -215,15 +246,20 @@ class BindLeases:
             await asyncio.sleep(EVERY)
 
     async def _watch(self) -> None:
-        """Unbind every slot once renewals have failed for ``FENCE`` seconds."""
-        while self.carriers:
+        """Unbind every slot at once when renewals have failed for ``FENCE`` seconds: well
+        before its lease can lapse and another process bind it."""
+        while True:
             await asyncio.sleep(EVERY / 4)
-            if self.clock() - self._renewed > FENCE:
-                for carrier in self.carriers:
-                    for slot in sorted(carrier.held):
-                        log.error("%s: no lease renewed for %.1fs; unbinding bind %d", carrier.name, FENCE, slot,
-                                  extra=about(carrier=carrier.name))
-                        await carrier.let_go(slot)
+            if self.clock() - self._renewed <= FENCE:
+                continue
+            for carrier in self.carriers:
+                for slot in sorted(carrier.held | self._leaving[carrier.name]):
+                    log.error("%s: no lease renewed for %.1fs; unbinding bind %d", carrier.name, FENCE, slot,
+                              extra=about(carrier=carrier.name))
+                    try:
+                        await carrier.let_go(slot, urgent=True)
+                    except Exception:
+                        log.exception("%s: could not unbind bind %d", carrier.name, slot)
 
     def _renew_and_take(self, held: dict[str, set[int]], taking: bool) -> tuple[dict[str, set[int]], int,
                                                                                  dict[str, int]]:

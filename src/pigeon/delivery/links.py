@@ -85,6 +85,11 @@ def purge(session: Session, before: dt.datetime) -> int:
     return session.execute(delete(TABLE).where(TABLE.c.updated_at < before)).rowcount
 
 
+def drop(session: Session, gone: list[str]) -> int:
+    """Forget these links (their binds were handed back or lost)."""
+    return session.execute(delete(TABLE).where(TABLE.c.link.in_(gone))).rowcount if gone else 0
+
+
 def forget(session: Session, process: str) -> int:
     """Forget a process's links (it stops)."""
     return session.execute(delete(TABLE).where(TABLE.c.process == process)).rowcount
@@ -103,12 +108,22 @@ class Reporter:
         self.carrier = carrier
         self.process = process or this_process()
         self._last: dict[str, tuple[float, int]] = {}  # link: (when, sent then)
+        self._seen: dict[str, str] = {}  # link: its carrier, as last reported
+        self.gone: list[str] = []  # links (as rows name them) that went since the last look
 
     def rows(self, clock: float) -> list[Row]:
+        """The links as they are now; those that went since (a bind handed back or lost) are in
+        ``gone``, their gauges set to 0."""
         found = []
         for member in self.carrier.members():
             for state in member.link_states():
                 found.append(self._row(member.name, state, clock))
+        now = {row.link: row.carrier for row in found}
+        self.gone = [link for link in self._seen if link not in now]
+        for link in self.gone:
+            _measure(self._seen[link], LinkState(link.rsplit("@", 1)[0], "down"), 0)
+            self._last.pop(link.rsplit("@", 1)[0], None)
+        self._seen = now
         return found
 
     def _row(self, carrier: str, state: LinkState, clock: float) -> Row:

@@ -307,10 +307,13 @@ def finish(
             retry.append((due.id, later, error))
     pending = f"webhook_events.state = '{State.PENDING.value}'"
     final = (("state", "text"), ("finished_at", "timestamp"), ("last_error", "text"))
-    bulk.update(session, "webhook_events", "id", final, delivered + failed, where=pending)
-    bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("last_error", "text")), retry,
-                where=pending)
-    on_commit(session, _count, {"delivered": len(delivered), "retry": len(retry), "failed": len(failed)})
+    ended = bulk.update_returning(session, "webhook_events", "id", final, delivered + failed, ("state",),
+                                  where=pending)
+    retried = bulk.update(session, "webhook_events", "id", (("available_at", "timestamp"), ("last_error", "text")),
+                          retry, where=pending)
+    counts = {"delivered": sum(1 for (state,) in ended if state == State.DELIVERED.value), "retry": retried}
+    counts["failed"] = len(ended) - counts["delivered"]
+    on_commit(session, _count, counts)
 
 
 def _count(outcomes: dict[str, int]) -> None:
