@@ -38,6 +38,7 @@ from chaos.processes import Proc, free_port, fresh_postgres, log_tail, pigeon_cl
 API = "/app/api/rest/v1"
 LIMIT_BINDS, LIMIT_RATE = 2, 200
 MOVE_WITHIN = 10.0  # seconds
+CAMPAIGN_NUMBER, CAMPAIGN_RATE, CAMPAIGN_MESSAGES = "+27820009990", 20, 200
 
 
 @dataclass
@@ -58,6 +59,9 @@ class Report:
     bind_moves: list[float] = field(default_factory=list)  # seconds from a holder's death to a new bind
     metrics: dict[str, tuple[float, float]] = field(default_factory=dict)  # name: (sum of /metrics, database)
     standby: int = 0  # workers ready with no bind of their own
+    campaign_sent: int = 0
+    campaign_max_second: int = 0
+    campaign_rate: float = 0.0  # its messages per second over the seconds in which any went
     replies_sent: int = 0
     replies_stored: int = 0
     api_retries: int = 0
@@ -79,6 +83,8 @@ class Report:
                f"taken twice by the SMSC: {self.duplicates} ({self.duplicates_unexplained} not in doubt)",
                f"replies from phones: {self.replies_sent} sent, {self.replies_stored} stored",
                f"ready: all 5 processes, {self.standby} of the workers a standby",
+               f"a campaign allowed {CAMPAIGN_RATE}/s, {self.campaign_sent} messages: at most "
+               f"{self.campaign_max_second} in one second, {self.campaign_rate:.1f}/s on average",
                "metrics summed over the 5 processes vs the database: " + ", ".join(
                    f"{name} {got:g}/{want:g}" for name, (got, want) in self.metrics.items()),
                f"elapsed {self.elapsed:.0f} s"]
@@ -327,6 +333,7 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             moved = watch.back_to_full(killed)
             report.bind_moves.append(moved if moved is not None else float("inf"))
             _evidence(cluster, engine, load, report)
+            _campaign(cluster, url, engine, load, report, settle_timeout)
         except BaseException:
             print(cluster.logs(), file=sys.stderr)
             raise
@@ -336,6 +343,44 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             engine.dispose()
     report.elapsed = time.monotonic() - started
     return report
+
+
+def _campaign(cluster: Cluster, url: str, engine: sa.Engine, load: Load, report: Report, timeout: float) -> None:
+    """Phase 3: a campaign allowed CAMPAIGN_RATE messages a second, sent from its number by the
+    two workers holding the binds: each paces it at its share, so the SMSC sees the campaign's
+    rate, not twice it."""
+    from pigeon.campaigns import service as campaigns
+    from pigeon.db import Database
+    from pigeon.numbers import service as numbers
+
+    db = Database(url)
+    try:
+        with db.write() as session:
+            account = session.execute(sa.text("SELECT account_id FROM users WHERE email = 'scale@example.com'")).scalar()
+            number = numbers.add(session, numbers.Spec(CAMPAIGN_NUMBER), "ZA", account_id=account)
+            numbers.make_default(session, number)
+            campaign = campaigns.create(session, account, "Paced", status="active", throughput=CAMPAIGN_RATE)
+            campaigns.assign(session, campaign, [number.id], campaigns.Authorisation(
+                "Alex Carter", "+12090000000", "Engineer", "alex@example.com"))
+    finally:
+        db.dispose()
+    first = max(int(key.split()[1]) for key in load.ids) + 1
+    load.send(first, CAMPAIGN_MESSAGES)
+    settle(engine, set(load.ids.values()), timeout)
+    source = CAMPAIGN_NUMBER.removeprefix("+")
+    taken = [m for m in cluster.smsc.http.get("/messages", params={"limit": CAMPAIGN_MESSAGES * 2}).json()
+             if m.get("source") == source and m.get("status") == 0]
+    per_second = Counter(m["submitted"] for m in taken)
+    report.campaign_sent = len(taken)
+    report.campaign_max_second = max(per_second.values(), default=0)
+    span = len(per_second)
+    report.campaign_rate = len(taken) / span if span else 0.0
+    if len(taken) != CAMPAIGN_MESSAGES:
+        report.problems.append(f"{len(taken)} of the campaign's {CAMPAIGN_MESSAGES} messages reached the SMSC")
+    # each of the two paces its half; a message of jitter each may cross into a neighbouring second
+    if report.campaign_max_second > CAMPAIGN_RATE + 2:
+        report.problems.append(f"the campaign went at {report.campaign_max_second} in one second "
+                               f"(its rate: {CAMPAIGN_RATE}/s): {sorted(per_second.items())}")
 
 
 def _reply_from_phones(cluster: Cluster, report: Report) -> None:

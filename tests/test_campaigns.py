@@ -409,6 +409,7 @@ def test_a_process_paces_its_share_of_a_campaigns_rate() -> None:
     assert [pacer.wait("C-a", 4.0, 1, f"n{i}") for i in range(3)] == pytest.approx([0.0, 0.25, 0.5])
 
 
+
 def test_the_pacer_on_a_fake_clock() -> None:
     clock = Clock()
     pacer = Pacer(clock)
