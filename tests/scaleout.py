@@ -19,7 +19,6 @@ long one):
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -265,7 +264,8 @@ class Watch(threading.Thread):
         return None
 
 
-def settle(engine: sa.Engine, ids: set[str], timeout: float) -> None:
+def settle(engine: sa.Engine, timeout: float) -> None:
+    """Wait until nothing is queued and every outbound message is final."""
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as conn:
@@ -307,7 +307,7 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             watch.start()
             first = messages // 4
             load.send(0, first)  # phase 1: no faults
-            settle(engine, set(load.ids.values()), settle_timeout)
+            settle(engine, settle_timeout)
             _check_metrics(cluster, engine, report)
             _check_ready(cluster, report)
             # phase 2: a bind's holder killed, then an API process, while the rest is sent
@@ -329,7 +329,7 @@ def run_scale_out(messages: int = 1200, workdir: Path | None = None, *, settle_t
             cluster.serves[0].start()
             sender.join(timeout=settle_timeout)
             assert not sender.is_alive(), "the load did not finish"
-            settle(engine, set(load.ids.values()), settle_timeout)
+            settle(engine, settle_timeout)
             moved = watch.back_to_full(killed)
             report.bind_moves.append(moved if moved is not None else float("inf"))
             _evidence(cluster, engine, load, report)
@@ -366,7 +366,7 @@ def _campaign(cluster: Cluster, url: str, engine: sa.Engine, load: Load, report:
         db.dispose()
     first = max(int(key.split()[1]) for key in load.ids) + 1
     load.send(first, CAMPAIGN_MESSAGES)
-    settle(engine, set(load.ids.values()), timeout)
+    settle(engine, timeout)
     source = CAMPAIGN_NUMBER.removeprefix("+")
     taken = [m for m in cluster.smsc.http.get("/messages", params={"limit": CAMPAIGN_MESSAGES * 2}).json()
              if m.get("source") == source and m.get("status") == 0]
@@ -470,8 +470,3 @@ def _evidence(cluster: Cluster, engine: sa.Engine, load: Load, report: Report) -
     if report.replies_stored != report.replies_sent:
         report.problems.append(f"{report.replies_sent} replies sent, {report.replies_stored} stored")
 
-
-def kill_all(procs: list[Proc]) -> None:
-    for proc in procs:
-        if proc.alive and proc.proc is not None:
-            proc.proc.send_signal(signal.SIGKILL)

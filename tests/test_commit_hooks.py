@@ -5,6 +5,7 @@ released). On both backends."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -54,3 +55,33 @@ def test_a_failing_piece_of_work_is_logged_and_the_rest_runs(fresh_db: tuple[str
         on_commit(session, lambda: 1 / 0)
         on_commit(session, done.append, "after")
     assert done == ["after"] and "work after a commit failed" in caplog.text
+
+
+def test_a_batch_retried_in_halves_counts_each_message_once(fresh_db: tuple[str, Database]) -> None:
+    """Three bad items among sixteen: the write is retried in halves, each a transaction of its
+    own; the SENT counter ends equal to what the database holds, no more (rolled-back tries
+    counted nothing), no less."""
+    from test_faults import owner, queued
+
+    from pigeon import metrics
+    from pigeon.db import utcnow
+    from pigeon.db.isolate import write_isolated
+    from pigeon.delivery import statuses
+
+    _, db = fresh_db
+    ids = queued(db, owner(db), ["x"] * 16)
+    bad = {ids[3], ids[4], ids[11]}
+    carrier = f"c{uuid.uuid4().hex[:8]}"
+    counter = metrics.SENT.labels(carrier)
+    before = counter._value.get()
+
+    def write(session, chunk):  # type: ignore[no-untyped-def]
+        statuses.mark_sent(session, [(mid, utcnow(), carrier, f"r-{mid}") for mid in chunk])
+        if bad & set(chunk):
+            raise ValueError("a bad item")
+
+    out = write_isolated(db, ids, write)
+    assert sorted(item for item, _ in out.failed) == sorted(bad)
+    with db.read() as session:
+        stored = session.execute(text("SELECT count(*) FROM messages WHERE carrier = :c"), {"c": carrier}).scalar()
+    assert stored == 13 and counter._value.get() - before == 13
