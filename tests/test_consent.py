@@ -62,7 +62,9 @@ def reply(server: Server, sender: str, text: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def status_of(user: User, message_id: str, wanted: str, seconds: float = 10) -> dict:
+def status_of(user: User, message_id: str, wanted: str, seconds: float = 30) -> dict:
+    """The message once it is ``wanted`` (or as it is after ``seconds``: a busy machine running
+    both backends' tests side by side once took more than 10 s to deliver one)."""
     deadline = time.monotonic() + seconds
     while True:
         found = user.http.get(f"{API}/messages/{message_id}.json").json()
